@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/rule"
+)
+
+func runRules(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, "Usage: trailwatch rules list|show|test [flags]")
+		return ExitError
+	}
+	sub := args[0]
+	fs := newFlags(env, "rules "+sub, "[flags]")
+	cfgPath := fs.String("config", "", "configuration file")
+	var ruleDirs multi
+	fs.Var(&ruleDirs, "rules", "folder of extra rule files (repeatable)")
+	format := fs.String("format", "table", "output: table or json (list, show)")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return flagErr(err)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return fail(env, err)
+	}
+	cat, err := app.Catalogue(cfg, ruleDirs)
+	if err != nil {
+		return fail(env, err)
+	}
+	switch sub {
+	case "list":
+		if *format == "json" {
+			type row struct {
+				ID, Title, Service, Risk, EventSource string
+				EventNames                            []string
+			}
+			var rows []row
+			for _, r := range cat.Rules {
+				rows = append(rows, row{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames})
+			}
+			return writeJSON(env, rows)
+		}
+		for _, r := range cat.Rules {
+			fmt.Fprintf(env.Stdout, "%-26s %-9s %2d events  %s\n", r.ID, r.Risk, len(r.EventNames), r.Title)
+		}
+		return ExitOK
+	case "show":
+		if len(pos) != 1 {
+			fmt.Fprintln(env.Stderr, "Usage: trailwatch rules show [flags] ID")
+			return ExitError
+		}
+		r, ok := cat.Get(pos[0])
+		if !ok {
+			return fail(env, fmt.Errorf("no rule %s (see trailwatch rules list)", pos[0]))
+		}
+		if *format == "json" {
+			return writeJSON(env, r)
+		}
+		showRule(env, r)
+		return ExitOK
+	case "test":
+		res, err := rule.RunTests(cat)
+		if err != nil {
+			return fail(env, err)
+		}
+		passed, failed := 0, 0
+		for _, r := range res {
+			if len(r.Problems) == 0 {
+				passed++
+				continue
+			}
+			failed++
+			for _, p := range r.Problems {
+				fmt.Fprintf(env.Stdout, "FAIL %s / %s: %s\n", r.RuleID, r.Test, p)
+			}
+		}
+		fmt.Fprintf(env.Stdout, "rules: %d passed, %d failed\n", passed, failed)
+		if failed > 0 {
+			return ExitError
+		}
+		return ExitOK
+	}
+	fmt.Fprintf(env.Stderr, "trailwatch rules: unknown subcommand %q (want list, show or test)\n", sub)
+	return ExitError
+}
+
+func writeJSON(env *Env, v any) int {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fail(env, err)
+	}
+	return ExitOK
+}
+
+func showRule(env *Env, r *rule.Rule) {
+	w := env.Stdout
+	fmt.Fprintf(w, "%s: %s\n", r.ID, r.Title)
+	fmt.Fprintf(w, "Service:     %s (%s)\n", r.Service, r.EventSource)
+	fmt.Fprintf(w, "Risk:        %s (default)\n", r.Risk)
+	fmt.Fprintf(w, "Outcomes:    %s\n", strings.Join(r.Outcomes, ", "))
+	fmt.Fprintf(w, "Events:      %s\n", strings.Join(r.EventNames, ", "))
+	fmt.Fprintf(w, "TTL:         %s\n", rule.FormatDuration(r.TTL))
+	fmt.Fprintf(w, "Source:      %s\n", r.File)
+	fmt.Fprintf(w, "\n%s\n", r.Description)
+	if r.Condition != "" {
+		fmt.Fprintf(w, "\nFires when:  %s\n", r.Condition)
+	}
+	if len(r.Adjust) > 0 {
+		fmt.Fprintln(w, "\nRisk adjustments:")
+		for _, a := range r.Adjust {
+			fmt.Fprintf(w, "  %-9s %s\n            when %s\n", a.Risk, a.Reason, strings.Join(strings.Fields(a.When), " "))
+		}
+	}
+	fmt.Fprintf(w, "\nRemediation: %s\n", r.Remediation)
+	for _, ref := range r.References {
+		fmt.Fprintf(w, "See:         %s\n", ref)
+	}
+	fmt.Fprintf(w, "Tests:       %d\n", len(r.Tests))
+}

@@ -1,0 +1,308 @@
+// Package event holds the CloudTrail event model and the decoding of every
+// format CloudTrail records are delivered in. It imports nothing of the
+// project.
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Identity is the record's userIdentity.
+type Identity struct {
+	Type             string          `json:"type"`
+	PrincipalID      string          `json:"principalId"`
+	ARN              string          `json:"arn"`
+	AccountID        string          `json:"accountId"`
+	AccessKeyID      string          `json:"accessKeyId"`
+	UserName         string          `json:"userName"`
+	InvokedBy        string          `json:"invokedBy"`
+	IdentityProvider string          `json:"identityProvider"`
+	SessionContext   *SessionContext `json:"sessionContext"`
+	OnBehalfOf       *struct {
+		UserID           string `json:"userId"`
+		IdentityStoreArn string `json:"identityStoreArn"`
+	} `json:"onBehalfOf"`
+}
+
+// SessionContext is userIdentity.sessionContext.
+type SessionContext struct {
+	Attributes struct {
+		CreationDate     Flex `json:"creationDate"`
+		MFAAuthenticated Flex `json:"mfaAuthenticated"`
+	} `json:"attributes"`
+	SessionIssuer struct {
+		Type        string `json:"type"`
+		PrincipalID string `json:"principalId"`
+		ARN         string `json:"arn"`
+		AccountID   string `json:"accountId"`
+		UserName    string `json:"userName"`
+	} `json:"sessionIssuer"`
+	SourceIdentity string `json:"sourceIdentity"`
+}
+
+// Envelope is the EventBridge envelope an event arrived in, if any.
+type Envelope struct {
+	ID         string    `json:"id"`
+	DetailType string    `json:"detail-type"`
+	Source     string    `json:"source"`
+	Account    string    `json:"account"`
+	Region     string    `json:"region"`
+	Time       time.Time `json:"time"`
+}
+
+// Event is one CloudTrail record, decoded.
+type Event struct {
+	EventVersion       string   `json:"eventVersion"`
+	UserIdentity       Identity `json:"userIdentity"`
+	EventTime          time.Time
+	EventSource        string          `json:"eventSource"`
+	EventName          string          `json:"eventName"`
+	AWSRegion          string          `json:"awsRegion"`
+	SourceIPAddress    string          `json:"sourceIPAddress"`
+	UserAgent          string          `json:"userAgent"`
+	ErrorCode          string          `json:"errorCode"`
+	ErrorMessage       string          `json:"errorMessage"`
+	RequestParameters  json.RawMessage `json:"requestParameters"`
+	ResponseElements   json.RawMessage `json:"responseElements"`
+	RequestID          string          `json:"requestID"`
+	EventID            string          `json:"eventID"`
+	EventType          string          `json:"eventType"`
+	ReadOnly           *bool           `json:"-"`
+	RecipientAccountID string          `json:"recipientAccountId"`
+	SharedEventID      string          `json:"sharedEventID"`
+	EventCategory      string          `json:"eventCategory"`
+	// SessionCredentialFromConsole is "true" when console credentials made
+	// the call.
+	SessionCredentialFromConsole string          `json:"sessionCredentialFromConsole"`
+	Addendum                     json.RawMessage `json:"addendum"`
+
+	// Envelope is set when the record arrived inside an EventBridge event.
+	Envelope *Envelope `json:"-"`
+	// Raw is the input exactly as it came: the envelope when there was one,
+	// else the record.
+	Raw json.RawMessage `json:"-"`
+	// Fields is the whole record as generic JSON values (objects are
+	// map[string]any, numbers float64), the view rule conditions see.
+	Fields map[string]any `json:"-"`
+	// Origin names where the record came from (a file, "stdin", a queue)
+	// and Index is its position there.
+	Origin string `json:"-"`
+	Index  int    `json:"-"`
+}
+
+// AccountID is the account the event belongs to.
+func (e *Event) AccountID() string {
+	switch {
+	case e.RecipientAccountID != "":
+		return e.RecipientAccountID
+	case e.UserIdentity.AccountID != "":
+		return e.UserIdentity.AccountID
+	case e.Envelope != nil:
+		return e.Envelope.Account
+	}
+	return ""
+}
+
+// Outcome says whether the call went through.
+type Outcome string
+
+// The outcomes of a call.
+const (
+	Success Outcome = "success"
+	Denied  Outcome = "denied"
+	Failed  Outcome = "failed"
+)
+
+// Outcome classifies the call from its error code: none is success, an
+// authorization error is denied, any other error failed.
+func (e *Event) Outcome() Outcome { return OutcomeOf(e.ErrorCode) }
+
+// OutcomeOf classifies an errorCode.
+func OutcomeOf(code string) Outcome {
+	switch {
+	case code == "":
+		return Success
+	case IsDenial(code):
+		return Denied
+	}
+	return Failed
+}
+
+// IsDenial reports whether an errorCode means the caller lacked permission.
+func IsDenial(code string) bool {
+	c := strings.TrimPrefix(code, "Client.")
+	switch c {
+	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+		"UnauthorizedAccess", "UnauthorizedException", "Forbidden",
+		"NotAuthorized", "NotAuthorizedException", "AuthorizationError",
+		"AuthFailure":
+		return true
+	}
+	return false
+}
+
+// Flex is a string field that some exporters write as a boolean or a
+// number; it keeps the text either way ("true", "42").
+type Flex string
+
+// UnmarshalJSON accepts a string, a boolean, a number or null.
+func (f *Flex) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = Flex(s)
+		return nil
+	}
+	switch string(b) {
+	case "null":
+		*f = ""
+		return nil
+	}
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+		return fmt.Errorf("expected a string, found %s", b[:1])
+	}
+	*f = Flex(b)
+	return nil
+}
+
+// DecodeError is a record that could not be decoded.
+type DecodeError struct {
+	Index int
+	Field string
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("record %d: field %s: %v", e.Index, e.Field, e.Err)
+	}
+	return fmt.Sprintf("record %d: %v", e.Index, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// ErrNotCloudTrail marks a JSON object that is not a CloudTrail record.
+var ErrNotCloudTrail = errors.New("not a CloudTrail record (no eventSource and eventName, or none of userIdentity, eventID, eventTime, eventVersion, eventType, requestParameters)")
+
+// timeLayouts are the eventTime forms seen in the wild: CloudTrail's own,
+// and the looser ones of other tools' test data.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"}
+
+// ParseTime parses an eventTime in any of the forms seen in the wild.
+func ParseTime(s string) (time.Time, error) {
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unrecognised time %q", s)
+}
+
+// Decode decodes the record of an Item into an Event. The event keeps a
+// copy of the raw bytes.
+func Decode(it *Item) (*Event, error) {
+	raw := bytes.Clone(it.Raw)
+	rec := raw
+	var env *Envelope
+	if it.Envelope {
+		var e struct {
+			Envelope
+			Time   string          `json:"time"`
+			Detail json.RawMessage `json:"detail"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, &DecodeError{Index: it.Index, Err: fmt.Errorf("EventBridge envelope: %w", jsonErr(err))}
+		}
+		env = &e.Envelope
+		if e.Time != "" {
+			t, err := ParseTime(e.Time)
+			if err != nil {
+				return nil, &DecodeError{Index: it.Index, Field: "time", Err: err}
+			}
+			env.Time = t
+		}
+		rec = e.Detail
+	}
+	ev, err := decodeRecord(rec, it.Index)
+	if err != nil {
+		return nil, err
+	}
+	ev.Envelope = env
+	ev.Raw = raw
+	ev.Index = it.Index
+	if ev.EventTime.IsZero() && env != nil {
+		ev.EventTime = env.Time
+	}
+	if ev.AWSRegion == "" && env != nil {
+		ev.AWSRegion = env.Region
+	}
+	return ev, nil
+}
+
+// DecodeRecord decodes one CloudTrail record (not an envelope).
+func DecodeRecord(rec []byte) (*Event, error) {
+	ev, err := decodeRecord(rec, 0)
+	if err != nil {
+		return nil, err
+	}
+	ev.Raw = bytes.Clone(rec)
+	return ev, nil
+}
+
+func decodeRecord(rec []byte, index int) (*Event, error) {
+	var ev struct {
+		Event
+		EventTime any `json:"eventTime"`
+		ReadOnly  any `json:"readOnly"`
+	}
+	if err := json.Unmarshal(rec, &ev); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, &DecodeError{Index: index, Field: te.Field, Err: fmt.Errorf("expected %s, found JSON %s", te.Type, te.Value)}
+		}
+		return nil, &DecodeError{Index: index, Err: jsonErr(err)}
+	}
+	out := ev.Event
+	if out.EventSource == "" || out.EventName == "" || (out.UserIdentity == (Identity{}) && out.EventID == "" && ev.EventTime == nil && out.EventVersion == "" && out.EventType == "" && out.RequestParameters == nil) {
+		return nil, &DecodeError{Index: index, Err: ErrNotCloudTrail}
+	}
+	switch t := ev.EventTime.(type) {
+	case nil:
+	case string:
+		pt, err := ParseTime(t)
+		if err != nil {
+			return nil, &DecodeError{Index: index, Field: "eventTime", Err: err}
+		}
+		out.EventTime = pt
+	default:
+		return nil, &DecodeError{Index: index, Field: "eventTime", Err: fmt.Errorf("expected a string, found %T", t)}
+	}
+	switch v := ev.ReadOnly.(type) {
+	case bool:
+		out.ReadOnly = &v
+	case string: // some exporters stringify booleans
+		b := strings.EqualFold(v, "true")
+		out.ReadOnly = &b
+	}
+	var m map[string]any
+	if err := json.Unmarshal(rec, &m); err != nil {
+		return nil, &DecodeError{Index: index, Err: jsonErr(err)}
+	}
+	out.Fields = m
+	return &out, nil
+}
+
+func jsonErr(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
+	}
+	return err
+}

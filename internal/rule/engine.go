@@ -1,0 +1,406 @@
+package rule
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+
+	"github.com/trailwatch/trailwatch/internal/actor"
+	"github.com/trailwatch/trailwatch/internal/event"
+	"github.com/trailwatch/trailwatch/internal/finding"
+)
+
+// Settings are a user's choices for one rule, like the reference product's
+// real-time rule settings. The zero value keeps every default.
+type Settings struct {
+	// Enabled turns the rule off when false; nil keeps it on.
+	Enabled *bool
+	// Risk, when set, replaces the rule's default risk; adjustments still
+	// apply on top of it.
+	Risk finding.Risk
+	// Events switches single event names off (false) or on.
+	Events map[string]bool
+	// Safelist holds principal ARNs whose activity the rule ignores; '*'
+	// matches any run of characters. An assumed-role session also matches
+	// through its role's ARN.
+	Safelist []string
+	// SafelistRegex holds regular expressions on the principal ARN.
+	SafelistRegex []string
+	// TTL replaces the rule's TTL when non-zero.
+	TTL time.Duration
+	// IncludeAWSService reports changes AWS makes by itself (AWSService
+	// identities, service-linked roles), skipped by default.
+	IncludeAWSService bool
+}
+
+type entry struct {
+	r          *Rule
+	risk       finding.Risk
+	ttl        time.Duration
+	safelist   []string
+	safeRe     []*regexp.Regexp
+	includeAWS bool
+	outcomes   map[event.Outcome]bool
+}
+
+// Engine evaluates events against a catalogue. It is immutable after
+// NewEngine and safe for concurrent use.
+type Engine struct {
+	idx   map[string]map[string][]*entry
+	rules int
+}
+
+// NewEngine indexes the enabled rules of a catalogue by (eventSource,
+// eventName). settings maps rule ids to their settings; the key "*"
+// gives settings for every rule without its own entry. Every problem in
+// the settings (unknown rule, unknown event name, bad pattern) is reported.
+func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
+	var errs []error
+	for id, s := range settings {
+		if id == "*" {
+			if len(s.Events) > 0 {
+				errs = append(errs, errors.New(`rules."*".events: event switches need a rule id`))
+			}
+			continue
+		}
+		r, ok := c.Get(id)
+		if !ok {
+			errs = append(errs, fmt.Errorf("rules.%s: no such rule", id))
+			continue
+		}
+		for name := range s.Events {
+			if !contains(r.EventNames, name) {
+				errs = append(errs, fmt.Errorf("rules.%s.events.%s: the rule does not watch this event (it watches %s)", id, name, strings.Join(r.EventNames, ", ")))
+			}
+		}
+	}
+	e := &Engine{idx: map[string]map[string][]*entry{}}
+	for _, r := range c.Rules {
+		s, ok := settings[r.ID]
+		if !ok {
+			s = settings["*"]
+		}
+		if s.Enabled != nil && !*s.Enabled {
+			continue
+		}
+		en := &entry{r: r, risk: r.Risk, ttl: time.Duration(r.TTL), safelist: s.Safelist, includeAWS: s.IncludeAWSService, outcomes: map[event.Outcome]bool{}}
+		if s.Risk != 0 {
+			en.risk = s.Risk
+		}
+		if s.TTL != 0 {
+			en.ttl = s.TTL
+		}
+		for _, o := range r.Outcomes {
+			en.outcomes[event.Outcome(o)] = true
+		}
+		for i, p := range s.SafelistRegex {
+			re, err := regexp.Compile(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rules.%s.safelist_regex[%d]: %w", r.ID, i, err))
+				continue
+			}
+			en.safeRe = append(en.safeRe, re)
+		}
+		byName := e.idx[r.EventSource]
+		if byName == nil {
+			byName = map[string][]*entry{}
+			e.idx[r.EventSource] = byName
+		}
+		for _, n := range r.EventNames {
+			if on, set := s.Events[n]; set && !on {
+				continue
+			}
+			byName[n] = append(byName[n], en)
+		}
+		e.rules++
+	}
+	return e, errors.Join(errs...)
+}
+
+// Rules returns the number of enabled rules.
+func (e *Engine) Rules() int { return e.rules }
+
+// Wants reports whether any rule watches the event with this raw
+// (JSON-escaped) eventSource and eventName. It does not allocate for
+// ordinary names, so callers use it to skip decoding most events.
+func (e *Engine) Wants(source, name []byte) bool {
+	byName, ok := e.idx[string(source)]
+	if !ok {
+		if !hasEscape(source) {
+			return false
+		}
+		byName, ok = e.idx[unescape(source)]
+		if !ok {
+			return false
+		}
+	}
+	if _, ok := byName[string(name)]; ok {
+		return true
+	}
+	if hasEscape(name) {
+		_, ok = byName[unescape(name)]
+		return ok
+	}
+	return false
+}
+
+// Evaluate returns the findings the event raises, in rule id order.
+func (e *Engine) Evaluate(ev *event.Event) []finding.Finding {
+	cands := e.idx[ev.EventSource][ev.EventName]
+	if len(cands) == 0 {
+		return nil
+	}
+	c := newContext(ev)
+	var out []finding.Finding
+	for _, en := range cands {
+		if f, ok := en.evaluate(c); ok {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RuleID < out[j].RuleID })
+	return out
+}
+
+// evalContext is what the expressions of all candidate rules share for one
+// event.
+type evalContext struct {
+	ev      *event.Event
+	actor   actor.Actor
+	method  string
+	outcome event.Outcome
+	account string
+	request map[string]any
+	vars    map[string]any
+}
+
+func newContext(ev *event.Event) *evalContext {
+	a := actor.Of(ev)
+	c := &evalContext{ev: ev, actor: a, method: actor.Method(ev), outcome: ev.Outcome(), account: ev.AccountID()}
+	req, _ := decodeStrings(ev.Fields["requestParameters"]).(map[string]any)
+	if req == nil {
+		req = map[string]any{}
+	}
+	resp, _ := ev.Fields["responseElements"].(map[string]any)
+	if resp == nil {
+		resp = map[string]any{}
+	}
+	c.request = req
+	c.vars = map[string]any{
+		"event":    ev.Fields,
+		"request":  req,
+		"response": resp,
+		"actor": map[string]any{
+			"type": a.Type, "arn": a.ARN, "name": a.Name, "session_name": a.SessionName,
+			"role": a.Role, "permission_set": a.PermissionSet, "mfa": a.MFA,
+			"invoked_by": a.InvokedBy, "automatic": a.Automatic, "account_id": a.AccountID,
+			"root": a.Root(),
+		},
+		"method":  c.method,
+		"outcome": string(c.outcome),
+		"account": c.account,
+	}
+	return c
+}
+
+func evalBool(p cel.Program, vars map[string]any) bool {
+	if p == nil {
+		return false
+	}
+	v, _, err := p.Eval(vars)
+	if err != nil {
+		return false // a missing field means the condition does not hold
+	}
+	return v == types.True
+}
+
+func evalString(p cel.Program, vars map[string]any) string {
+	if p == nil {
+		return ""
+	}
+	v, _, err := p.Eval(vars)
+	if err != nil {
+		return ""
+	}
+	s, _ := v.Value().(string)
+	return s
+}
+
+func (en *entry) safelisted(a actor.Actor) bool {
+	role := ""
+	if a.Type == "AssumedRole" && a.ARN != "" {
+		// arn:aws:sts::ACCT:assumed-role/ROLE/SESSION → arn:aws:iam::ACCT:role/ROLE
+		if acct := ARNAccount(a.ARN); acct != "" && a.Role != "" {
+			role = "arn:aws:iam::" + acct + ":role/" + a.Role
+		}
+	}
+	for _, p := range en.safelist {
+		if Glob(p, a.ARN) || (role != "" && Glob(p, role)) {
+			return true
+		}
+	}
+	for _, re := range en.safeRe {
+		if re.MatchString(a.ARN) {
+			return true
+		}
+	}
+	return false
+}
+
+func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
+	r := en.r
+	if !en.outcomes[c.outcome] {
+		return finding.Finding{}, false
+	}
+	if c.actor.Automatic && !en.includeAWS {
+		return finding.Finding{}, false
+	}
+	if en.safelisted(c.actor) {
+		return finding.Finding{}, false
+	}
+	if r.cond != nil && !evalBool(r.cond, c.vars) {
+		return finding.Finding{}, false
+	}
+	risk, reasons := en.judge(c)
+	ev := c.ev
+	res := finding.Resource{Type: r.Resource.Type, Name: evalString(r.resName, c.vars), ARN: evalString(r.resARN, c.vars)}
+	if res.ARN == "" && res.Type == "cluster" && res.Name != "" && ev.AWSRegion != "" && c.account != "" && r.Service == "eks" {
+		res.ARN = fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", ev.AWSRegion, c.account, res.Name)
+	}
+	key := res.ARN
+	if key == "" {
+		key = res.Type + "/" + res.Name
+	}
+	changes := map[string]any{}
+	for k, v := range c.request {
+		if k != "clientRequestToken" {
+			changes[k] = v
+		}
+	}
+	f := finding.Finding{
+		ID:           finding.ID(ev.EventID, r.ID),
+		Fingerprint:  finding.Fingerprint(r.ID, c.account, ev.AWSRegion, key),
+		RuleID:       r.ID,
+		RuleTitle:    r.Title,
+		Service:      r.Service,
+		Risk:         risk,
+		RiskReasons:  reasons,
+		EventID:      ev.EventID,
+		EventTime:    ev.EventTime,
+		EventSource:  ev.EventSource,
+		EventName:    ev.EventName,
+		AccountID:    c.account,
+		Region:       ev.AWSRegion,
+		Actor:        c.actor,
+		AccessMethod: c.method,
+		UserAgent:    ev.UserAgent,
+		SourceIP:     ev.SourceIPAddress,
+		Outcome:      string(c.outcome),
+		ErrorCode:    ev.ErrorCode,
+		ErrorMessage: ev.ErrorMessage,
+		Resource:     res,
+		Changes:      changes,
+		Remediation:  r.Remediation,
+		References:   r.References,
+		TTL:          en.ttl,
+		Origin:       ev.Origin,
+		Raw:          ev.Raw,
+	}
+	if f.EventID == "" {
+		// Test data sometimes lacks an id; derive one from the content so
+		// saving stays idempotent.
+		f.ID = finding.ID("sha:"+string(ev.Raw), r.ID)
+	}
+	if s := evalString(r.sum, c.vars); s != "" {
+		f.Summary = s
+	} else {
+		f.Summary = summarize(&f)
+	}
+	return f, true
+}
+
+// judge applies the adjustments: matched ones above the base risk raise it
+// to the highest; only when none raises do matched ones below it lower it
+// to the lowest. Reasons list what decided, highest first.
+func (en *entry) judge(c *evalContext) (finding.Risk, []string) {
+	base := en.risk
+	type hit struct {
+		risk   finding.Risk
+		reason string
+	}
+	var up, down []hit
+	for _, a := range en.r.Adjust {
+		if !evalBool(a.prog, c.vars) {
+			continue
+		}
+		switch {
+		case a.Risk > base:
+			up = append(up, hit{a.Risk, a.Reason})
+		case a.Risk < base:
+			down = append(down, hit{a.Risk, a.Reason})
+		default:
+			up = append(up, hit{a.Risk, a.Reason})
+		}
+	}
+	if len(up) > 0 {
+		sort.SliceStable(up, func(i, j int) bool { return up[i].risk > up[j].risk })
+		reasons := make([]string, 0, len(up))
+		for _, h := range up {
+			reasons = append(reasons, h.reason)
+		}
+		return max(base, up[0].risk), reasons
+	}
+	if len(down) > 0 {
+		sort.SliceStable(down, func(i, j int) bool { return down[i].risk < down[j].risk })
+		reasons := make([]string, 0, len(down))
+		for _, h := range down {
+			reasons = append(reasons, h.reason)
+		}
+		return down[0].risk, reasons
+	}
+	return base, []string{fmt.Sprintf("%s: default risk of the rule", en.r.Title)}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Glob matches s against a pattern where '*' matches any run of
+// characters (slashes included) and '?' one character.
+func Glob(pattern, s string) bool {
+	if !strings.ContainsAny(pattern, "*?") {
+		return pattern == s
+	}
+	p, x := 0, 0
+	star, mark := -1, 0
+	for x < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[x]):
+			p++
+			x++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, x
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			x = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}

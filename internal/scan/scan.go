@@ -1,0 +1,312 @@
+// Package scan runs the rule engine over CloudTrail files, folders and
+// streams: it walks folders, opens plain or gzip files, splits records in
+// any delivery format, decodes only the records some rule watches, and hands
+// findings and per-file errors to its caller. It imports event and rule.
+package scan
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/trailwatch/trailwatch/internal/event"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/rule"
+)
+
+// Options configure a scan.
+type Options struct {
+	Engine *rule.Engine
+	// Workers is how many files are scanned at once; 0 means 2.
+	Workers int
+	// MaxRecord bounds one record; 0 means event.DefaultMaxRecordSize.
+	MaxRecord int
+	// Findings receives the findings of each record, from one goroutine
+	// at a time. An error from it stops the scan.
+	Findings func([]finding.Finding) error
+	// Errors receives each problem found in the input (a bad file or
+	// record), from one goroutine at a time. The scan goes on.
+	Errors func(error)
+	// Warnings receives notes that are not errors (a file holding no
+	// CloudTrail records).
+	Warnings func(string)
+}
+
+// Stats count what a scan saw. Fields are updated atomically while the scan
+// runs, so a progress display may read them with Snapshot.
+type Stats struct {
+	Files, Skipped, Records, Decoded, Findings, Errors, FilesWithErrors atomic.Int64
+	// Bytes counts input bytes after decompression.
+	Bytes atomic.Int64
+}
+
+// Snapshot is a plain copy of Stats.
+type Snapshot struct {
+	Files, Skipped, Records, Decoded, Findings, Errors, FilesWithErrors, Bytes int64
+}
+
+// Snapshot copies the counters.
+func (s *Stats) Snapshot() Snapshot {
+	return Snapshot{s.Files.Load(), s.Skipped.Load(), s.Records.Load(), s.Decoded.Load(), s.Findings.Load(), s.Errors.Load(), s.FilesWithErrors.Load(), s.Bytes.Load()}
+}
+
+// FileError is a problem with one input, naming it.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Scanner scans inputs with fixed options.
+type Scanner struct {
+	opts  Options
+	Stats Stats
+	mu    sync.Mutex // serialises the callbacks
+}
+
+// New returns a Scanner.
+func New(opts Options) *Scanner {
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	if opts.Findings == nil {
+		opts.Findings = func([]finding.Finding) error { return nil }
+	}
+	if opts.Errors == nil {
+		opts.Errors = func(error) {}
+	}
+	if opts.Warnings == nil {
+		opts.Warnings = func(string) {}
+	}
+	return &Scanner{opts: opts}
+}
+
+// Stdin is the path that names standard input.
+const Stdin = "-"
+
+// Scannable reports whether a file found while walking a folder looks like
+// CloudTrail data. Files named on the command line are always scanned.
+func Scannable(name string) bool {
+	n := strings.ToLower(name)
+	n = strings.TrimSuffix(n, ".gz")
+	for _, ext := range []string{".json", ".jsonl", ".ndjson", ".cloudtrail", ".log"} {
+		if strings.HasSuffix(n, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// Paths scans files, folders (recursively, skipping CloudTrail-Digest) and
+// "-" for stdin. It returns an error only when the scan could not go on
+// (the context ended or Findings failed); problems with inputs go to
+// Options.Errors and are counted.
+func (s *Scanner) Paths(ctx context.Context, paths []string, stdin io.Reader) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range s.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				if err := s.file(ctx, p, stdin); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	send := func(p string) bool {
+		select {
+		case jobs <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+walk:
+	for _, p := range paths {
+		if p == Stdin {
+			if !send(p) {
+				break
+			}
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			s.fail(&FileError{Path: p, Err: errors.Unwrap(err)})
+			continue
+		}
+		if !st.IsDir() {
+			if !send(p) {
+				break
+			}
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				s.fail(&FileError{Path: path, Err: errors.Unwrap(err)})
+				return nil
+			}
+			if d.IsDir() {
+				if d.Name() == "CloudTrail-Digest" {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.Type().IsRegular() || !Scannable(d.Name()) {
+				s.Stats.Skipped.Add(1)
+				return nil
+			}
+			files = append(files, path)
+			return nil
+		})
+		if err != nil {
+			s.fail(&FileError{Path: p, Err: err})
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if !send(f) {
+				break walk
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (s *Scanner) fail(err error) {
+	s.Stats.Errors.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Errors(err)
+}
+
+func (s *Scanner) file(ctx context.Context, path string, stdin io.Reader) error {
+	var r io.Reader
+	name := path
+	if path == Stdin {
+		r, name = stdin, "stdin"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			s.fail(&FileError{Path: path, Err: errors.Unwrap(err)})
+			s.Stats.FilesWithErrors.Add(1)
+			return nil
+		}
+		defer f.Close()
+		r = f
+	}
+	s.Stats.Files.Add(1)
+	return s.Reader(ctx, name, r)
+}
+
+// Reader scans one stream, plain or gzip-compressed (detected from its
+// first bytes). name is used in errors and as the findings' origin.
+func (s *Scanner) Reader(ctx context.Context, name string, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var in io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			s.fail(&FileError{Path: name, Err: fmt.Errorf("gzip: %w", err)})
+			s.Stats.FilesWithErrors.Add(1)
+			return nil
+		}
+		defer zr.Close()
+		in = zr
+	}
+	cr := &countingReader{r: in, n: &s.Stats.Bytes}
+	return s.records(ctx, name, cr)
+}
+
+func (s *Scanner) records(ctx context.Context, name string, r io.Reader) error {
+	sp := event.NewSplitter(r, s.opts.MaxRecord)
+	eng := s.opts.Engine
+	var records, foreign int64
+	hadErr := false
+	defer func() {
+		if hadErr {
+			s.Stats.FilesWithErrors.Add(1)
+		}
+		if records > 0 && foreign == records {
+			s.mu.Lock()
+			s.opts.Warnings(fmt.Sprintf("%s: no CloudTrail records (%d JSON objects without eventSource and eventName)", name, foreign))
+			s.mu.Unlock()
+		}
+	}()
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		it, err := sp.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			hadErr = true
+			s.fail(&FileError{Path: name, Err: err})
+			if !sp.Resync() {
+				return nil
+			}
+			continue
+		}
+		records++
+		s.Stats.Records.Add(1)
+		if len(it.Source) == 0 || len(it.Name) == 0 {
+			foreign++
+			continue
+		}
+		if eng == nil || !eng.Wants(it.Source, it.Name) {
+			continue
+		}
+		s.Stats.Decoded.Add(1)
+		ev, err := event.Decode(&it)
+		if err != nil {
+			hadErr = true
+			s.fail(&FileError{Path: name, Err: err})
+			continue
+		}
+		ev.Origin = name
+		fs := eng.Evaluate(ev)
+		if len(fs) == 0 {
+			continue
+		}
+		s.Stats.Findings.Add(int64(len(fs)))
+		s.mu.Lock()
+		err = s.opts.Findings(fs)
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,279 @@
+// Package sqlite is the embedded SQLite Store (modernc.org/sqlite, no cgo),
+// the default. It imports store and finding.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// Store is a store.Store in one SQLite file.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// migrations are applied in order; PRAGMA user_version records how many ran.
+var migrations = []string{
+	`CREATE TABLE findings (
+		id          TEXT PRIMARY KEY,
+		event_id    TEXT NOT NULL,
+		rule_id     TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		risk        INTEGER NOT NULL,
+		event_time  INTEGER NOT NULL,
+		account_id  TEXT NOT NULL,
+		region      TEXT NOT NULL,
+		actor_arn   TEXT NOT NULL,
+		actor_name  TEXT NOT NULL,
+		outcome     TEXT NOT NULL,
+		event_name  TEXT NOT NULL,
+		data        TEXT NOT NULL,
+		raw         TEXT,
+		created_at  INTEGER NOT NULL
+	);
+	CREATE INDEX findings_time ON findings(event_time);
+	CREATE INDEX findings_fingerprint ON findings(fingerprint, event_time);
+	CREATE INDEX findings_event ON findings(event_id);`,
+}
+
+// Open opens (creating if needed) the database at path; ":memory:" gives a
+// private in-memory database. now is the clock; nil means time.Now.
+func Open(path string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	dsn := "file::memory:"
+	if path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("open store %s: %w", path, err)
+			}
+		}
+		dsn = "file:" + path
+	}
+	dsn += "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// One connection: SQLite allows one writer, and an in-memory database
+	// exists per connection.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, now: now}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate() error {
+	var v int
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("not a trailwatch database: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this trailwatch (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := s.db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DB exposes the database handle to sibling packages' tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Save stores findings in one transaction; findings already stored are
+// counted as duplicates and left unchanged.
+func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResult, error) {
+	var res store.SaveResult
+	if len(fs) == 0 {
+		return res, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("save findings: %w", mapErr(err))
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO findings
+		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
+	if err != nil {
+		return res, fmt.Errorf("save findings: %w", mapErr(err))
+	}
+	defer stmt.Close()
+	now := s.now().UnixMilli()
+	for i := range fs {
+		f := fs[i]
+		raw := f.Raw
+		f.Raw = nil
+		data, err := json.Marshal(&f)
+		if err != nil {
+			return res, fmt.Errorf("save finding %s: %w", f.ID, err)
+		}
+		r, err := stmt.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
+			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, string(data), nullable(raw), now)
+		if err != nil {
+			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
+		}
+		if n, _ := r.RowsAffected(); n == 1 {
+			res.Inserted++
+		} else {
+			res.Duplicates++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return store.SaveResult{}, fmt.Errorf("save findings: commit: %w", mapErr(err))
+	}
+	return res, nil
+}
+
+func nullable(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// Findings lists findings matching f.
+func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding, error) {
+	var where []string
+	var args []any
+	if f.MinRisk != 0 {
+		where = append(where, "risk >= ?")
+		args = append(args, int(f.MinRisk))
+	}
+	in := func(col string, vals []string, glob bool) {
+		if len(vals) == 0 {
+			return
+		}
+		var ors []string
+		for _, v := range vals {
+			if glob {
+				ors = append(ors, col+" GLOB ?")
+			} else {
+				ors = append(ors, col+" = ?")
+			}
+			args = append(args, v)
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	in("rule_id", f.Rules, true)
+	in("account_id", f.Accounts, false)
+	in("region", f.Regions, false)
+	in("outcome", f.Outcomes, false)
+	if f.Actor != "" {
+		where = append(where, "(actor_arn GLOB ? OR actor_name GLOB ?)")
+		args = append(args, f.Actor, f.Actor)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "event_time >= ?")
+		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "event_time < ?")
+		args = append(args, f.Until.UnixMilli())
+	}
+	q := "SELECT data FROM findings"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" ORDER BY event_time DESC, id DESC LIMIT %d", f.Limit)
+	} else {
+		q += " ORDER BY event_time, id"
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list findings: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []finding.Finding
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("list findings: %w", mapErr(err))
+		}
+		var fd finding.Finding
+		if err := json.Unmarshal([]byte(data), &fd); err != nil {
+			return nil, fmt.Errorf("list findings: corrupt row: %w", err)
+		}
+		out = append(out, fd)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list findings: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// Finding returns one finding with its raw event.
+func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error) {
+	var data string
+	var raw sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT data, raw FROM findings WHERE id = ?`, id).Scan(&data, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, mapErr(err))
+	}
+	var fd finding.Finding
+	if err := json.Unmarshal([]byte(data), &fd); err != nil {
+		return finding.Finding{}, fmt.Errorf("finding %s: corrupt row: %w", id, err)
+	}
+	if raw.Valid {
+		fd.Raw = json.RawMessage(raw.String)
+	}
+	return fd, nil
+}
+
+// mapErr turns driver errors into plain errors carrying the message only,
+// so callers never depend on driver types.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return store.ErrClosed
+	}
+	if strings.Contains(err.Error(), "database is closed") {
+		return store.ErrClosed
+	}
+	return errors.New(err.Error())
+}

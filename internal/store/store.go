@@ -1,0 +1,57 @@
+// Package store defines how findings (and later the notifications they owe)
+// are persisted. Implementations live in sub-packages (store/sqlite; a
+// PostgreSQL one can follow) and are checked by one shared suite,
+// store/storetest. It imports finding only.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+)
+
+// ErrNotFound is returned when a finding does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("store closed")
+
+// SaveResult says what a Save changed.
+type SaveResult struct {
+	// Inserted counts new findings; Duplicates those already stored
+	// (the same event judged by the same rule).
+	Inserted, Duplicates int
+}
+
+// Filter selects findings. Zero fields match everything; list fields match
+// any of their values; Rules and Actor take globs ('*').
+type Filter struct {
+	MinRisk  finding.Risk
+	Rules    []string
+	Accounts []string
+	Regions  []string
+	Outcomes []string
+	// Actor matches the actor's ARN or readable name.
+	Actor        string
+	Since, Until time.Time
+	// Limit caps the result (newest first when set); 0 means no limit.
+	Limit int
+}
+
+// Store persists findings. Implementations are safe for concurrent use.
+// Save is idempotent: saving a finding whose id (event id + rule id) is
+// already stored changes nothing, so re-scanning the same input or a
+// redelivered message adds nothing. Every method returns only after its
+// transaction committed; errors wrap this package's sentinels or describe
+// the operation, never a driver type.
+type Store interface {
+	Save(ctx context.Context, findings []finding.Finding) (SaveResult, error)
+	// Findings returns the matching findings, oldest event first (newest
+	// first when Filter.Limit is set).
+	Findings(ctx context.Context, f Filter) ([]finding.Finding, error)
+	// Finding returns one finding, with its raw event, or ErrNotFound.
+	Finding(ctx context.Context, id string) (finding.Finding, error)
+	Close() error
+}
