@@ -1,0 +1,138 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trailwatch/trailwatch/internal/secret"
+)
+
+// maxErrorBody bounds how much of an error response is quoted.
+const maxErrorBody = 512
+
+// Request describes one HTTP call of a channel.
+type Request struct {
+	Method, URL string
+	Body        []byte
+	Header      http.Header
+	// Service names the API in errors ("slack", "pagerduty"); the URL is
+	// never quoted, since for webhooks it is the secret.
+	Service string
+	// Secrets are scrubbed from any error text.
+	Secrets []secret.Secret
+}
+
+// Response is a successful call's status and body.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends a request and classifies the outcome: 2xx is success; 408, 429
+// and 5xx are retryable (honouring Retry-After); other statuses are
+// permanent; network errors and timeouts are retryable. Error texts name
+// the service and status, quote a bounded part of the body, and never
+// contain the URL or a secret.
+func Do(ctx context.Context, c *http.Client, r Request) (*Response, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, Permanentf("%s: build request: %s", r.Service, secret.Scrub(scrubURL(err.Error(), r.URL), r.Secrets...))
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "trailwatch")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		msg := err.Error()
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) && ue.Unwrap() != nil {
+			msg = ue.Unwrap().Error() // drop the "Post URL:" prefix
+		}
+		msg = secret.Scrub(scrubURL(msg, r.URL), r.Secrets...)
+		if ctx.Err() != nil {
+			return nil, Retryable(fmt.Errorf("%s: %s %s: %w", r.Service, r.Method, msg, ctx.Err()), 0)
+		}
+		return nil, Retryable(fmt.Errorf("%s: %s: %s", r.Service, r.Method, msg), 0)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, Retryable(fmt.Errorf("%s: read response: %s", r.Service, secret.Scrub(err.Error(), r.Secrets...)), 0)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	}
+	e := fmt.Errorf("%s: HTTP %d: %s", r.Service, resp.StatusCode, secret.Scrub(scrubURL(Truncate(strings.TrimSpace(string(body)), maxErrorBody), r.URL), r.Secrets...))
+	if RetryStatus(resp.StatusCode) {
+		return nil, Retryable(e, ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))
+	}
+	return nil, Permanent(e)
+}
+
+// RetryStatus reports whether an HTTP status is worth retrying.
+func RetryStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+}
+
+// ParseRetryAfter reads a Retry-After header: seconds or an HTTP date.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// scrubURL removes a (secret) URL from a message.
+func scrubURL(msg, url string) string {
+	if url == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, url, "<url>")
+}
+
+// Truncate cuts s to at most n bytes without splitting a character,
+// marking the cut with an ellipsis.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ell = "…"
+	cut := n - len(ell)
+	if cut < 0 {
+		cut = 0
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ell
+}
+
+// TruncateRunes cuts s to at most n characters.
+func TruncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

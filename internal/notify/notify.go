@@ -1,0 +1,136 @@
+// Package notify delivers findings to the places a team works. It owns the
+// Notifier contract every channel implements, the delivery errors that say
+// whether to retry, the message text and its templates, and the shared HTTP
+// plumbing. Channel packages (notify/slack, notify/email, …) import notify
+// and finding only, never config, store, app or each other. The dispatcher
+// that owns retries, rate limits and the dead letter lives in notify too.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+)
+
+// Kind says what a delivery is.
+type Kind string
+
+// The kinds of delivery.
+const (
+	// Trigger is the first alert for a fingerprint within its TTL.
+	Trigger Kind = "trigger"
+	// Update is a repeat of a fingerprint whose alert is still alive: a
+	// channel that can updates the existing incident, ticket or thread
+	// instead of raising a new one.
+	Update Kind = "update"
+	// Test is a clearly marked test message (trailwatch notify test).
+	Test Kind = "test"
+)
+
+// Message is one delivery to one channel.
+type Message struct {
+	Finding finding.Finding
+	Kind    Kind
+	// Repeats counts how often the fingerprint was seen while its alert
+	// was alive, this one included (1 for a trigger).
+	Repeats int
+	// Ref is, for an Update, what the channel returned when it delivered
+	// the trigger (an incident sys_id, a ticket id); empty if unknown.
+	Ref string
+	// IdempotencyKey is stable for one (finding, channel) pair: channels
+	// whose API deduplicates on a key send it, so a delivery retried
+	// after a crash is not duplicated.
+	IdempotencyKey string
+	// DashboardURL links to the finding when a dashboard is configured.
+	DashboardURL string
+}
+
+// Result is what a successful delivery reports back.
+type Result struct {
+	// Ref identifies what the channel created (incident, ticket); the
+	// dispatcher keeps it and hands it to later Updates.
+	Ref string
+}
+
+// Notifier delivers messages to one configured channel.
+//
+// The dispatcher calls Notify from several goroutines at once (up to the
+// channel's concurrency). One call is one attempt: it honours the context
+// deadline and returns nil on success, or an error made with Retryable or
+// Permanent (a plain error counts as retryable). It never sleeps, retries,
+// or logs or returns a secret (tokens, passwords, webhook URLs).
+type Notifier interface {
+	Notify(ctx context.Context, m Message) (Result, error)
+}
+
+// Options are what every channel constructor gets besides its config.
+type Options struct {
+	// HTTPClient is used for HTTP APIs; nil means a client with a 15 s
+	// timeout.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// Templates render the message text; nil means the defaults.
+	Templates *Templates
+}
+
+// Defaults fills unset options.
+func (o Options) Defaults() Options {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Templates == nil {
+		o.Templates = DefaultTemplates()
+	}
+	return o
+}
+
+// Error is a failed delivery attempt.
+type Error struct {
+	Err error
+	// Permanent means retrying cannot help (a 400, a bad address).
+	Permanent bool
+	// RetryAfter is the wait the service asked for (429 Retry-After).
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable marks an error worth retrying, after at least the given wait
+// (zero for the dispatcher's backoff).
+func Retryable(err error, after time.Duration) error {
+	return &Error{Err: err, RetryAfter: after}
+}
+
+// Permanent marks an error that retrying cannot fix.
+func Permanent(err error) error { return &Error{Err: err, Permanent: true} }
+
+// Permanentf formats a permanent error.
+func Permanentf(format string, args ...any) error { return Permanent(fmt.Errorf(format, args...)) }
+
+// IsPermanent reports whether err is marked permanent.
+func IsPermanent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Permanent
+}
+
+// RetryAfter returns the wait an error asks for, or zero.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}

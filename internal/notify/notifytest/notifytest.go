@@ -1,0 +1,188 @@
+// Package notifytest is the shared kit of channel tests: a realistic sample
+// finding, the status-code table every HTTP channel must classify alike,
+// and assertions that no secret leaks into errors or logs.
+package notifytest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/actor"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/notify"
+)
+
+// Finding returns a realistic EKS finding: the public endpoint of cluster
+// prod opened to the internet by an SSO user from the CLI.
+func Finding() finding.Finding {
+	return finding.Finding{
+		ID:          "f-0123456789abcdef01234567",
+		Fingerprint: "9f2c1e0d4b5a69788796a5b4c3d2e1f0",
+		RuleID:      "EKS-CLUSTER-CONFIG",
+		RuleTitle:   "EKS cluster configuration changed",
+		Service:     "eks",
+		Risk:        finding.VeryHigh,
+		RiskReasons: []string{"the public API endpoint is opened to 0.0.0.0/0 (the whole internet)"},
+		EventID:     "5f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8",
+		EventTime:   time.Date(2026, 11, 20, 10, 15, 0, 0, time.UTC),
+		EventSource: "eks.amazonaws.com",
+		EventName:   "UpdateClusterConfig",
+		AccountID:   "111122223333",
+		Region:      "eu-west-1",
+		Actor: actor.Actor{
+			Type: "AssumedRole", ARN: "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
+			Name: "alice@example.com (SSO AdministratorAccess)", SessionName: "alice@example.com",
+			Role: "AWSReservedSSO_AdministratorAccess_0123456789abcdef", PermissionSet: "AdministratorAccess",
+			AccountID: "111122223333", MFA: true,
+		},
+		AccessMethod: "cli",
+		UserAgent:    "aws-cli/2.22.0 md/command#eks.update-cluster-config",
+		SourceIP:     "198.51.100.7",
+		Outcome:      "success",
+		Resource:     finding.Resource{Type: "cluster", Name: "prod", ARN: "arn:aws:eks:eu-west-1:111122223333:cluster/prod"},
+		Summary:      "alice@example.com (SSO AdministratorAccess) (AssumedRole) updated EKS cluster prod (UpdateClusterConfig) in 111122223333/eu-west-1 via cli: the public API endpoint is opened to 0.0.0.0/0 (the whole internet)",
+		Changes:      map[string]any{"name": "prod", "resourcesVpcConfig": map[string]any{"endpointPublicAccess": true, "publicAccessCidrs": []any{"0.0.0.0/0"}}},
+		Remediation:  "Keep the public endpoint restricted to known CIDRs or off.",
+		TTL:          24 * time.Hour,
+	}
+}
+
+// Message wraps Finding in a trigger message.
+func Message() notify.Message {
+	return notify.Message{Finding: Finding(), Kind: notify.Trigger, Repeats: 1, IdempotencyKey: "f-0123456789abcdef01234567/test-channel"}
+}
+
+// StatusCase is how an HTTP status must be classified.
+type StatusCase struct {
+	Status     int
+	Header     http.Header
+	Permanent  bool
+	RetryAfter time.Duration
+}
+
+// StatusCases is the table every HTTP channel must pass: 4xx permanent
+// except 408 and 429; 429 honours Retry-After; 5xx retryable.
+var StatusCases = []StatusCase{
+	{Status: 400, Permanent: true},
+	{Status: 401, Permanent: true},
+	{Status: 403, Permanent: true},
+	{Status: 404, Permanent: true},
+	{Status: 408},
+	{Status: 429, Header: http.Header{"Retry-After": {"7"}}, RetryAfter: 7 * time.Second},
+	{Status: 500},
+	{Status: 502},
+	{Status: 503, Header: http.Header{"Retry-After": {"2"}}, RetryAfter: 2 * time.Second},
+}
+
+// CheckStatuses runs newNotifier against a server answering each status of
+// StatusCases and checks the classification; secrets must appear in
+// neither the error nor the logs.
+func CheckStatuses(t *testing.T, newNotifier func(baseURL string, logger *slog.Logger) notify.Notifier, secrets ...string) {
+	t.Helper()
+	for _, tc := range StatusCases {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for k, v := range tc.Header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(tc.Status)
+			w.Write([]byte(`{"error":"injected failure"}`))
+		}))
+		var logs bytes.Buffer
+		n := newNotifier(srv.URL, slog.New(slog.NewTextHandler(&logs, nil)))
+		_, err := n.Notify(context.Background(), Message())
+		srv.Close()
+		if err == nil {
+			t.Errorf("HTTP %d: no error", tc.Status)
+			continue
+		}
+		if got := notify.IsPermanent(err); got != tc.Permanent {
+			t.Errorf("HTTP %d: permanent = %v, want %v (%v)", tc.Status, got, tc.Permanent, err)
+		}
+		if got := notify.RetryAfter(err); got != tc.RetryAfter {
+			t.Errorf("HTTP %d: retry after %v, want %v", tc.Status, got, tc.RetryAfter)
+		}
+		NoLeak(t, err.Error()+logs.String(), secrets...)
+	}
+}
+
+// CheckUnreachable checks that a refused connection is a retryable error
+// that leaks no secret.
+func CheckUnreachable(t *testing.T, newNotifier func(baseURL string, logger *slog.Logger) notify.Notifier, secrets ...string) {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+	var logs bytes.Buffer
+	_, err := newNotifier(url, slog.New(slog.NewTextHandler(&logs, nil))).Notify(context.Background(), Message())
+	if err == nil {
+		t.Fatal("no error from a refused connection")
+	}
+	if notify.IsPermanent(err) {
+		t.Errorf("refused connection is permanent: %v", err)
+	}
+	NoLeak(t, err.Error()+logs.String(), secrets...)
+}
+
+// CheckTimeout checks that a server that never answers gives a retryable
+// error within the context deadline.
+func CheckTimeout(t *testing.T, newNotifier func(baseURL string, logger *slog.Logger) notify.Notifier, secrets ...string) {
+	t.Helper()
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(block)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := newNotifier(srv.URL, slog.New(slog.DiscardHandler)).Notify(ctx, Message())
+	if err == nil {
+		t.Fatal("no error from a server that never answers")
+	}
+	if notify.IsPermanent(err) {
+		t.Errorf("timeout is permanent: %v", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("timeout error does not say so: %v", err)
+	}
+	NoLeak(t, err.Error(), secrets...)
+}
+
+// NoLeak fails when text contains any of the secrets.
+func NoLeak(t *testing.T, text string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("secret %q leaked into: %s", s[:min(4, len(s))]+"…", text)
+		}
+	}
+}
+
+// JSONEqual compares a JSON body with a golden JSON document, ignoring
+// formatting.
+func JSONEqual(t *testing.T, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, got)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("golden is not JSON: %v", err)
+	}
+	gb, _ := json.MarshalIndent(g, "", "  ")
+	wb, _ := json.MarshalIndent(w, "", "  ")
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("body differs from golden\n got: %s\nwant: %s", gb, wb)
+	}
+}

@@ -1,0 +1,123 @@
+// Package secret holds values that must never be printed, logged or
+// marshalled: tokens, passwords, webhook URLs. A Secret is configured
+// inline, as ${ENV_VAR}, or read from a file, and redacts itself everywhere
+// except Reveal. It imports nothing of the project.
+package secret
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// Redacted is what a secret prints as.
+const Redacted = "[redacted]"
+
+// Secret is a sensitive string. Its zero value is empty.
+type Secret struct{ v string }
+
+// New wraps a value.
+func New(v string) Secret { return Secret{v: v} }
+
+// Reveal returns the value, for the one place that must send it.
+func (s Secret) Reveal() string { return s.v }
+
+// Empty reports whether no value is set.
+func (s Secret) Empty() bool { return s.v == "" }
+
+// String redacts.
+func (s Secret) String() string {
+	if s.v == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// GoString redacts (%#v).
+func (s Secret) GoString() string { return "secret.Secret{" + Redacted + "}" }
+
+// Format redacts under every verb.
+func (s Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// LogValue redacts in slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON redacts.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// MarshalText redacts.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalYAML redacts.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// UnmarshalText keeps the configured text as it is; call Resolve to expand
+// ${ENV} references.
+func (s *Secret) UnmarshalText(b []byte) error {
+	s.v = string(b)
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Resolve expands ${ENV_VAR} references with getenv. A reference to an
+// unset or empty variable is an error naming the variable (not the value).
+func (s *Secret) Resolve(getenv func(string) string) error {
+	var missing []string
+	s.v = envRef.ReplaceAllStringFunc(s.v, func(m string) string {
+		name := envRef.FindStringSubmatch(m)[1]
+		v := getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// FromFile reads a secret from a file, trimming a trailing newline.
+func FromFile(path string) (Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return Secret{}, fmt.Errorf("read secret file %s: %w", path, pe.Err)
+		}
+		return Secret{}, fmt.Errorf("read secret file %s: %w", path, err)
+	}
+	return Secret{v: strings.TrimRight(string(b), "\r\n")}, nil
+}
+
+// Pick resolves a secret given inline (or as ${ENV}) or as a file path;
+// giving both is an error. required says whether one must be given.
+func Pick(inline Secret, file string, getenv func(string) string, required bool) (Secret, error) {
+	switch {
+	case !inline.Empty() && file != "":
+		return Secret{}, errors.New("give the value or the file, not both")
+	case file != "":
+		return FromFile(file)
+	case !inline.Empty():
+		err := inline.Resolve(getenv)
+		return inline, err
+	case required:
+		return Secret{}, errors.New("missing")
+	}
+	return Secret{}, nil
+}
+
+// Scrub replaces every occurrence of the secrets' values in s, for error
+// messages built by libraries that quote URLs or credentials.
+func Scrub(s string, secrets ...Secret) string {
+	for _, x := range secrets {
+		if len(x.v) >= 4 {
+			s = strings.ReplaceAll(s, x.v, Redacted)
+		}
+	}
+	return s
+}
