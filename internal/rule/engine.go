@@ -324,11 +324,14 @@ func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
 	return f, true
 }
 
-// judge applies the adjustments: matched ones above the base risk raise it
-// to the highest; only when none raises do matched ones below it lower it
-// to the lowest. Reasons list what decided, highest first.
+// judge applies the adjustments. Whether an adjustment raises or lowers is
+// decided against the rule's own default risk, so a configured override
+// only moves the base: matched raises lift the risk to the highest of them
+// (never below the base); only when none raises do matched lowerings bring
+// it down to the lowest (never above the base). Reasons list what decided,
+// highest first.
 func (en *entry) judge(c *evalContext) (finding.Risk, []string) {
-	base := en.risk
+	base, def := en.risk, en.r.Risk
 	type hit struct {
 		risk   finding.Risk
 		reason string
@@ -338,30 +341,34 @@ func (en *entry) judge(c *evalContext) (finding.Risk, []string) {
 		if !evalBool(a.prog, c.vars) {
 			continue
 		}
-		switch {
-		case a.Risk > base:
+		if a.Risk >= def {
 			up = append(up, hit{a.Risk, a.Reason})
-		case a.Risk < base:
+		} else {
 			down = append(down, hit{a.Risk, a.Reason})
-		default:
-			up = append(up, hit{a.Risk, a.Reason})
 		}
+	}
+	overridden := fmt.Sprintf("risk set to %s by configuration", base)
+	reasonsOf := func(hs []hit) []string {
+		out := make([]string, 0, len(hs)+1)
+		for _, h := range hs {
+			out = append(out, h.reason)
+		}
+		return out
 	}
 	if len(up) > 0 {
 		sort.SliceStable(up, func(i, j int) bool { return up[i].risk > up[j].risk })
-		reasons := make([]string, 0, len(up))
-		for _, h := range up {
-			reasons = append(reasons, h.reason)
+		reasons := reasonsOf(up)
+		if base > up[0].risk {
+			reasons = append([]string{overridden}, reasons...)
 		}
 		return max(base, up[0].risk), reasons
 	}
 	if len(down) > 0 {
 		sort.SliceStable(down, func(i, j int) bool { return down[i].risk < down[j].risk })
-		reasons := make([]string, 0, len(down))
-		for _, h := range down {
-			reasons = append(reasons, h.reason)
-		}
-		return down[0].risk, reasons
+		return min(base, down[0].risk), reasonsOf(down)
+	}
+	if base != def {
+		return base, []string{overridden}
 	}
 	return base, []string{fmt.Sprintf("%s: default risk of the rule", en.r.Title)}
 }

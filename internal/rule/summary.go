@@ -36,7 +36,7 @@ func summarize(f *finding.Finding) string {
 		res += " " + f.Resource.Name
 	}
 	who := f.Actor.Name
-	if f.Actor.Type != "" && f.Actor.Type != "Root" {
+	if f.Actor.Type != "" && f.Actor.Type != "Root" && !strings.Contains(who, "(") {
 		who += " (" + f.Actor.Type + ")"
 	}
 	where := strings.Trim(f.AccountID+"/"+f.Region, "/")

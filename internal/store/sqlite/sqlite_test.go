@@ -1,0 +1,67 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/sqlite"
+	"github.com/trailwatch/trailwatch/internal/store/storetest"
+)
+
+func TestSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "tw.db")
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := storetest.Sample(1, "EKS-A", finding.High)
+	if _, err := s.Save(context.Background(), []finding.Finding{f}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Finding(context.Background(), f.ID); err != nil {
+		t.Errorf("finding lost on reopen: %v", err)
+	}
+}
+
+func TestRejectsForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "not.db")
+	os.WriteFile(path, []byte("this is not a database, just text that is long enough to have a header"), 0o600)
+	_, err := sqlite.Open(path, nil)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("opening a non-database: %v (want an error naming the file)", err)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s, err := sqlite.Open(":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = s.Save(context.Background(), []finding.Finding{storetest.Sample(1, "EKS-A", finding.High)})
+	if err == nil {
+		t.Error("save on a closed store succeeded")
+	}
+}

@@ -1,0 +1,161 @@
+// Package storetest is the behaviour every store.Store must show, as one
+// suite that each implementation's tests run.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trailwatch/trailwatch/internal/actor"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// Sample returns a finding for event i with the given rule and risk.
+func Sample(i int, ruleID string, risk finding.Risk) finding.Finding {
+	eid := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	return finding.Finding{
+		ID: finding.ID(eid, ruleID), Fingerprint: finding.Fingerprint(ruleID, "111122223333", "eu-west-1", "cluster/prod"),
+		RuleID: ruleID, RuleTitle: "title " + ruleID, Service: "eks", Risk: risk,
+		RiskReasons: []string{"because"}, EventID: eid,
+		EventTime:   time.Date(2026, 11, 20, 10, 0, i, 0, time.UTC),
+		EventSource: "eks.amazonaws.com", EventName: "UpdateClusterConfig",
+		AccountID: "111122223333", Region: "eu-west-1",
+		Actor:        actor.Actor{Type: "IAMUser", ARN: "arn:aws:iam::111122223333:user/alice", Name: "alice"},
+		AccessMethod: "cli", Outcome: "success",
+		Resource: finding.Resource{Type: "cluster", Name: "prod"},
+		Summary:  "alice updated EKS cluster prod", Changes: map[string]any{"name": "prod"},
+		Raw: []byte(fmt.Sprintf(`{"eventID":%q}`, eid)),
+	}
+}
+
+// Run runs the suite; open returns a fresh, empty store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("SaveIsIdempotent", func(t *testing.T) {
+		s := open(t)
+		fs := []finding.Finding{Sample(1, "EKS-A", finding.High), Sample(2, "EKS-A", finding.Low)}
+		r, err := s.Save(ctx, fs)
+		if err != nil || r.Inserted != 2 || r.Duplicates != 0 {
+			t.Fatalf("first save = %+v, %v", r, err)
+		}
+		r, err = s.Save(ctx, append(fs, Sample(3, "EKS-B", finding.VeryHigh)))
+		if err != nil || r.Inserted != 1 || r.Duplicates != 2 {
+			t.Fatalf("second save = %+v, %v; want 1 inserted, 2 duplicates", r, err)
+		}
+		all, err := s.Findings(ctx, store.Filter{})
+		if err != nil || len(all) != 3 {
+			t.Fatalf("Findings = %d, %v; want 3", len(all), err)
+		}
+	})
+	t.Run("RoundTrip", func(t *testing.T) {
+		s := open(t)
+		want := Sample(1, "EKS-A", finding.Extreme)
+		if _, err := s.Save(ctx, []finding.Finding{want}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Finding(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.TTL = 0 // not persisted with the finding
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("round trip (-want +got):\n%s", d)
+		}
+		list, _ := s.Findings(ctx, store.Filter{})
+		if len(list) != 1 || list[0].Raw != nil {
+			t.Errorf("list should carry no raw event: %+v", list)
+		}
+		if _, err := s.Finding(ctx, "f-nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("missing finding: %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("Filters", func(t *testing.T) {
+		s := open(t)
+		a := Sample(1, "EKS-ACCESS-POLICY", finding.VeryHigh)
+		b := Sample(2, "EKS-TAGS", finding.Low)
+		b.Region, b.Outcome = "us-east-1", "denied"
+		c := Sample(3, "EKS-CLUSTER-DELETE", finding.Extreme)
+		c.AccountID, c.Actor.ARN, c.Actor.Name = "444455556666", "arn:aws:sts::444455556666:assumed-role/ops/bob", "ops/bob"
+		if _, err := s.Save(ctx, []finding.Finding{a, b, c}); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(f store.Filter) []string {
+			list, err := s.Findings(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, x := range list {
+				out = append(out, x.RuleID)
+			}
+			return out
+		}
+		for name, tc := range map[string]struct {
+			f    store.Filter
+			want []string
+		}{
+			"min risk":  {store.Filter{MinRisk: finding.VeryHigh}, []string{"EKS-ACCESS-POLICY", "EKS-CLUSTER-DELETE"}},
+			"rule glob": {store.Filter{Rules: []string{"EKS-ACCESS-*", "EKS-TAGS"}}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
+			"account":   {store.Filter{Accounts: []string{"444455556666"}}, []string{"EKS-CLUSTER-DELETE"}},
+			"region":    {store.Filter{Regions: []string{"us-east-1"}}, []string{"EKS-TAGS"}},
+			"outcome":   {store.Filter{Outcomes: []string{"denied"}}, []string{"EKS-TAGS"}},
+			"actor arn": {store.Filter{Actor: "*assumed-role/ops/*"}, []string{"EKS-CLUSTER-DELETE"}},
+			"actor name": {store.Filter{Actor: "alice"}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
+			"since":     {store.Filter{Since: a.EventTime.Add(time.Second)}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
+			"until":     {store.Filter{Until: b.EventTime}, []string{"EKS-ACCESS-POLICY"}},
+			"limit":     {store.Filter{Limit: 1}, []string{"EKS-CLUSTER-DELETE"}},
+			"none":      {store.Filter{Rules: []string{"S3-*"}}, nil},
+		} {
+			if d := cmp.Diff(tc.want, ids(tc.f)); d != "" {
+				t.Errorf("%s (-want +got):\n%s", name, d)
+			}
+		}
+	})
+	t.Run("ConcurrentSaves", func(t *testing.T) {
+		s := open(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var fs []finding.Finding
+				for i := range 50 {
+					fs = append(fs, Sample(i, "EKS-A", finding.High)) // all workers save the same 50
+				}
+				_ = w
+				if _, err := s.Save(ctx, fs); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		all, _ := s.Findings(ctx, store.Filter{})
+		if len(all) != 50 {
+			t.Errorf("%d findings after concurrent duplicate saves, want 50", len(all))
+		}
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		s := open(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Save(cctx, []finding.Finding{Sample(1, "EKS-A", finding.High)}); err == nil {
+			t.Error("save with a canceled context succeeded")
+		}
+		all, _ := s.Findings(ctx, store.Filter{})
+		if len(all) != 0 {
+			t.Errorf("canceled save left %d findings", len(all))
+		}
+	})
+}
