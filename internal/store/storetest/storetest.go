@@ -101,17 +101,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			f    store.Filter
 			want []string
 		}{
-			"min risk":  {store.Filter{MinRisk: finding.VeryHigh}, []string{"EKS-ACCESS-POLICY", "EKS-CLUSTER-DELETE"}},
-			"rule glob": {store.Filter{Rules: []string{"EKS-ACCESS-*", "EKS-TAGS"}}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
-			"account":   {store.Filter{Accounts: []string{"444455556666"}}, []string{"EKS-CLUSTER-DELETE"}},
-			"region":    {store.Filter{Regions: []string{"us-east-1"}}, []string{"EKS-TAGS"}},
-			"outcome":   {store.Filter{Outcomes: []string{"denied"}}, []string{"EKS-TAGS"}},
-			"actor arn": {store.Filter{Actor: "*assumed-role/ops/*"}, []string{"EKS-CLUSTER-DELETE"}},
+			"min risk":   {store.Filter{MinRisk: finding.VeryHigh}, []string{"EKS-ACCESS-POLICY", "EKS-CLUSTER-DELETE"}},
+			"rule glob":  {store.Filter{Rules: []string{"EKS-ACCESS-*", "EKS-TAGS"}}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
+			"account":    {store.Filter{Accounts: []string{"444455556666"}}, []string{"EKS-CLUSTER-DELETE"}},
+			"region":     {store.Filter{Regions: []string{"us-east-1"}}, []string{"EKS-TAGS"}},
+			"outcome":    {store.Filter{Outcomes: []string{"denied"}}, []string{"EKS-TAGS"}},
+			"actor arn":  {store.Filter{Actor: "*assumed-role/ops/*"}, []string{"EKS-CLUSTER-DELETE"}},
 			"actor name": {store.Filter{Actor: "alice"}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
-			"since":     {store.Filter{Since: a.EventTime.Add(time.Second)}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
-			"until":     {store.Filter{Until: b.EventTime}, []string{"EKS-ACCESS-POLICY"}},
-			"limit":     {store.Filter{Limit: 1}, []string{"EKS-CLUSTER-DELETE"}},
-			"none":      {store.Filter{Rules: []string{"S3-*"}}, nil},
+			"since":      {store.Filter{Since: a.EventTime.Add(time.Second)}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
+			"until":      {store.Filter{Until: b.EventTime}, []string{"EKS-ACCESS-POLICY"}},
+			"limit":      {store.Filter{Limit: 1}, []string{"EKS-CLUSTER-DELETE"}},
+			"none":       {store.Filter{Rules: []string{"S3-*"}}, nil},
 		} {
 			if d := cmp.Diff(tc.want, ids(tc.f)); d != "" {
 				t.Errorf("%s (-want +got):\n%s", name, d)
