@@ -14,6 +14,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/actor"
 	"github.com/trailwatch/trailwatch/internal/event"
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/glob"
 )
 
 // Settings are a user's choices for one rule, like the reference product's
@@ -240,7 +241,7 @@ func (en *entry) safelisted(a actor.Actor) bool {
 		}
 	}
 	for _, p := range en.safelist {
-		if Glob(p, a.ARN) || (role != "" && Glob(p, role)) {
+		if glob.Match(p, a.ARN) || (role != "" && glob.Match(p, role)) {
 			return true
 		}
 	}
@@ -380,34 +381,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// Glob matches s against a pattern where '*' matches any run of
-// characters (slashes included) and '?' one character.
-func Glob(pattern, s string) bool {
-	if !strings.ContainsAny(pattern, "*?") {
-		return pattern == s
-	}
-	p, x := 0, 0
-	star, mark := -1, 0
-	for x < len(s) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[x]):
-			p++
-			x++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, x
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			x = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }

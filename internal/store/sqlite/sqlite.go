@@ -49,6 +49,34 @@ var migrations = []string{
 	CREATE INDEX findings_time ON findings(event_time);
 	CREATE INDEX findings_fingerprint ON findings(fingerprint, event_time);
 	CREATE INDEX findings_event ON findings(event_id);`,
+	`CREATE TABLE alerts (
+		channel    TEXT NOT NULL,
+		alert_key  TEXT NOT NULL,
+		opened_at  INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		repeats    INTEGER NOT NULL,
+		trigger_id INTEGER,
+		ref        TEXT,
+		PRIMARY KEY (channel, alert_key)
+	);
+	CREATE TABLE outbox (
+		id           INTEGER PRIMARY KEY AUTOINCREMENT,
+		finding_id   TEXT NOT NULL REFERENCES findings(id),
+		channel      TEXT NOT NULL,
+		kind         TEXT NOT NULL,
+		repeats      INTEGER NOT NULL,
+		alert_key    TEXT NOT NULL,
+		status       TEXT NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		next_attempt INTEGER NOT NULL,
+		lease_until  INTEGER,
+		last_error   TEXT,
+		created_at   INTEGER NOT NULL,
+		updated_at   INTEGER NOT NULL,
+		UNIQUE (finding_id, channel)
+	);
+	CREATE INDEX outbox_due ON outbox(channel, status, next_attempt);
+	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind, status);`,
 }
 
 // Open opens (creating if needed) the database at path; ":memory:" gives a
@@ -117,48 +145,9 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) Close() error { return s.db.Close() }
 
 // Save stores findings in one transaction; findings already stored are
-// counted as duplicates and left unchanged.
+// counted as duplicates and left unchanged. It owes no notifications.
 func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResult, error) {
-	var res store.SaveResult
-	if len(fs) == 0 {
-		return res, nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return res, fmt.Errorf("save findings: %w", mapErr(err))
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO findings
-		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
-	if err != nil {
-		return res, fmt.Errorf("save findings: %w", mapErr(err))
-	}
-	defer stmt.Close()
-	now := s.now().UnixMilli()
-	for i := range fs {
-		f := fs[i]
-		raw := f.Raw
-		f.Raw = nil
-		data, err := json.Marshal(&f)
-		if err != nil {
-			return res, fmt.Errorf("save finding %s: %w", f.ID, err)
-		}
-		r, err := stmt.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
-			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, string(data), nullable(raw), now)
-		if err != nil {
-			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
-		}
-		if n, _ := r.RowsAffected(); n == 1 {
-			res.Inserted++
-		} else {
-			res.Duplicates++
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return store.SaveResult{}, fmt.Errorf("save findings: commit: %w", mapErr(err))
-	}
-	return res, nil
+	return s.SaveRouted(ctx, fs, nil)
 }
 
 func nullable(b []byte) any {

@@ -65,3 +65,14 @@ func TestClosedStore(t *testing.T) {
 		t.Error("save on a closed store succeeded")
 	}
 }
+
+func TestOutboxSuite(t *testing.T) {
+	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -1,0 +1,384 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// Channel is a configured destination as the dispatcher sees it.
+type Channel struct {
+	Name     string
+	Notifier Notifier
+	// Concurrency bounds deliveries in flight; default 1.
+	Concurrency int
+	// RatePerMinute bounds the delivery rate; 0 means unlimited. Burst is
+	// how many may go at once after a quiet spell; default 1.
+	RatePerMinute float64
+	Burst         int
+	// MaxAttempts and MaxAge send a delivery to the dead letter; defaults
+	// 10 and 24h.
+	MaxAttempts int
+	MaxAge      time.Duration
+	// DashboardURL links to a finding; "{id}" is replaced by its id.
+	DashboardURL string
+}
+
+// DispatcherOptions tune a Dispatcher; zero values take defaults.
+type DispatcherOptions struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Poll is how often an idle channel looks for due deliveries (it is
+	// also woken by Kick); default 1s.
+	Poll time.Duration
+	// AttemptTimeout bounds one delivery attempt; default 30s.
+	AttemptTimeout time.Duration
+	// Backoff gives the wait before attempt n+1 after n failures; default
+	// exponential from 2s, doubling, capped at 10m, with jitter.
+	Backoff func(failures int) time.Duration
+}
+
+// ChannelStats count one channel's deliveries since start.
+type ChannelStats struct {
+	Sent, Failed, Dead int64
+}
+
+// Dispatcher delivers the outbox. Each channel has its own loop, rate
+// limit and concurrency, so a channel that is down never slows another.
+// Deliveries are leased while in flight; a crash leaves them to be
+// re-claimed when the lease runs out, and channels send the delivery's
+// idempotency key where their API has one.
+type Dispatcher struct {
+	outbox   store.Outbox
+	channels []*channelLoop
+	opts     DispatcherOptions
+	kick     chan struct{}
+}
+
+type channelLoop struct {
+	Channel
+	limiter            *limiter
+	sem                chan struct{}
+	sent, failed, dead atomic.Int64
+	mu                 sync.Mutex
+	lastErr            string
+}
+
+// NewDispatcher returns a dispatcher over the given channels.
+func NewDispatcher(ob store.Outbox, channels []Channel, opts DispatcherOptions) *Dispatcher {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 30 * time.Second
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	d := &Dispatcher{outbox: ob, opts: opts, kick: make(chan struct{}, max(1, len(channels)))}
+	for _, c := range channels {
+		if c.Concurrency <= 0 {
+			c.Concurrency = 1
+		}
+		if c.Burst <= 0 {
+			c.Burst = 1
+		}
+		if c.MaxAttempts <= 0 {
+			c.MaxAttempts = 10
+		}
+		if c.MaxAge <= 0 {
+			c.MaxAge = 24 * time.Hour
+		}
+		d.channels = append(d.channels, &channelLoop{Channel: c, limiter: newLimiter(c.RatePerMinute, c.Burst), sem: make(chan struct{}, c.Concurrency)})
+	}
+	return d
+}
+
+// DefaultBackoff waits 2s, 4s, 8s, … up to 10 minutes, each with up to 25%
+// random jitter either way so that retries of many deliveries spread out.
+func DefaultBackoff(failures int) time.Duration {
+	d := 2 * time.Second
+	for i := 1; i < failures && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	d = min(d, 10*time.Minute)
+	j := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return d + j
+}
+
+// Kick wakes idle channel loops, after new deliveries were saved.
+func (d *Dispatcher) Kick() {
+	for range d.channels {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Stats returns per-channel counters.
+func (d *Dispatcher) Stats() map[string]ChannelStats {
+	out := map[string]ChannelStats{}
+	for _, c := range d.channels {
+		out[c.Name] = ChannelStats{Sent: c.sent.Load(), Failed: c.failed.Load(), Dead: c.dead.Load()}
+	}
+	return out
+}
+
+// Run delivers until ctx ends. Attempts in flight when it ends are given
+// AttemptTimeout to finish, and their outcome is recorded.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, c := range d.channels {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.loop(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Drain delivers until no delivery of these channels is pending or in
+// flight (waiting out retry backoffs), or ctx ends; it reports how many
+// remain undelivered.
+func (d *Dispatcher) Drain(ctx context.Context) (remaining int, err error) {
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		d.Run(runCtx)
+		close(done)
+	}()
+	defer func() {
+		stop()
+		<-done
+		remaining, err = d.pending(context.WithoutCancel(ctx))
+	}()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n, err := d.pending(ctx)
+		if err != nil {
+			return n, err
+		}
+		if n == 0 {
+			return 0, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, nil
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Dispatcher) pending(ctx context.Context) (int, error) {
+	depth, err := d.outbox.Depth(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range d.channels {
+		n += depth[c.Name][store.Pending] + depth[c.Name][store.Sending]
+	}
+	return n, nil
+}
+
+func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
+	log := d.opts.Logger.With("channel", c.Name)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for ctx.Err() == nil {
+		// Claim only what can be sent now: free slots and rate tokens,
+		// so nothing claimed waits long enough for its lease to lapse.
+		free := c.Concurrency - len(c.sem)
+		if free == 0 {
+			if !d.sleep(ctx, 10*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		n := min(free, c.limiter.available(d.opts.Now()))
+		if n == 0 {
+			if !d.sleep(ctx, c.limiter.wait(d.opts.Now())) {
+				return
+			}
+			continue
+		}
+		now := d.opts.Now()
+		batch, err := d.outbox.Claim(ctx, c.Name, now, n, 2*d.opts.AttemptTimeout+5*time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("claim deliveries", "err", err)
+			}
+			if !d.sleep(ctx, d.opts.Poll) {
+				return
+			}
+			continue
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.kick:
+			case <-time.After(d.opts.Poll):
+			}
+			continue
+		}
+		for _, del := range batch {
+			c.limiter.take(d.opts.Now())
+			c.sem <- struct{}{}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				defer func() { <-c.sem }()
+				d.deliver(ctx, c, del, log)
+			}()
+		}
+	}
+}
+
+func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-d.kick:
+		return true
+	case <-time.After(t):
+		return true
+	}
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Delivery, log *slog.Logger) {
+	m := Message{
+		Finding:        del.Finding,
+		Kind:           Kind(del.Kind),
+		Repeats:        del.Repeats,
+		Ref:            del.Ref,
+		IdempotencyKey: del.FindingID + "/" + c.Name,
+	}
+	if c.DashboardURL != "" {
+		m.DashboardURL = strings.ReplaceAll(c.DashboardURL, "{id}", del.FindingID)
+	}
+	// The attempt may outlive a shutdown request by AttemptTimeout, so an
+	// alert half-sent is finished rather than abandoned.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.AttemptTimeout)
+	res, err := c.Notifier.Notify(actx, m)
+	cancel()
+	// Recording the outcome must not be skipped because ctx ended.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	now := d.opts.Now()
+	if err == nil {
+		if cerr := d.outbox.Complete(rctx, del.ID, res.Ref, now); cerr != nil {
+			log.Error("record delivery", "delivery_id", del.ID, "finding_id", del.FindingID, "err", cerr)
+		}
+		c.sent.Add(1)
+		c.setErr("", log)
+		return
+	}
+	msg := err.Error()
+	age := now.Sub(del.CreatedAt)
+	switch {
+	case IsPermanent(err), del.Attempts >= c.MaxAttempts, age >= c.MaxAge:
+		why := "permanent error"
+		if !IsPermanent(err) {
+			why = fmt.Sprintf("gave up after %d attempts over %s", del.Attempts, age.Round(time.Second))
+		}
+		c.dead.Add(1)
+		log.Error("delivery dead", "delivery_id", del.ID, "finding_id", del.FindingID, "attempt", del.Attempts, "reason", why, "err", msg)
+		if kerr := d.outbox.Kill(rctx, del.ID, why+": "+msg, now); kerr != nil {
+			log.Error("record dead delivery", "delivery_id", del.ID, "err", kerr)
+		}
+	default:
+		c.failed.Add(1)
+		wait := max(d.opts.Backoff(del.Attempts), RetryAfter(err))
+		c.setErr(msg, log.With("delivery_id", del.ID, "finding_id", del.FindingID, "attempt", del.Attempts, "retry_in", wait.Round(time.Millisecond)))
+		if rerr := d.outbox.Retry(rctx, del.ID, now.Add(wait), msg, now); rerr != nil && !errors.Is(rerr, context.Canceled) {
+			log.Error("record failed delivery", "delivery_id", del.ID, "err", rerr)
+		}
+	}
+}
+
+// setErr logs a failure only when it differs from the channel's last one,
+// so an outage does not flood the log; recovery is logged once too.
+func (c *channelLoop) setErr(msg string, log *slog.Logger) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if msg == c.lastErr {
+		return
+	}
+	if msg == "" {
+		log.Info("channel recovered")
+	} else {
+		log.Warn("delivery failed, will retry", "err", msg)
+	}
+	c.lastErr = msg
+}
+
+// limiter is a token bucket; a zero rate is unlimited.
+type limiter struct {
+	mu     sync.Mutex
+	rate   float64 // tokens per second
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(perMinute float64, burst int) *limiter {
+	return &limiter{rate: perMinute / 60, burst: float64(burst), tokens: float64(burst)}
+}
+
+func (l *limiter) refill(now time.Time) {
+	if !l.last.IsZero() {
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	}
+	l.last = now
+}
+
+// available is how many tokens can be taken now.
+func (l *limiter) available(now time.Time) int {
+	if l.rate <= 0 {
+		return 1 << 20
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill(now)
+	return int(l.tokens)
+}
+
+func (l *limiter) take(now time.Time) {
+	if l.rate <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill(now)
+	l.tokens--
+}
+
+// wait is how long until a token is available.
+func (l *limiter) wait(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill(now)
+	if l.tokens >= 1 || l.rate <= 0 {
+		return 0
+	}
+	return time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
+}

@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+)
+
+// Route is one channel a finding is owed to, decided by the channel's
+// filters before saving.
+type Route struct {
+	Channel string
+	// Repeats says whether a repeat of a live alert is delivered to this
+	// channel as an update (PagerDuty, ServiceNow, Zendesk, webhooks), or
+	// only counted (chat, e-mail and SMS, where a repeat would page again).
+	Repeats bool
+}
+
+// Router returns the routes of a finding.
+type Router func(finding.Finding) []Route
+
+// Delivery kinds, as notify.Kind.
+const (
+	KindTrigger = "trigger"
+	KindUpdate  = "update"
+)
+
+// Delivery states.
+const (
+	Pending = "pending" // waiting for its next attempt
+	Sending = "sending" // claimed by a dispatcher until its lease ends
+	Done    = "done"    // delivered
+	Dead    = "dead"    // gave up: permanent error, too many attempts, too old
+	Dropped = "dropped" // dropped by an operator
+)
+
+// Delivery is one notification a finding owes one channel: a row of the
+// outbox.
+type Delivery struct {
+	ID        int64
+	FindingID string
+	Channel   string
+	// Kind is trigger (the first alert of a fingerprint within its TTL)
+	// or update (a repeat while that alert lives).
+	Kind string
+	// Repeats counts the fingerprint's findings while its alert lived,
+	// this one included.
+	Repeats int
+	// AlertKey identifies the alert (fingerprint) the delivery belongs to.
+	AlertKey string
+	// Ref is what the channel returned for the alert's trigger, if known.
+	Ref         string
+	Status      string
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	// Finding is filled by Claim.
+	Finding finding.Finding
+}
+
+// OutboxFilter selects deliveries for listing.
+type OutboxFilter struct {
+	Status  []string
+	Channel []string
+	Limit   int
+}
+
+// AlertCount is how often a fingerprint repeated on one channel.
+type AlertCount struct {
+	Channel, AlertKey string
+	Repeats           int
+	ExpiresAt         time.Time
+}
+
+// Outbox is the durable queue of deliveries, written in the same
+// transaction as the findings that owe them. Implementations are safe for
+// concurrent use; every method returns after commit.
+type Outbox interface {
+	// SaveRouted saves findings like Store.Save and, for each finding
+	// newly inserted, the deliveries its routes owe, in one transaction.
+	// A finding whose fingerprint has a live alert (same channel, event
+	// time before the alert's expiry) becomes an update of that alert
+	// (or is only counted, when its route takes no repeats); otherwise it
+	// opens a new alert that lives for the finding's TTL.
+	SaveRouted(ctx context.Context, findings []finding.Finding, route Router) (SaveResult, error)
+	// Claim leases up to limit due deliveries of a channel (pending with
+	// NextAttempt <= now, or sending with an expired lease), oldest first,
+	// marking them sending until now+lease. An update is not claimed
+	// while its alert's trigger is still undelivered.
+	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
+	// Complete marks a delivery done; for a trigger, ref is remembered on
+	// its alert for later updates.
+	Complete(ctx context.Context, id int64, ref string, now time.Time) error
+	// Retry puts a delivery back to pending with its next attempt time
+	// and the error of the failed attempt.
+	Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error
+	// Kill moves a delivery to the dead letter.
+	Kill(ctx context.Context, id int64, lastErr string, now time.Time) error
+	// Deliveries lists deliveries, newest first.
+	Deliveries(ctx context.Context, f OutboxFilter) ([]Delivery, error)
+	// Requeue makes dead (or dropped) deliveries pending again now.
+	Requeue(ctx context.Context, ids []int64, now time.Time) (int, error)
+	// Drop marks deliveries dropped; they are never sent.
+	Drop(ctx context.Context, ids []int64, now time.Time) (int, error)
+	// Depth counts deliveries by channel and status.
+	Depth(ctx context.Context) (map[string]map[string]int, error)
+	// Alerts lists alerts with their repeat counts.
+	Alerts(ctx context.Context) ([]AlertCount, error)
+}

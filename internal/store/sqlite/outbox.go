@@ -1,0 +1,334 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+var _ store.Outbox = (*Store)(nil)
+
+// SaveRouted saves findings and the deliveries they owe in one transaction.
+func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
+	var res store.SaveResult
+	if len(fs) == 0 {
+		return res, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("save findings: %w", mapErr(err))
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO findings
+		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
+	if err != nil {
+		return res, fmt.Errorf("save findings: %w", mapErr(err))
+	}
+	defer ins.Close()
+	now := s.now()
+	for i := range fs {
+		f := fs[i]
+		raw := f.Raw
+		f.Raw = nil
+		data, err := json.Marshal(&f)
+		if err != nil {
+			return res, fmt.Errorf("save finding %s: %w", f.ID, err)
+		}
+		r, err := ins.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
+			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, string(data), nullable(raw), now.UnixMilli())
+		if err != nil {
+			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
+		}
+		if n, _ := r.RowsAffected(); n != 1 {
+			res.Duplicates++
+			continue
+		}
+		res.Inserted++
+		if route == nil {
+			continue
+		}
+		for _, rt := range route(fs[i]) {
+			if err := s.owe(ctx, tx, fs[i], rt, now); err != nil {
+				return store.SaveResult{}, fmt.Errorf("save finding %s: channel %s: %w", f.ID, rt.Channel, mapErr(err))
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return store.SaveResult{}, fmt.Errorf("save findings: commit: %w", mapErr(err))
+	}
+	return res, nil
+}
+
+// owe records what one finding owes one channel: a trigger opening a new
+// alert, or an update (or only a count) of the live one.
+func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store.Route, now time.Time) error {
+	at := f.EventTime
+	if at.IsZero() {
+		at = now
+	}
+	ttl := f.TTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	var expires int64
+	var repeats int
+	err := tx.QueryRowContext(ctx, `SELECT expires_at, repeats FROM alerts WHERE channel = ? AND alert_key = ?`, rt.Channel, f.Fingerprint).Scan(&expires, &repeats)
+	live := err == nil && at.UnixMilli() < expires
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if live {
+		repeats++
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`, repeats, rt.Channel, f.Fingerprint); err != nil {
+			return err
+		}
+		if !rt.Repeats {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, repeats, f.Fingerprint, store.Pending, now.UnixMilli(), now.UnixMilli(), now.UnixMilli())
+		return err
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindTrigger, 1, f.Fingerprint, store.Pending, now.UnixMilli(), now.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	id, _ := r.LastInsertId()
+	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref) VALUES (?,?,?,?,1,?,NULL)
+		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = 1, trigger_id = excluded.trigger_id, ref = NULL`,
+		rt.Channel, f.Fingerprint, at.UnixMilli(), at.Add(ttl).UnixMilli(), id)
+	return err
+}
+
+const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at`
+
+func scanDelivery(sc interface{ Scan(...any) error }, extra ...any) (store.Delivery, error) {
+	var d store.Delivery
+	var next, created, updated int64
+	dst := append([]any{&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated}, extra...)
+	if err := sc.Scan(dst...); err != nil {
+		return d, err
+	}
+	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	return d, nil
+}
+
+// Claim leases due deliveries of one channel.
+func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+	}
+	defer tx.Rollback()
+	ms := now.UnixMilli()
+	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
+		FROM outbox o JOIN findings f ON f.id = o.finding_id
+		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
+		WHERE o.channel = ? AND ((o.status = 'pending' AND o.next_attempt <= ?) OR (o.status = 'sending' AND o.lease_until <= ?))
+		AND NOT (o.kind = 'update' AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+			AND t.kind = 'trigger' AND t.id < o.id AND t.status IN ('pending', 'sending')))
+		ORDER BY o.id LIMIT ?`, channel, ms, ms, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+	}
+	var out []store.Delivery
+	for rows.Next() {
+		var data, ref string
+		d, err := scanDelivery(rows, &ref, &data)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+		}
+		d.Ref = ref
+		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("claim delivery %d: corrupt finding: %w", d.ID, err)
+		}
+		out = append(out, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+	}
+	for i := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`,
+			now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+		}
+		out[i].Status = store.Sending
+		out[i].Attempts++
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// Complete marks a delivery done and remembers a trigger's reference.
+func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`, now.UnixMilli(), id); err != nil {
+		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+	}
+	if ref != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET ref = ? WHERE trigger_id = ?`, ref, id); err != nil {
+			return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+	}
+	return nil
+}
+
+// Retry schedules another attempt.
+func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+		next.UnixMilli(), lastErr, now.UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("retry delivery %d: %w", id, mapErr(err))
+	}
+	return nil
+}
+
+// Kill moves a delivery to the dead letter.
+func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`, lastErr, now.UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("kill delivery %d: %w", id, mapErr(err))
+	}
+	return nil
+}
+
+// Deliveries lists deliveries, newest first.
+func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.Delivery, error) {
+	var where []string
+	var args []any
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("o.status", f.Status)
+	in("o.channel", f.Channel)
+	q := `SELECT ` + deliveryCols + `, coalesce(a.ref, ''), f.data FROM outbox o JOIN findings f ON f.id = o.finding_id
+		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY o.id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		var data, ref string
+		d, err := scanDelivery(rows, &ref, &data)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", mapErr(err))
+		}
+		d.Ref = ref
+		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
+			return nil, fmt.Errorf("delivery %d: corrupt finding: %w", d.ID, err)
+		}
+		out = append(out, d)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (s *Store) setStatus(ctx context.Context, ids []int64, now time.Time, set, from string) (int, error) {
+	n := 0
+	for _, id := range ids {
+		r, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = ?, next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN (`+from+`)`,
+			set, now.UnixMilli(), now.UnixMilli(), id)
+		if err != nil {
+			return n, fmt.Errorf("update delivery %d: %w", id, mapErr(err))
+		}
+		k, _ := r.RowsAffected()
+		n += int(k)
+	}
+	return n, nil
+}
+
+// Requeue makes dead or dropped deliveries pending again, with a fresh
+// attempt count.
+func (s *Store) Requeue(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	n, err := s.setStatus(ctx, ids, now, store.Pending, `'dead', 'dropped'`)
+	if err == nil && n > 0 {
+		for _, id := range ids {
+			if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = 0 WHERE id = ? AND status = 'pending'`, id); err != nil {
+				return n, fmt.Errorf("requeue delivery %d: %w", id, mapErr(err))
+			}
+		}
+	}
+	return n, err
+}
+
+// Drop marks pending or dead deliveries dropped.
+func (s *Store) Drop(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	return s.setStatus(ctx, ids, now, store.Dropped, `'pending', 'dead', 'sending'`)
+}
+
+// Depth counts deliveries by channel and status.
+func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT channel, status, count(*) FROM outbox GROUP BY channel, status`)
+	if err != nil {
+		return nil, fmt.Errorf("outbox depth: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var ch, st string
+		var n int
+		if err := rows.Scan(&ch, &st, &n); err != nil {
+			return nil, mapErr(err)
+		}
+		if out[ch] == nil {
+			out[ch] = map[string]int{}
+		}
+		out[ch][st] = n
+	}
+	return out, mapErr(rows.Err())
+}
+
+// Alerts lists alerts and their repeat counts.
+func (s *Store) Alerts(ctx context.Context) ([]store.AlertCount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT channel, alert_key, repeats, expires_at FROM alerts ORDER BY channel, alert_key`)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.AlertCount
+	for rows.Next() {
+		var a store.AlertCount
+		var exp int64
+		if err := rows.Scan(&a.Channel, &a.AlertKey, &a.Repeats, &exp); err != nil {
+			return nil, mapErr(err)
+		}
+		a.ExpiresAt = time.UnixMilli(exp).UTC()
+		out = append(out, a)
+	}
+	return out, mapErr(rows.Err())
+}
