@@ -28,6 +28,11 @@ type Config struct {
 	RuleDefaults RuleSettings `yaml:"rule_defaults"`
 	// Rules holds per-rule settings by rule id.
 	Rules map[string]RuleSettings `yaml:"rules"`
+	// Channels are where alerts go; none means the console.
+	Channels []Channel `yaml:"channels"`
+	// DashboardURL links alerts to a finding ("{id}" is replaced), for
+	// channels without their own.
+	DashboardURL string `yaml:"dashboard_url"`
 }
 
 // Store configures persistence.
@@ -101,6 +106,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, validateChannels(c.Channels)...)
 	return errors.Join(errs...)
 }
 
