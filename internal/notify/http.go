@@ -55,6 +55,14 @@ func Do(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "trailwatch")
 	}
+	// Credentials in headers are secrets too, whether or not the channel
+	// listed them.
+	if a := req.Header.Get("Authorization"); a != "" {
+		r.Secrets = append(r.Secrets, secret.New(a))
+		if _, cred, ok := strings.Cut(a, " "); ok {
+			r.Secrets = append(r.Secrets, secret.New(cred))
+		}
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		msg := err.Error()
@@ -77,6 +85,9 @@ func Do(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 	}
 	e := fmt.Errorf("%s: HTTP %d: %s", r.Service, resp.StatusCode, secret.Scrub(scrubURL(Truncate(strings.TrimSpace(string(body)), maxErrorBody), r.URL), r.Secrets...))
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, Permanentf("%s: HTTP %d: redirected; configure the final URL", r.Service, resp.StatusCode)
+	}
 	if RetryStatus(resp.StatusCode) {
 		return nil, Retryable(e, ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))
 	}
@@ -132,6 +143,9 @@ func Truncate(s string, n int) string {
 func TruncateRunes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
+	}
+	if n <= 0 {
+		return ""
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"

@@ -53,7 +53,9 @@ type Message struct {
 // Result is what a successful delivery reports back.
 type Result struct {
 	// Ref identifies what the channel created (incident, ticket); the
-	// dispatcher keeps it and hands it to later Updates.
+	// dispatcher keeps it and hands it to later Updates. An Update that
+	// had to create a new record returns the new reference, which
+	// replaces the old one.
 	Ref string
 }
 
@@ -82,7 +84,7 @@ type Options struct {
 // Defaults fills unset options.
 func (o Options) Defaults() Options {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		o.HTTPClient = &http.Client{Timeout: 15 * time.Second, CheckRedirect: NoRedirects}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -95,6 +97,11 @@ func (o Options) Defaults() Options {
 	}
 	return o
 }
+
+// NoRedirects stops a client from following redirects: a redirected POST
+// turns into a bodiless GET whose 2xx would pass for a delivery, and custom
+// secret headers would travel to the new host. Do reports the 3xx instead.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Error is a failed delivery attempt.
 type Error struct {

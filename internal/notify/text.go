@@ -68,11 +68,13 @@ var funcs = template.FuncMap{
 	"upper": strings.ToUpper,
 	"lower": strings.ToLower,
 	"json": func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
 			return fmt.Sprint(v)
 		}
-		return string(b)
+		return strings.TrimSpace(b.String())
 	},
 	"time": func(t time.Time) string {
 		if t.IsZero() {

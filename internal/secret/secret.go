@@ -101,7 +101,11 @@ func Pick(inline Secret, file string, getenv func(string) string, required bool)
 	case !inline.Empty() && file != "":
 		return Secret{}, errors.New("give the value or the file, not both")
 	case file != "":
-		return FromFile(file)
+		s, err := FromFile(file)
+		if err == nil && required && s.Empty() {
+			return s, fmt.Errorf("secret file %s is empty", file)
+		}
+		return s, err
 	case !inline.Empty():
 		err := inline.Resolve(getenv)
 		return inline, err

@@ -91,8 +91,9 @@ type Outbox interface {
 	// marking them sending until now+lease. An update is not claimed
 	// while its alert's trigger is still undelivered.
 	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
-	// Complete marks a delivery done; for a trigger, ref is remembered on
-	// its alert for later updates.
+	// Complete marks a delivery done; a non-empty ref (from the trigger,
+	// or from an update that opened a new record) is remembered on its
+	// alert for later updates.
 	Complete(ctx context.Context, id int64, ref string, now time.Time) error
 	// Retry puts a delivery back to pending with its next attempt time
 	// and the error of the failed attempt.

@@ -55,3 +55,13 @@ type Store interface {
 	Finding(ctx context.Context, id string) (finding.Finding, error)
 	Close() error
 }
+
+// Checkpoints remember how far a source got (per bucket prefix, account and
+// region), so a restart resumes. Implementations are safe for concurrent
+// use and commit before returning.
+type Checkpoints interface {
+	// Checkpoint returns the value stored under key, or "" when none.
+	Checkpoint(ctx context.Context, key string) (string, error)
+	// SetCheckpoint stores value under key.
+	SetCheckpoint(ctx context.Context, key, value string) error
+}

@@ -184,7 +184,10 @@ func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Tim
 		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
 	}
 	if ref != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET ref = ? WHERE trigger_id = ?`, ref, id); err != nil {
+		// The trigger's reference, or a newer one an update returned (the
+		// channel opened a fresh ticket because the old one was closed).
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET ref = ? WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = ?)
+			AND trigger_id <= ?`, ref, id, id); err != nil {
 			return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
 		}
 	}

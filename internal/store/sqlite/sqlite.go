@@ -77,6 +77,11 @@ var migrations = []string{
 	);
 	CREATE INDEX outbox_due ON outbox(channel, status, next_attempt);
 	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind, status);`,
+	`CREATE TABLE checkpoints (
+		key        TEXT PRIMARY KEY,
+		value      TEXT NOT NULL,
+		updated_at INTEGER NOT NULL
+	);`,
 }
 
 // Open opens (creating if needed) the database at path; ":memory:" gives a
@@ -265,4 +270,29 @@ func mapErr(err error) error {
 		return store.ErrClosed
 	}
 	return errors.New(err.Error())
+}
+
+var _ store.Checkpoints = (*Store)(nil)
+
+// Checkpoint returns the value stored under key, or "".
+func (s *Store) Checkpoint(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM checkpoints WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("checkpoint %s: %w", key, mapErr(err))
+	}
+	return v, nil
+}
+
+// SetCheckpoint stores value under key.
+func (s *Store) SetCheckpoint(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, s.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("set checkpoint %s: %w", key, mapErr(err))
+	}
+	return nil
 }

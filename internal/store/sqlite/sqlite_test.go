@@ -76,3 +76,12 @@ func TestOutboxSuite(t *testing.T) {
 		return s
 	})
 }
+
+func TestCheckpoints(t *testing.T) {
+	s, err := sqlite.Open(":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunCheckpoints(t, s)
+}

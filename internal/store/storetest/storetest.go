@@ -159,3 +159,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 }
+
+// RunCheckpoints runs the checkpoint suite.
+func RunCheckpoints(t *testing.T, s store.Checkpoints) {
+	ctx := context.Background()
+	if v, err := s.Checkpoint(ctx, "s3://b/AWSLogs/1/CloudTrail/eu-west-1/"); err != nil || v != "" {
+		t.Fatalf("empty checkpoint = %q, %v", v, err)
+	}
+	for _, v := range []string{"k1", "k2"} {
+		if err := s.SetCheckpoint(ctx, "s3://b/AWSLogs/1/CloudTrail/eu-west-1/", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := s.Checkpoint(ctx, "s3://b/AWSLogs/1/CloudTrail/eu-west-1/"); v != "k2" {
+		t.Errorf("checkpoint = %q, want k2", v)
+	}
+}

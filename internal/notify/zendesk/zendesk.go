@@ -1,0 +1,380 @@
+// Package zendesk opens Zendesk Support tickets through the Tickets API. A
+// trigger creates one ticket whose external_id is "trailwatch-" plus the
+// finding's fingerprint; repeats while the alert is alive become private
+// comments on it. Before writing, Notify lists the tickets with that
+// external_id, so a trigger retried after a crash (the ticket was made but
+// trailwatch never recorded it) comments instead of opening a second
+// ticket, and a repeat whose ticket is solved or closed opens a follow-up
+// instead of commenting into a finished ticket. It imports notify, finding
+// and secret only.
+package zendesk
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"unicode"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/notify"
+	"github.com/trailwatch/trailwatch/internal/secret"
+)
+
+const (
+	service = "zendesk"
+	// externalPrefix starts every external_id trailwatch sets.
+	externalPrefix = "trailwatch-"
+	// testTag marks test tickets; their external_id has a unique suffix
+	// so they never merge with each other or with real alerts.
+	testTag    = "trailwatch-test"
+	maxSubject = 250
+	// maxExternalID keeps external_id well inside Zendesk's limit.
+	maxExternalID = 255
+)
+
+// Notifier creates and comments on Zendesk tickets. It is safe for
+// concurrent use.
+type Notifier struct {
+	c       Config
+	base    string // https://acme.zendesk.com
+	auth    string // Authorization header value
+	secrets []secret.Secret
+	o       notify.Options
+	seq     atomic.Uint64 // test message suffixes
+}
+
+// New builds a Notifier from a checked Config (see Config.Check).
+func New(c Config, o notify.Options) (*Notifier, error) {
+	c.defaults()
+	if err := errors.Join(c.problems(false)...); err != nil {
+		return nil, fmt.Errorf("zendesk: %w", err)
+	}
+	n := &Notifier{c: c, o: o.Defaults()}
+	if c.BaseURL != "" {
+		n.base = c.BaseURL
+	} else {
+		n.base = "https://" + c.Subdomain + ".zendesk.com"
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(c.Email + "/token:" + c.APIToken.Reveal()))
+	n.auth = "Basic " + basic
+	n.secrets = []secret.Secret{c.APIToken, secret.New(basic)}
+	return n, nil
+}
+
+// Notify delivers one message. A Trigger opens a ticket, or comments on
+// the open ticket with the same external_id; an Update comments on m.Ref
+// or on the open ticket found by external_id, and opens a follow-up when
+// that ticket is solved or closed; a Test opens a marked ticket of its
+// own. The Result's Ref is the ticket id.
+func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
+	txt, err := n.o.Templates.Render(m)
+	if err != nil {
+		return notify.Result{}, err
+	}
+	switch m.Kind {
+	case notify.Test:
+		return n.create(ctx, n.ticket(m, txt, n.testExternalID(), txt.Body, nil), "")
+	case notify.Trigger, notify.Update:
+	default:
+		return notify.Result{}, notify.Permanentf("zendesk: unknown message kind %q", m.Kind)
+	}
+
+	var ref int64
+	if m.Kind == notify.Update && m.Ref != "" {
+		if ref, err = strconv.ParseInt(m.Ref, 10, 64); err != nil || ref <= 0 {
+			n.o.Logger.Warn("zendesk: ignoring a ref that is not a ticket id; looking the ticket up", "finding_id", m.Finding.ID)
+			ref = 0
+		}
+	}
+	ext := externalID(m)
+	if ext == "" && ref != 0 {
+		// Nothing to look up by: trust the ref.
+		return n.comment(ctx, ref, repeatNote(m, txt))
+	}
+	tickets, err := n.lookup(ctx, ext)
+	if err != nil {
+		return notify.Result{}, err
+	}
+	open, prev := choose(tickets, ref)
+	if open != nil {
+		if m.Kind == notify.Update {
+			return n.comment(ctx, open.ID, repeatNote(m, txt))
+		}
+		n.o.Logger.Info("zendesk: open ticket found for the fingerprint; commenting instead of opening a second ticket",
+			"finding_id", m.Finding.ID, "ticket_id", open.ID)
+		return n.comment(ctx, open.ID, againNote(m, txt))
+	}
+
+	body := txt.Body
+	switch {
+	case m.Kind == notify.Update && prev != nil:
+		body = fmt.Sprintf("Follow-up to ticket #%d, which is %s: this alert was seen again (repeat #%d).\n\n%s", prev.ID, prev.Status, m.Repeats, body)
+	case m.Kind == notify.Update:
+		body = fmt.Sprintf("Repeat #%d of a trailwatch alert whose ticket was not found: opened this ticket for it.\n\n%s", m.Repeats, body)
+	case prev != nil:
+		body = fmt.Sprintf("An earlier ticket for this alert, #%d, is %s.\n\n%s", prev.ID, prev.Status, body)
+	}
+	key := ""
+	if m.Kind == notify.Trigger {
+		key = m.IdempotencyKey
+	}
+	return n.create(ctx, n.ticket(m, txt, ext, body, prev), key)
+}
+
+// ticket is the JSON of a ticket to create or update.
+type ticket struct {
+	Subject             string        `json:"subject,omitempty"`
+	Comment             *comment      `json:"comment,omitempty"`
+	Priority            string        `json:"priority,omitempty"`
+	Type                string        `json:"type,omitempty"`
+	Tags                []string      `json:"tags,omitempty"`
+	ExternalID          string        `json:"external_id,omitempty"`
+	GroupID             int64         `json:"group_id,omitempty"`
+	AssigneeID          int64         `json:"assignee_id,omitempty"`
+	Requester           *requester    `json:"requester,omitempty"`
+	CustomFields        []CustomField `json:"custom_fields,omitempty"`
+	ViaFollowupSourceID int64         `json:"via_followup_source_id,omitempty"`
+}
+
+type comment struct {
+	Body   string `json:"body"`
+	Public bool   `json:"public"`
+}
+
+type requester struct {
+	Email string `json:"email"`
+}
+
+// ticket builds a new ticket; prev is the finished ticket it follows, if
+// any.
+func (n *Notifier) ticket(m notify.Message, txt notify.Text, ext, body string, prev *found) ticket {
+	subject, priority := txt.Title, priorityOf(m.Finding.Risk)
+	tags := n.tags(m.Finding)
+	if m.Kind == notify.Test {
+		if !strings.HasPrefix(subject, "[TEST]") {
+			subject = "[TEST] " + subject
+		}
+		priority = "low" // a test never pages anyone
+		tags = appendTag(tags, testTag)
+	}
+	t := ticket{
+		Subject:      notify.TruncateRunes(subject, maxSubject),
+		Comment:      &comment{Body: body},
+		Priority:     priority,
+		Type:         n.c.TicketType,
+		Tags:         tags,
+		ExternalID:   ext,
+		GroupID:      n.c.GroupID,
+		AssigneeID:   n.c.AssigneeID,
+		CustomFields: n.c.CustomFields,
+	}
+	if n.c.RequesterEmail != "" {
+		t.Requester = &requester{Email: n.c.RequesterEmail}
+	}
+	if prev != nil && prev.Status == "closed" {
+		// Only a closed ticket can have follow-ups; tags given here
+		// replace the ones the follow-up would inherit.
+		t.ViaFollowupSourceID = prev.ID
+	}
+	return t
+}
+
+// priorityOf maps a risk to a ticket priority.
+func priorityOf(r finding.Risk) string {
+	switch {
+	case r >= finding.VeryHigh:
+		return "urgent"
+	case r == finding.High:
+		return "high"
+	case r == finding.Low:
+		return "low"
+	default:
+		return "normal"
+	}
+}
+
+// tags are the configured tags, or trailwatch, aws, the rule id and the
+// risk.
+func (n *Notifier) tags(f finding.Finding) []string {
+	if len(n.c.Tags) > 0 {
+		return append([]string(nil), n.c.Tags...)
+	}
+	tags := []string{"trailwatch", "aws"}
+	tags = appendTag(tags, tagOf(f.RuleID))
+	if f.Risk >= finding.Low && f.Risk <= finding.Extreme {
+		tags = appendTag(tags, tagOf(f.Risk.String()))
+	}
+	return tags
+}
+
+// tagOf lower-cases s and replaces what Zendesk would split a tag on.
+func tagOf(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == ',' {
+			return '_'
+		}
+		return unicode.ToLower(r)
+	}, strings.TrimSpace(s))
+}
+
+func appendTag(tags []string, tag string) []string {
+	if tag == "" {
+		return tags
+	}
+	for _, t := range tags {
+		if t == tag {
+			return tags
+		}
+	}
+	return append(tags, tag)
+}
+
+// repeatNote is the comment of a repeat: "Repeat #N: <summary>" and the
+// details (the default body already starts with the summary).
+func repeatNote(m notify.Message, txt notify.Text) string {
+	note := fmt.Sprintf("Repeat #%d: ", m.Repeats)
+	if !strings.HasPrefix(txt.Body, m.Finding.Summary) {
+		note += m.Finding.Summary + "\n\n"
+	}
+	return note + txt.Body
+}
+
+func againNote(m notify.Message, txt notify.Text) string {
+	return fmt.Sprintf("trailwatch raised this alert again (finding %s) while this ticket was open; noted here instead of opening a second ticket.\n\n%s", m.Finding.ID, txt.Body)
+}
+
+// externalID is "trailwatch-" and the fingerprint, or failing that the
+// idempotency key.
+func externalID(m notify.Message) string {
+	v := m.Finding.Fingerprint
+	if v == "" {
+		v = m.IdempotencyKey
+	}
+	if v == "" {
+		return ""
+	}
+	return notify.Truncate(externalPrefix+v, maxExternalID)
+}
+
+func (n *Notifier) testExternalID() string {
+	return testTag + "-" + n.o.Now().UTC().Format("20060102T150405.000000000Z") + "-" + strconv.FormatUint(n.seq.Add(1), 10)
+}
+
+// found is the part of a listed ticket trailwatch reads.
+type found struct {
+	ID         int64  `json:"id"`
+	Status     string `json:"status"`
+	ExternalID string `json:"external_id"`
+}
+
+// finished reports whether a ticket is solved or closed: a repeat then
+// opens a follow-up rather than commenting into it.
+func (t *found) finished() bool { return t.Status == "solved" || t.Status == "closed" }
+
+// choose picks the ticket to comment on (ref if it is still open, else the
+// newest open one) or, when none is open, the finished ticket a new one
+// follows (ref, else the newest).
+func choose(ts []found, ref int64) (open, prev *found) {
+	var byRef, newest, newestOpen *found
+	for i := range ts {
+		t := &ts[i]
+		if ref != 0 && t.ID == ref {
+			byRef = t
+		}
+		if newest == nil || t.ID > newest.ID {
+			newest = t
+		}
+		if !t.finished() && (newestOpen == nil || t.ID > newestOpen.ID) {
+			newestOpen = t
+		}
+	}
+	switch {
+	case byRef != nil && !byRef.finished():
+		return byRef, nil
+	case newestOpen != nil:
+		return newestOpen, nil
+	case byRef != nil:
+		return nil, byRef
+	}
+	return nil, newest
+}
+
+// lookup lists the tickets with the external id, newest first.
+func (n *Notifier) lookup(ctx context.Context, ext string) ([]found, error) {
+	if ext == "" {
+		return nil, nil
+	}
+	q := url.Values{"external_id": {ext}, "sort_by": {"created_at"}, "sort_order": {"desc"}}
+	resp, err := n.do(ctx, http.MethodGet, n.base+"/api/v2/tickets.json?"+q.Encode(), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Tickets []found `json:"tickets"`
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return nil, notify.Retryable(fmt.Errorf("zendesk: look up tickets: decode response: %w", err), 0)
+	}
+	kept := out.Tickets[:0]
+	for _, t := range out.Tickets {
+		if t.ID > 0 && (t.ExternalID == "" || t.ExternalID == ext) {
+			kept = append(kept, t)
+		}
+	}
+	return kept, nil
+}
+
+func (n *Notifier) create(ctx context.Context, t ticket, idempotencyKey string) (notify.Result, error) {
+	body, err := json.Marshal(map[string]ticket{"ticket": t})
+	if err != nil {
+		return notify.Result{}, notify.Permanent(fmt.Errorf("zendesk: encode ticket: %w", err))
+	}
+	resp, err := n.do(ctx, http.MethodPost, n.base+"/api/v2/tickets.json", body, idempotencyKey)
+	if err != nil {
+		return notify.Result{}, err
+	}
+	var out struct {
+		Ticket struct {
+			ID int64 `json:"id"`
+		} `json:"ticket"`
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil || out.Ticket.ID <= 0 {
+		// Retrying is safe: the retry finds the ticket by external_id.
+		return notify.Result{}, notify.Retryable(fmt.Errorf("zendesk: create ticket: HTTP %d without ticket.id", resp.Status), 0)
+	}
+	return notify.Result{Ref: strconv.FormatInt(out.Ticket.ID, 10)}, nil
+}
+
+// comment adds a private comment. The 2xx is what counts: the body is not
+// read, so an odd answer cannot make the dispatcher comment twice.
+func (n *Notifier) comment(ctx context.Context, id int64, text string) (notify.Result, error) {
+	body, err := json.Marshal(map[string]ticket{"ticket": {Comment: &comment{Body: text}}})
+	if err != nil {
+		return notify.Result{}, notify.Permanent(fmt.Errorf("zendesk: encode comment: %w", err))
+	}
+	if _, err := n.do(ctx, http.MethodPut, n.base+"/api/v2/tickets/"+strconv.FormatInt(id, 10)+".json", body, ""); err != nil {
+		return notify.Result{}, err
+	}
+	return notify.Result{Ref: strconv.FormatInt(id, 10)}, nil
+}
+
+func (n *Notifier) do(ctx context.Context, method, u string, body []byte, idempotencyKey string) (*notify.Response, error) {
+	h := http.Header{"Accept": {"application/json"}, "Authorization": {n.auth}}
+	if body != nil {
+		h.Set("Content-Type", "application/json")
+	}
+	if idempotencyKey != "" {
+		h.Set("Idempotency-Key", idempotencyKey)
+	}
+	return notify.Do(ctx, n.o.HTTPClient, notify.Request{
+		Method: method, URL: u, Body: body, Header: h,
+		Service: service, Secrets: n.secrets,
+	})
+}
