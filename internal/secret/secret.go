@@ -103,7 +103,7 @@ func Pick(inline Secret, file string, getenv func(string) string, required bool)
 	case file != "":
 		s, err := FromFile(file)
 		if err == nil && required && s.Empty() {
-			return s, fmt.Errorf("secret file %s is empty", file)
+			return s, fmt.Errorf("file %s is empty", file)
 		}
 		return s, err
 	case !inline.Empty():
