@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -32,6 +33,9 @@ type Env struct {
 	StdoutTTY      bool
 	StderrTTY      bool
 	Getenv         func(string) string
+	// Started, when set, learns the listen addresses of trailwatch run
+	// once it is up (tests use it).
+	Started func(addrs map[string]string)
 }
 
 // OSEnv is the real process environment.
@@ -55,9 +59,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"scan", "[flags] PATH|- ...", "scan CloudTrail files, folders or stdin for configuration changes", runScan},
+		{"run", "[--config FILE]", "watch in real time: sources in, findings stored, alerts out", runRun},
 		{"findings", "list|show [flags]", "list stored findings, or show one in full", runFindings},
 		{"rules", "list|show|test [flags]", "list the rule catalogue, show a rule, run every rule's tests", runRules},
 		{"config", "check --config FILE", "validate a configuration file", runConfig},
+		{"notify", "test --channel NAME", "send a clearly marked test message to a channel", runNotify},
+		{"outbox", "list|retry|drop|deliver", "see and act on pending, stuck and dead deliveries", runOutbox},
 		{"version", "", "print the version", func(_ context.Context, env *Env, _ []string) int {
 			fmt.Fprintln(env.Stdout, "trailwatch", Version)
 			return ExitOK
@@ -149,6 +156,15 @@ func flagErr(err error) int {
 		return ExitOK
 	}
 	return ExitError
+}
+
+// newLogger logs JSON to stderr, warnings and above unless verbose.
+func newLogger(env *Env, quiet bool) *slog.Logger {
+	level := slog.LevelWarn
+	if quiet {
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func fail(env *Env, err error) int {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/scan"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -28,6 +29,8 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	workers := fs.Int("workers", 2, "files scanned at once")
 	raw := fs.Bool("raw", false, "include the raw event in JSON output")
 	quiet := fs.Bool("quiet", false, "no summary or progress on stderr")
+	notifyFlag := fs.Bool("notify", false, "deliver new findings to the configured channels")
+	notifyTimeout := fs.Duration("notify-timeout", 2*time.Minute, "with --notify, how long to keep delivering (retries included) before leaving the rest in the outbox")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return flagErr(err)
@@ -65,6 +68,20 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
+	var (
+		channels []notify.Channel
+		router   store.Router
+	)
+	if *notifyFlag {
+		if len(cfg.Channels) == 0 {
+			return fail(env, fmt.Errorf("--notify: no channels configured (add channels: to the --config file; see docs/channels/README.md)"))
+		}
+		chs, r, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: newLogger(env, *quiet)})
+		if err != nil {
+			return fail(env, fmt.Errorf("config: %w", err))
+		}
+		channels, router = chs, r.Route
+	}
 	st, err := app.OpenStore(cfg)
 	if err != nil {
 		return fail(env, err)
@@ -82,7 +99,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		if len(pending) == 0 {
 			return nil
 		}
-		r, err := st.Save(ctx, pending)
+		r, err := st.SaveRouted(ctx, pending, router)
 		if err != nil {
 			return err
 		}
@@ -172,6 +189,23 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	})
 	if err := printFindings(env.Stdout, *format, found, env.StdoutTTY, *raw); err != nil {
 		return fail(env, err)
+	}
+	if *notifyFlag {
+		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: newLogger(env, *quiet)})
+		dctx, cancel := context.WithTimeout(ctx, *notifyTimeout)
+		left, err := d.Drain(dctx)
+		cancel()
+		if err != nil {
+			return fail(env, fmt.Errorf("deliver: %w", err))
+		}
+		if !*quiet {
+			var sent, dead int64
+			for _, s := range d.Stats() {
+				sent += s.Sent
+				dead += s.Dead
+			}
+			fmt.Fprintf(env.Stderr, "trailwatch: notifications: %d delivered, %d dead, %d still pending (see trailwatch outbox list)\n", sent, dead, left)
+		}
 	}
 	s := sc.Stats.Snapshot()
 	if !*quiet {

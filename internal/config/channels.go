@@ -83,17 +83,19 @@ var commonKeys = []string{"name", "type", "min_risk", "rules", "services", "acco
 // DecodeStrict decodes the whole entry into dst (a pointer to a struct
 // whose yaml fields, inline ones included, are the keys allowed), and
 // reports every unknown key with its line.
-func (c *Channel) DecodeStrict(dst any) error {
+func (c *Channel) DecodeStrict(dst any) error { return decodeStrict(&c.Node, c.Type, dst) }
+
+func decodeStrict(n *yaml.Node, typ string, dst any) error {
 	known := map[string]bool{}
 	yamlKeys(reflect.TypeOf(dst), known)
 	var errs []error
-	for i := 0; i+1 < len(c.Node.Content); i += 2 {
-		k := c.Node.Content[i]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
 		if !known[k.Value] {
-			errs = append(errs, fmt.Errorf("%s: unknown field (line %d) for type %s", k.Value, k.Line, c.Type))
+			errs = append(errs, fmt.Errorf("%s: unknown field (line %d) for type %s", k.Value, k.Line, typ))
 		}
 	}
-	if err := c.Node.Decode(dst); err != nil {
+	if err := n.Decode(dst); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

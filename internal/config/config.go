@@ -33,6 +33,11 @@ type Config struct {
 	// DashboardURL links alerts to a finding ("{id}" is replaced), for
 	// channels without their own.
 	DashboardURL string `yaml:"dashboard_url"`
+	// Sources feed trailwatch run; none means a webhook on loopback.
+	Sources   []Source  `yaml:"sources"`
+	Admin     Admin     `yaml:"admin"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
+	Log       Log       `yaml:"log"`
 }
 
 // Store configures persistence.
@@ -107,6 +112,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, validateChannels(c.Channels)...)
+	errs = append(errs, validateRun(c)...)
 	return errors.Join(errs...)
 }
 

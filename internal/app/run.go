@@ -1,0 +1,430 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/notify"
+	"github.com/trailwatch/trailwatch/internal/rule"
+	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/sqlite"
+)
+
+// RunOptions are the process-level inputs of trailwatch run.
+type RunOptions struct {
+	Getenv func(string) string
+	Logger *slog.Logger
+	// RuleDirs are extra rule folders.
+	RuleDirs []string
+	// Started, when set, is called once every part is up, with the
+	// addresses the admin server and the webhook sources listen on.
+	Started func(addrs map[string]string)
+	// ShutdownTimeout bounds a graceful stop; default 30s.
+	ShutdownTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is trailwatch run: sources feed the engine, findings and the
+// notifications they owe are committed in groups, then the sources are
+// acknowledged; the dispatcher delivers the outbox.
+type Service struct {
+	cfg      *config.Config
+	o        RunOptions
+	log      *slog.Logger
+	engine   *rule.Engine
+	store    *sqlite.Store
+	router   notify.Router
+	disp     *notify.Dispatcher
+	sources  []source.Source
+	admin    *http.Server
+	adminLn  net.Listener
+	metrics  *metrics
+	beat     *heartbeat
+	ready    atomic.Bool
+	batches  chan pending
+	commitWG sync.WaitGroup
+}
+
+type pending struct {
+	src   string
+	batch *source.Batch
+	at    time.Time
+}
+
+// NewService builds every part from the configuration. Every problem is
+// reported; nothing half-built is left running on error.
+func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Service, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s = &Service{cfg: cfg, o: o, log: o.Logger, batches: make(chan pending, 256)}
+	var errs []error
+	_, eng, err := Engine(cfg, o.RuleDirs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.engine = eng
+	chans, router, err := Channels(cfg, ChannelOptions{Getenv: o.Getenv, Logger: o.Logger, DefaultConsole: true})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.router = router
+	beat, err := newHeartbeat(cfg.Heartbeat, o.Now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.beat = beat
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if s.store, err = OpenStore(cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.store.Close()
+		}
+	}()
+	s.metrics = newMetrics(s.store)
+	s.disp = notify.NewDispatcher(s.store, chans, notify.DispatcherOptions{Logger: o.Logger})
+	s.metrics.watchDispatcher(s.disp)
+	if cfg.Admin.Listen != "off" {
+		addr := cfg.Admin.Listen
+		if addr == "" {
+			addr = "127.0.0.1:9090"
+		}
+		if s.adminLn, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("admin.listen: %w", err)
+		}
+		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	}
+	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
+	if err != nil {
+		if s.adminLn != nil {
+			s.adminLn.Close()
+		}
+		return nil, err
+	}
+	s.sources = srcs
+	return s, nil
+}
+
+// Addrs returns the listen addresses of the admin server and of sources
+// that listen.
+func (s *Service) Addrs() map[string]string {
+	out := map[string]string{}
+	if s.adminLn != nil {
+		out["admin"] = s.adminLn.Addr().String()
+	}
+	for _, src := range s.sources {
+		if a, ok := src.(interface{ Addr() string }); ok {
+			out[src.Name()] = a.Addr()
+		}
+	}
+	return out
+}
+
+func (s *Service) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.DB().PingContext(ctx); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Run runs until ctx ends, then stops gracefully: sources stop receiving
+// (a webhook finishes the requests in flight), batches already read are
+// committed and acknowledged, deliveries in flight finish, and nothing is
+// acknowledged that was not committed.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.store.Close()
+	if s.admin != nil {
+		go s.admin.Serve(s.adminLn)
+	}
+	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
+	dispDone := make(chan struct{})
+	go func() {
+		s.disp.Run(dispCtx)
+		close(dispDone)
+	}()
+	s.commitWG.Add(1)
+	go s.committer()
+	readCtx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
+	var readers sync.WaitGroup
+	for _, src := range s.sources {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			s.read(readCtx, src)
+		}()
+	}
+	beatDone := make(chan struct{})
+	go func() {
+		s.heartbeatLoop(readCtx)
+		close(beatDone)
+	}()
+	s.ready.Store(true)
+	s.log.Info("trailwatch running", "sources", len(s.sources), "rules", s.engine.Rules())
+	if s.o.Started != nil {
+		s.o.Started(s.Addrs())
+	}
+	<-ctx.Done()
+	s.ready.Store(false)
+	s.log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
+	defer cancel()
+	// Sources stop receiving while their readers still hand over what
+	// arrives (a webhook's requests in flight).
+	var closers sync.WaitGroup
+	for _, src := range s.sources {
+		closers.Add(1)
+		go func() {
+			defer closers.Done()
+			if err := src.Close(sctx); err != nil {
+				s.log.Warn("close source", "source", src.Name(), "err", err)
+			}
+		}()
+	}
+	closers.Wait()
+	stopRead()
+	readers.Wait()
+	<-beatDone
+	close(s.batches)
+	s.commitWG.Wait()
+	stopDisp()
+	<-dispDone
+	if s.admin != nil {
+		s.admin.Shutdown(sctx)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+func (s *Service) read(ctx context.Context, src source.Source) {
+	name := src.Name()
+	for {
+		b, err := src.Read(ctx)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, source.ErrExhausted):
+				s.log.Info("source done", "source", name)
+				return
+			}
+			s.metrics.errors.WithLabelValues(name, "read").Inc()
+			s.log.Error("read source", "source", name, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		s.metrics.received.WithLabelValues(name).Add(float64(b.Records))
+		for _, e := range b.Errors {
+			s.metrics.errors.WithLabelValues(name, "record").Inc()
+			s.log.Warn("bad record", "source", name, "err", e)
+		}
+		s.batches <- pending{src: name, batch: b, at: s.o.Now()}
+	}
+}
+
+// committer evaluates batches and commits them in groups: what arrived
+// together is saved in one transaction, then each batch is acknowledged.
+func (s *Service) committer() {
+	defer s.commitWG.Done()
+	const maxGroup = 256
+	for first := range s.batches {
+		group := []pending{first}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case p, ok := <-s.batches:
+				if !ok {
+					break more
+				}
+				group = append(group, p)
+			default:
+				break more
+			}
+		}
+		s.commit(group)
+	}
+}
+
+func (s *Service) commit(group []pending) {
+	var fs []finding.Finding
+	perSource := map[string]int{}
+	for _, p := range group {
+		for _, ev := range p.batch.Events {
+			got := s.engine.Evaluate(ev)
+			if len(got) > 0 {
+				perSource[p.src]++
+			}
+			fs = append(fs, got...)
+			s.beat.saw(ev.AccountID(), ev.AWSRegion, ev.EventTime)
+			if !ev.EventTime.IsZero() {
+				s.metrics.lag.WithLabelValues(p.src).Set(s.o.Now().Sub(ev.EventTime).Seconds())
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := s.store.SaveRouted(ctx, fs, s.router.Route)
+	if err != nil {
+		s.log.Error("commit findings", "batches", len(group), "findings", len(fs), "err", err)
+	} else {
+		for src, n := range perSource {
+			s.metrics.matched.WithLabelValues(src).Add(float64(n))
+		}
+		for _, f := range fs {
+			s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+		}
+		if len(fs) > 0 {
+			s.disp.Kick()
+		}
+	}
+	for _, p := range group {
+		result := "acked"
+		if err != nil {
+			result = "failed"
+		}
+		if aerr := p.batch.Ack(ctx, err); aerr != nil {
+			s.log.Error("acknowledge batch", "source", p.src, "origin", p.batch.Origin, "err", aerr)
+			s.metrics.errors.WithLabelValues(p.src, "ack").Inc()
+		}
+		s.metrics.batches.WithLabelValues(p.src, result).Inc()
+		s.metrics.latency.WithLabelValues(p.src).Observe(s.o.Now().Sub(p.at).Seconds())
+	}
+}
+
+func (s *Service) heartbeatLoop(ctx context.Context) {
+	if s.beat == nil || s.beat.maxSilence == 0 {
+		return
+	}
+	t := time.NewTicker(min(s.beat.maxSilence/4, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fs := s.beat.check()
+			if len(fs) == 0 {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if _, err := s.store.SaveRouted(cctx, fs, s.router.Route); err != nil {
+				s.log.Error("save silence findings", "err", err)
+			} else {
+				for _, f := range fs {
+					s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+					s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
+				}
+				s.disp.Kick()
+			}
+			cancel()
+		}
+	}
+}
+
+// metrics are the Prometheus series of trailwatch run.
+type metrics struct {
+	reg                                          *prometheus.Registry
+	received, matched, errors, batches, findings *prometheus.CounterVec
+	lag                                          *prometheus.GaugeVec
+	latency                                      *prometheus.HistogramVec
+}
+
+func newMetrics(ob store.Outbox) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_received_total", Help: "CloudTrail records received, per source."}, []string{"source"})
+	m.matched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_matched_total", Help: "Records that raised at least one finding, per source."}, []string{"source"})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_errors_total", Help: "Errors, per source and kind (read, record, ack)."}, []string{"source", "kind"})
+	m.batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_batches_total", Help: "Batches processed, per source and result (acked, failed)."}, []string{"source", "result"})
+	m.findings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_findings_total", Help: "Findings raised, per rule and risk."}, []string{"rule", "risk"})
+	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "trailwatch_source_lag_seconds", Help: "Age of the newest event of the last batch, per source."}, []string{"source"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trailwatch_commit_latency_seconds", Help: "Time from receipt of a batch to its commit and acknowledgement.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"source"})
+	m.reg.MustRegister(m.received, m.matched, m.errors, m.batches, m.findings, m.lag, m.latency,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.reg.MustRegister(&outboxCollector{ob: ob, desc: prometheus.NewDesc("trailwatch_outbox_depth", "Deliveries in the outbox, per channel and status.", []string{"channel", "status"}, nil)})
+	return m
+}
+
+// watchDispatcher exposes the dispatcher's counters.
+func (m *metrics) watchDispatcher(d *notify.Dispatcher) {
+	m.reg.MustRegister(&dispatchCollector{d: d, desc: prometheus.NewDesc("trailwatch_notifications_total", "Delivery attempts, per channel and result (sent, failed, dead).", []string{"channel", "result"}, nil)})
+}
+
+type outboxCollector struct {
+	ob   store.Outbox
+	desc *prometheus.Desc
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	depth, err := c.ob.Depth(ctx)
+	if err != nil {
+		return
+	}
+	for chn, byStatus := range depth {
+		for st, n := range byStatus {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), chn, st)
+		}
+	}
+}
+
+type dispatchCollector struct {
+	d    *notify.Dispatcher
+	desc *prometheus.Desc
+}
+
+func (c *dispatchCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *dispatchCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range c.d.Stats() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Sent), name, "sent")
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Failed), name, "failed")
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Dead), name, "dead")
+	}
+}

@@ -1,0 +1,91 @@
+// Package source defines how events enter trailwatch run: a Source hands
+// out batches of decoded CloudTrail events, and each batch is acknowledged
+// exactly once, after its findings and notifications are committed. Source
+// implementations live in sub-packages (source/sqs, source/s3,
+// source/webhook, source/file). It imports event.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/trailwatch/trailwatch/internal/event"
+)
+
+// ErrExhausted is returned by Read when a finite source (a backfill, a
+// folder scanned once) has nothing more to give.
+var ErrExhausted = errors.New("source exhausted")
+
+// Batch is a unit of input that is acknowledged as a whole: one SQS
+// message, one S3 object, one webhook request, one file.
+type Batch struct {
+	// Origin names the input in errors and findings (queue and message
+	// id, s3://bucket/key, …).
+	Origin string
+	// Events are the decoded CloudTrail records some rule may match;
+	// records no rule watches are counted in Records but not decoded.
+	Events []*event.Event
+	// Records counts every record the batch held.
+	Records int
+	// Errors are problems with single records of the batch; the rest of
+	// the batch is still processed and the batch acknowledged.
+	Errors []error
+	// Ack is called exactly once: with nil after everything the batch
+	// owes is committed (the source then deletes the message, answers
+	// 2xx, moves its checkpoint), or with the error that stopped
+	// processing (the source makes the input available again).
+	Ack func(ctx context.Context, err error) error
+}
+
+// Source is an input of trailwatch run.
+//
+// Read is called from one goroutine per source and blocks until a batch
+// is ready, ctx ends (it returns ctx.Err()), or a finite source is done
+// (ErrExhausted). A Source may hand out further batches before earlier ones
+// are acknowledged; Ack may be called from any goroutine. Close stops
+// receiving and releases what is held; batches not yet acknowledged come
+// back later (redelivery), never lost.
+type Source interface {
+	Name() string
+	Read(ctx context.Context) (*Batch, error)
+	Close(ctx context.Context) error
+}
+
+// Wants reports whether any rule watches an event, from its raw
+// (JSON-escaped) eventSource and eventName: rule.Engine.Wants.
+type Wants func(source, name []byte) bool
+
+// Decode splits r in any CloudTrail delivery format and decodes the records
+// wants accepts. Problems with single records are returned in errs and do
+// not stop the rest; a structural error that makes the rest unreadable ends
+// the input and is the last error in errs. origin names the input in errors
+// and on the events.
+func Decode(r io.Reader, origin string, wants Wants, maxRecord int) (events []*event.Event, records int, errs []error) {
+	sp := event.NewSplitter(r, maxRecord)
+	for {
+		it, err := sp.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+			if !sp.Resync() {
+				return
+			}
+			continue
+		}
+		records++
+		if len(it.Source) == 0 || (wants != nil && !wants(it.Source, it.Name)) {
+			continue
+		}
+		ev, err := event.Decode(&it)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+			continue
+		}
+		ev.Origin = origin
+		events = append(events, ev)
+	}
+}
