@@ -16,21 +16,29 @@ import (
 // Redacted is what a secret prints as.
 const Redacted = "[redacted]"
 
-// Secret is a sensitive string. Its zero value is empty.
-type Secret struct{ v string }
+// Secret is a sensitive string. Its zero value is empty. The value sits
+// behind a pointer so that even where fmt cannot call its methods (a
+// Secret inside an unexported field, printed with %v) only an address
+// shows.
+type Secret struct{ p *string }
 
 // New wraps a value.
-func New(v string) Secret { return Secret{v: v} }
+func New(v string) Secret { return Secret{p: &v} }
 
 // Reveal returns the value, for the one place that must send it.
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // Empty reports whether no value is set.
-func (s Secret) Empty() bool { return s.v == "" }
+func (s Secret) Empty() bool { return s.Reveal() == "" }
 
 // String redacts.
 func (s Secret) String() string {
-	if s.v == "" {
+	if s.Empty() {
 		return ""
 	}
 	return Redacted
@@ -57,7 +65,8 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 // UnmarshalText keeps the configured text as it is; call Resolve to expand
 // ${ENV} references.
 func (s *Secret) UnmarshalText(b []byte) error {
-	s.v = string(b)
+	v := string(b)
+	s.p = &v
 	return nil
 }
 
@@ -67,7 +76,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // unset or empty variable is an error naming the variable (not the value).
 func (s *Secret) Resolve(getenv func(string) string) error {
 	var missing []string
-	s.v = envRef.ReplaceAllStringFunc(s.v, func(m string) string {
+	v := envRef.ReplaceAllStringFunc(s.Reveal(), func(m string) string {
 		name := envRef.FindStringSubmatch(m)[1]
 		v := getenv(name)
 		if v == "" {
@@ -75,6 +84,7 @@ func (s *Secret) Resolve(getenv func(string) string) error {
 		}
 		return v
 	})
+	s.p = &v
 	if len(missing) > 0 {
 		return fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
 	}
@@ -91,7 +101,7 @@ func FromFile(path string) (Secret, error) {
 		}
 		return Secret{}, fmt.Errorf("read secret file %s: %w", path, err)
 	}
-	return Secret{v: strings.TrimRight(string(b), "\r\n")}, nil
+	return New(strings.TrimRight(string(b), "\r\n")), nil
 }
 
 // Pick resolves a secret given inline (or as ${ENV}) or as a file path;
@@ -119,8 +129,8 @@ func Pick(inline Secret, file string, getenv func(string) string, required bool)
 // messages built by libraries that quote URLs or credentials.
 func Scrub(s string, secrets ...Secret) string {
 	for _, x := range secrets {
-		if len(x.v) >= 4 {
-			s = strings.ReplaceAll(s, x.v, Redacted)
+		if v := x.Reveal(); len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, Redacted)
 		}
 	}
 	return s

@@ -29,6 +29,10 @@ func TestNeverPrints(t *testing.T) {
 			t.Errorf("%s does not say redacted: %s", name, out)
 		}
 	}
+	type holder struct{ s Secret } // unexported: fmt cannot call its methods
+	if out := fmt.Sprintf("%v %+v", holder{s}, holder{s}); strings.Contains(out, value) {
+		t.Errorf("nested unexported secret leaks: %s", out)
+	}
 	if s.Reveal() != value {
 		t.Errorf("Reveal = %q", s.Reveal())
 	}
