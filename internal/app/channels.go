@@ -50,10 +50,9 @@ func kindOf[C any, PC interface {
 				config.Common `yaml:",inline"`
 				Spec          C `yaml:",inline"`
 			}
-			if err := ch.DecodeStrict(&dst); err != nil {
-				return nil, err
-			}
-			if err := PC(&dst.Spec).Check(getenv); err != nil {
+			// Report unknown keys and the channel's own problems together.
+			decErr := ch.DecodeStrict(&dst)
+			if err := errors.Join(decErr, PC(&dst.Spec).Check(getenv)); err != nil {
 				return nil, err
 			}
 			return newFn(dst.Spec, o)

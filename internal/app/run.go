@@ -100,12 +100,14 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if s.store, err = OpenStore(cfg); err != nil {
+	st, err := OpenStore(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.store = st
 	defer func() {
 		if err != nil {
-			s.store.Close()
+			st.Close()
 		}
 	}()
 	s.metrics = newMetrics(s.store)
@@ -308,7 +310,7 @@ func (s *Service) commit(group []pending) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := s.store.SaveRouted(ctx, fs, s.router.Route)
+	res, err := s.store.SaveRouted(ctx, fs, s.router.Route)
 	if err != nil {
 		s.log.Error("commit findings", "batches", len(group), "findings", len(fs), "err", err)
 	} else {
@@ -316,9 +318,11 @@ func (s *Service) commit(group []pending) {
 			s.metrics.matched.WithLabelValues(src).Add(float64(n))
 		}
 		for _, f := range fs {
-			s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+			if res.New[f.ID] {
+				s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+			}
 		}
-		if len(fs) > 0 {
+		if res.Inserted > 0 {
 			s.disp.Kick()
 		}
 	}

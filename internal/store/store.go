@@ -23,6 +23,8 @@ type SaveResult struct {
 	// Inserted counts new findings; Duplicates those already stored
 	// (the same event judged by the same rule).
 	Inserted, Duplicates int
+	// New holds the ids of the findings inserted.
+	New map[string]bool
 }
 
 // Filter selects findings. Zero fields match everything; list fields match

@@ -52,6 +52,10 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			continue
 		}
 		res.Inserted++
+		if res.New == nil {
+			res.New = map[string]bool{}
+		}
+		res.New[f.ID] = true
 		if route == nil {
 			continue
 		}
