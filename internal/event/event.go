@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -166,7 +167,11 @@ func (f *Flex) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
-		return fmt.Errorf("expected a string, found %s", b[:1])
+		v := "object"
+		if b[0] == '[' {
+			v = "array"
+		}
+		return &json.UnmarshalTypeError{Value: v, Type: reflect.TypeOf("")}
 	}
 	*f = Flex(b)
 	return nil
@@ -193,7 +198,7 @@ var ErrNotCloudTrail = errors.New("not a CloudTrail record (no eventSource and e
 
 // timeLayouts are the eventTime forms seen in the wild: CloudTrail's own,
 // and the looser ones of other tools' test data.
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"}
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05Z07:00", "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"}
 
 // ParseTime parses an eventTime in any of the forms seen in the wild.
 func ParseTime(s string) (time.Time, error) {
@@ -261,15 +266,19 @@ func decodeRecord(rec []byte, index int) (*Event, error) {
 		Event
 		EventTime any `json:"eventTime"`
 		ReadOnly  any `json:"readOnly"`
+		// Some exporters write it as a boolean.
+		SessionCredentialFromConsole Flex `json:"sessionCredentialFromConsole"`
 	}
 	if err := json.Unmarshal(rec, &ev); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, &DecodeError{Index: index, Field: te.Field, Err: fmt.Errorf("expected %s, found JSON %s", te.Type, te.Value)}
+			field := strings.TrimPrefix(te.Field, "Event.")
+			return nil, &DecodeError{Index: index, Field: field, Err: fmt.Errorf("expected %s, found JSON %s", te.Type, te.Value)}
 		}
 		return nil, &DecodeError{Index: index, Err: jsonErr(err)}
 	}
 	out := ev.Event
+	out.SessionCredentialFromConsole = string(ev.SessionCredentialFromConsole)
 	if out.EventSource == "" || out.EventName == "" || (out.UserIdentity == (Identity{}) && out.EventID == "" && ev.EventTime == nil && out.EventVersion == "" && out.EventType == "" && out.RequestParameters == nil) {
 		return nil, &DecodeError{Index: index, Err: ErrNotCloudTrail}
 	}

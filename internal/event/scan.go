@@ -75,8 +75,8 @@ func scanValue(b []byte) (int, scanStatus) {
 		}
 		return len(b), scanIncomplete
 	}
-	// stack of open brackets as bits: 1 = object, 0 = array; deeper
-	// nesting than 64 is only counted.
+	// stack of open brackets as bits (1 = object, 0 = array) for the first
+	// 64 levels; deeper levels are counted but their kinds not checked.
 	var stack uint64
 	depth := 0
 	for i := 0; i < len(b); i++ {
@@ -88,20 +88,23 @@ func scanValue(b []byte) (int, scanStatus) {
 			}
 			i += n - 1
 		case '{':
-			stack = stack<<1 | 1
+			if depth < 64 {
+				stack = stack<<1 | 1
+			}
 			depth++
 		case '[':
-			stack <<= 1
+			if depth < 64 {
+				stack <<= 1
+			}
 			depth++
 		case '}', ']':
-			if depth <= 64 {
-				isObj := stack&1 == 1
-				if isObj != (b[i] == '}') {
+			depth--
+			if depth < 64 {
+				if (stack&1 == 1) != (b[i] == '}') {
 					return i, scanBad
 				}
+				stack >>= 1
 			}
-			stack >>= 1
-			depth--
 			if depth == 0 {
 				return i + 1, scanDone
 			}

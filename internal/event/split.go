@@ -47,11 +47,16 @@ type SyntaxError struct {
 	Index  int
 	Offset int64
 	Msg    string
+	// Err is a sentinel the error wraps (ErrRecordTooLarge), or nil.
+	Err error
 }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("record %d (byte %d): %s", e.Index, e.Offset, e.Msg)
 }
+
+// Unwrap returns the sentinel, if any.
+func (e *SyntaxError) Unwrap() error { return e.Err }
 
 // ErrRecordTooLarge is wrapped by errors about a value over the size limit.
 var ErrRecordTooLarge = errors.New("record too large")
@@ -207,7 +212,7 @@ func (s *Splitter) fill() (bool, error) {
 	}
 	if s.end == len(s.buf) {
 		if len(s.buf) >= s.max+(64<<10) {
-			return false, &SyntaxError{Index: s.index, Offset: s.offset + int64(s.start), Msg: fmt.Sprintf("a value exceeds %d bytes: %v", s.max, ErrRecordTooLarge)}
+			return false, &SyntaxError{Index: s.index, Offset: s.offset + int64(s.start), Msg: fmt.Sprintf("a value exceeds %d bytes: %v", s.max, ErrRecordTooLarge), Err: ErrRecordTooLarge}
 		}
 		nb := make([]byte, min(len(s.buf)*2, s.max+(64<<10)))
 		copy(nb, s.buf[:s.end])
@@ -246,6 +251,9 @@ func (s *Splitter) peekNonSpace() (byte, error) {
 		for s.start < s.end {
 			c := s.buf[s.start]
 			if !isSpace(c) {
+				if c == 0xEF && s.end-s.start < 3 && !s.eof {
+					break // a byte order mark may be split across reads
+				}
 				if c == 0xEF && s.end-s.start >= 3 && s.buf[s.start+1] == 0xBB && s.buf[s.start+2] == 0xBF {
 					s.start += 3 // UTF-8 byte order mark
 					continue
@@ -279,7 +287,9 @@ func (s *Splitter) recordEnd() (int, fields, error) {
 		switch st {
 		case scanDone:
 			if n > s.max {
-				return 0, f, s.syntax(fmt.Sprintf("record of %d bytes exceeds the limit of %d: %v", n, s.max, ErrRecordTooLarge))
+				e := s.syntax(fmt.Sprintf("record of %d bytes exceeds the limit of %d: %v", n, s.max, ErrRecordTooLarge)).(*SyntaxError)
+				e.Err = ErrRecordTooLarge
+				return 0, f, e
 			}
 			return n, f, nil
 		case scanBad:
