@@ -28,6 +28,7 @@ func runOutbox(ctx context.Context, env *Env, args []string) int {
 	limit := fs.Int("limit", 100, "list: at most this many, newest first")
 	format := fs.String("format", "table", "list: table or json")
 	timeout := fs.Duration("timeout", 2*time.Minute, "deliver: how long to keep delivering")
+	attempt := fs.Duration("attempt-timeout", 30*time.Second, "deliver: time allowed for one delivery attempt")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return flagErr(err)
@@ -118,7 +119,7 @@ func runOutbox(ctx context.Context, env *Env, args []string) int {
 		if err != nil {
 			return fail(env, fmt.Errorf("config: %w", err))
 		}
-		d := notify.NewDispatcher(st, chans, notify.DispatcherOptions{Logger: newLogger(env, false)})
+		d := notify.NewDispatcher(st, chans, notify.DispatcherOptions{Logger: newLogger(env, false), AttemptTimeout: *attempt})
 		dctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		left, err := d.Drain(dctx)

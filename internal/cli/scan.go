@@ -30,6 +30,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	raw := fs.Bool("raw", false, "include the raw event in JSON output")
 	quiet := fs.Bool("quiet", false, "no summary or progress on stderr")
 	notifyFlag := fs.Bool("notify", false, "deliver new findings to the configured channels")
+	attempt := fs.Duration("attempt-timeout", 30*time.Second, "with --notify, time allowed for one delivery attempt")
 	notifyTimeout := fs.Duration("notify-timeout", 2*time.Minute, "with --notify, how long to keep delivering (retries included) before leaving the rest in the outbox")
 	paths, err := parse(fs, args)
 	if err != nil {
@@ -191,7 +192,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		return fail(env, err)
 	}
 	if *notifyFlag {
-		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: newLogger(env, *quiet)})
+		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: newLogger(env, *quiet), AttemptTimeout: *attempt})
 		dctx, cancel := context.WithTimeout(ctx, *notifyTimeout)
 		left, err := d.Drain(dctx)
 		cancel()

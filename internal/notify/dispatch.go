@@ -221,7 +221,7 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 			continue
 		}
 		now := d.opts.Now()
-		batch, err := d.outbox.Claim(ctx, c.Name, now, n, 2*d.opts.AttemptTimeout+5*time.Second)
+		batch, err := d.outbox.Claim(ctx, c.Name, now, n, d.lease())
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("claim deliveries", "err", err)
@@ -252,6 +252,11 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 		}
 	}
 }
+
+// lease is how long a claimed delivery stays invisible to other
+// dispatchers: an attempt, its recording, and a margin. A process killed
+// mid-delivery leaves its deliveries to be claimed again after it.
+func (d *Dispatcher) lease() time.Duration { return 2*d.opts.AttemptTimeout + time.Second }
 
 func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) bool {
 	select {
