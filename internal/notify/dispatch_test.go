@@ -58,7 +58,7 @@ func (s *sink) messages() []notify.Message {
 	return append([]notify.Message(nil), s.got...)
 }
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), nil)
 	if err != nil {

@@ -61,6 +61,16 @@ type Delivery struct {
 	Finding finding.Finding
 }
 
+// Outcome is the result of one delivery attempt, for Settle.
+type Outcome struct {
+	ID     int64
+	Status string // Done, Pending (retry) or Dead
+	Ref    string
+	Err    string
+	Next   time.Time
+	At     time.Time
+}
+
 // OutboxFilter selects deliveries for listing.
 type OutboxFilter struct {
 	Status  []string
@@ -91,6 +101,10 @@ type Outbox interface {
 	// marking them sending until now+lease. An update is not claimed
 	// while its alert's trigger is still undelivered.
 	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
+	// Settle records the outcomes of several attempts in one
+	// transaction: Done (with Ref, remembered as Complete does), Pending
+	// (a retry at Next, with Err) or Dead (with Err).
+	Settle(ctx context.Context, outcomes []Outcome) error
 	// Complete marks a delivery done; a non-empty ref (from the trigger,
 	// or from an update that opened a new record) is remembered on its
 	// alert for later updates.

@@ -137,10 +137,10 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
 		FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
-		WHERE o.channel = ? AND ((o.status = 'pending' AND o.next_attempt <= ?) OR (o.status = 'sending' AND o.lease_until <= ?))
+		WHERE o.channel = ? AND o.status IN ('pending', 'sending') AND o.next_attempt <= ?
 		AND NOT (o.kind = 'update' AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
 			AND t.kind = 'trigger' AND t.id < o.id AND t.status IN ('pending', 'sending')))
-		ORDER BY o.id LIMIT ?`, channel, ms, ms, limit)
+		ORDER BY o.next_attempt, o.id LIMIT ?`, channel, ms, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
 	}
@@ -164,8 +164,10 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
 	}
 	for i := range out {
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`,
-			now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
+		// A sending delivery is due again when its lease ends: next_attempt
+		// holds the lease, so one index serves both.
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', lease_until = ?, next_attempt = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`,
+			now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
 		}
 		out[i].Status = store.Sending
@@ -177,47 +179,66 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	return out, nil
 }
 
-// Complete marks a delivery done and remembers a trigger's reference.
-func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
+// Settle records several attempts' outcomes in one transaction.
+func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+		return fmt.Errorf("settle deliveries: %w", mapErr(err))
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`, now.UnixMilli(), id); err != nil {
-		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
-	}
-	if ref != "" {
-		// The trigger's reference, or a newer one an update returned (the
-		// channel opened a fresh ticket because the old one was closed).
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET ref = ? WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = ?)
-			AND trigger_id <= ?`, ref, id, id); err != nil {
-			return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+	for _, o := range outs {
+		if err := settle(ctx, tx, o); err != nil {
+			return fmt.Errorf("settle delivery %d: %w", o.ID, mapErr(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("complete delivery %d: %w", id, mapErr(err))
+		return fmt.Errorf("settle deliveries: %w", mapErr(err))
 	}
 	return nil
+}
+
+func settle(ctx context.Context, tx *sql.Tx, o store.Outcome) error {
+	at := o.At.UnixMilli()
+	switch o.Status {
+	case store.Done:
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`, at, o.ID); err != nil {
+			return err
+		}
+		if o.Ref != "" {
+			// The trigger's reference, or a newer one an update returned
+			// (the channel opened a fresh ticket because the old one was
+			// closed).
+			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET ref = ? WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = ?)
+				AND trigger_id <= ?`, o.Ref, o.ID, o.ID); err != nil {
+				return err
+			}
+		}
+	case store.Pending:
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+			o.Next.UnixMilli(), o.Err, at, o.ID)
+		return err
+	case store.Dead:
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`, o.Err, at, o.ID)
+		return err
+	default:
+		return fmt.Errorf("unknown outcome status %q", o.Status)
+	}
+	return nil
+}
+
+// Complete marks a delivery done and remembers its reference.
+func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
+	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Done, Ref: ref, At: now}})
 }
 
 // Retry schedules another attempt.
 func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-		next.UnixMilli(), lastErr, now.UnixMilli(), id)
-	if err != nil {
-		return fmt.Errorf("retry delivery %d: %w", id, mapErr(err))
-	}
-	return nil
+	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Pending, Next: next, Err: lastErr, At: now}})
 }
 
 // Kill moves a delivery to the dead letter.
 func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`, lastErr, now.UnixMilli(), id)
-	if err != nil {
-		return fmt.Errorf("kill delivery %d: %w", id, mapErr(err))
-	}
-	return nil
+	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Dead, Err: lastErr, At: now}})
 }
 
 // Deliveries lists deliveries, newest first.

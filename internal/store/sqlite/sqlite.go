@@ -77,6 +77,7 @@ var migrations = []string{
 	);
 	CREATE INDEX outbox_due ON outbox(channel, status, next_attempt);
 	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind, status);`,
+	`CREATE INDEX outbox_work ON outbox(channel, next_attempt, id) WHERE status IN ('pending', 'sending');`,
 	`CREATE TABLE checkpoints (
 		key        TEXT PRIMARY KEY,
 		value      TEXT NOT NULL,
