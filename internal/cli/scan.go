@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"github.com/trailwatch/trailwatch/internal/scan"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
+
+// ScanGCPercent is the GOGC value trailwatch scan runs with.
+const ScanGCPercent = 400
 
 // saveBatch is how many findings are committed together during a scan.
 const saveBatch = 256
@@ -36,6 +40,10 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return flagErr(err)
 	}
+	// A scan keeps little alive (one buffer per worker) but allocates
+	// steadily; collecting less often is a measured ~5% of throughput for a
+	// few MB of peak memory (bench/README.md).
+	defer debug.SetGCPercent(debug.SetGCPercent(ScanGCPercent))
 	if len(paths) == 0 {
 		fmt.Fprintln(env.Stderr, "trailwatch scan: name at least one file, folder or - (stdin)")
 		fs.Usage()

@@ -96,6 +96,13 @@ func NewSplitter(r io.Reader, maxRecord int) *Splitter {
 	return &Splitter{r: r, buf: make([]byte, 256<<10), max: maxRecord}
 }
 
+// Reset makes the Splitter read r from the start, keeping its buffer, so
+// one Splitter can serve many inputs without new allocations.
+func (s *Splitter) Reset(r io.Reader) {
+	buf, max := s.buf, s.max
+	*s = Splitter{r: r, buf: buf, max: max}
+}
+
 // Next returns the next record. It returns io.EOF when the input is
 // exhausted, and a *SyntaxError (possibly wrapping ErrRecordTooLarge) when
 // the input is malformed; after a syntax error the rest of the input cannot

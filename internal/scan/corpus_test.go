@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/trailwatch/trailwatch/internal/event"
@@ -92,13 +91,13 @@ type result struct {
 func scanPaths(t *testing.T, eng *rule.Engine, paths ...string) result {
 	t.Helper()
 	var res result
-	var mu sync.Mutex // the callbacks are serialised already; this only pleases the race detector's reader
+	// The scanner calls these from one goroutine at a time.
 	s := New(Options{
 		Engine:   eng,
 		Workers:  2,
-		Findings: func(fs []finding.Finding) error { mu.Lock(); res.findings = append(res.findings, fs...); mu.Unlock(); return nil },
-		Errors:   func(err error) { mu.Lock(); res.errs = append(res.errs, err); mu.Unlock() },
-		Warnings: func(w string) { mu.Lock(); res.warnings = append(res.warnings, w); mu.Unlock() },
+		Findings: func(fs []finding.Finding) error { res.findings = append(res.findings, fs...); return nil },
+		Errors:   func(err error) { res.errs = append(res.errs, err) },
+		Warnings: func(w string) { res.warnings = append(res.warnings, w) },
 	})
 	if err := s.Paths(context.Background(), paths, nil); err != nil {
 		t.Fatalf("Paths: %v", err)

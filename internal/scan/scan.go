@@ -122,8 +122,9 @@ func (s *Scanner) Paths(ctx context.Context, paths []string, stdin io.Reader) er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			rd := &reader{}
 			for p := range jobs {
-				if err := s.file(ctx, p, stdin); err != nil {
+				if err := s.file(ctx, rd, p, stdin); err != nil {
 					cancel(err)
 				}
 			}
@@ -200,7 +201,16 @@ func (s *Scanner) fail(err error) {
 	s.opts.Errors(err)
 }
 
-func (s *Scanner) file(ctx context.Context, path string, stdin io.Reader) error {
+// reader holds what reading one file needs, reused from file to file by
+// one worker so that a scan of thousands of files does not allocate (and
+// collect) buffers for each.
+type reader struct {
+	br *bufio.Reader
+	zr *gzip.Reader
+	sp *event.Splitter
+}
+
+func (s *Scanner) file(ctx context.Context, rd *reader, path string, stdin io.Reader) error {
 	var r io.Reader
 	name := path
 	if path == Stdin {
@@ -216,34 +226,52 @@ func (s *Scanner) file(ctx context.Context, path string, stdin io.Reader) error 
 		r = f
 	}
 	s.Stats.Files.Add(1)
-	return s.Reader(ctx, name, r)
+	return s.read(ctx, rd, name, r)
 }
 
 // Reader scans one stream, plain or gzip-compressed (detected from its
 // first bytes). name is used in errors and as the findings' origin.
 func (s *Scanner) Reader(ctx context.Context, name string, r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var in io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+	return s.read(ctx, &reader{}, name, r)
+}
+
+func (s *Scanner) read(ctx context.Context, rd *reader, name string, r io.Reader) error {
+	if rd.br == nil {
+		rd.br = bufio.NewReaderSize(r, 64<<10)
+	} else {
+		rd.br.Reset(r)
+	}
+	var in io.Reader = rd.br
+	if magic, _ := rd.br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		var err error
+		if rd.zr == nil {
+			rd.zr, err = gzip.NewReader(rd.br)
+		} else {
+			err = rd.zr.Reset(rd.br)
+		}
 		if err != nil {
+			rd.zr = nil
 			s.fail(&FileError{Path: name, Err: fmt.Errorf("gzip: %w", err)})
 			s.Stats.FilesWithErrors.Add(1)
 			return nil
 		}
-		defer zr.Close()
-		in = zr
+		in = rd.zr
 	}
-	cr := &countingReader{r: in, n: &s.Stats.Bytes}
-	return s.records(ctx, name, cr)
+	if rd.sp == nil {
+		rd.sp = event.NewSplitter(nil, s.opts.MaxRecord)
+	}
+	cr := &countingReader{r: in}
+	defer func() { s.Stats.Bytes.Add(cr.n) }()
+	rd.sp.Reset(cr)
+	return s.records(ctx, name, rd.sp)
 }
 
-func (s *Scanner) records(ctx context.Context, name string, r io.Reader) error {
-	sp := event.NewSplitter(r, s.opts.MaxRecord)
+func (s *Scanner) records(ctx context.Context, name string, sp *event.Splitter) error {
 	eng := s.opts.Engine
-	var records, foreign int64
+	var records, foreign, counted int64
 	hadErr := false
 	defer func() {
+		s.Stats.Records.Add(records - counted)
 		if hadErr {
 			s.Stats.FilesWithErrors.Add(1)
 		}
@@ -270,7 +298,10 @@ func (s *Scanner) records(ctx context.Context, name string, r io.Reader) error {
 			continue
 		}
 		records++
-		s.Stats.Records.Add(1)
+		if records-counted == 4096 { // shared counters are touched rarely
+			s.Stats.Records.Add(records - counted)
+			counted = records
+		}
 		if len(it.Source) == 0 || len(it.Name) == 0 {
 			foreign++
 			continue
@@ -302,11 +333,11 @@ func (s *Scanner) records(ctx context.Context, name string, r io.Reader) error {
 
 type countingReader struct {
 	r io.Reader
-	n *atomic.Int64
+	n int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	c.n += int64(n)
 	return n, err
 }
