@@ -1,0 +1,204 @@
+// Command runbench measures trailwatch run end to end on loopback: clients
+// post EventBridge events to the webhook source at a fixed rate; each
+// request returns only after its findings and notifications are committed,
+// so the request latency is the time from receipt to the notification
+// being handed to the dispatcher. The dispatcher delivers every alert to a
+// local webhook sink. It prints the achieved rate, latency percentiles and
+// memory over time.
+//
+//	go run ./bench/cmd/runbench -rate 2000 -duration 60s
+//	go run ./bench/cmd/runbench -rate 2000 -duration 10m     # the soak
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/config"
+)
+
+func main() {
+	rate := flag.Int("rate", 2000, "events per second to send")
+	duration := flag.Duration("duration", 60*time.Second, "how long to send")
+	clients := flag.Int("clients", 32, "concurrent HTTP clients")
+	p99Target := flag.Duration("p99", 50*time.Millisecond, "p99 latency target")
+	flag.Parse()
+
+	var delivered atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		delivered.Add(1)
+	}))
+	defer sink.Close()
+	dir, err := os.MkdirTemp("", "runbench")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := config.Parse(strings.NewReader(fmt.Sprintf(`
+store: {path: %s}
+admin: {listen: "127.0.0.1:0"}
+log: {level: error}
+sources:
+  - {name: bench, type: webhook, listen: "127.0.0.1:0", api_key: bench-EXAMPLE-key}
+channels:
+  - {name: sink, type: webhook, url: %s/alerts, concurrency: 8}
+`, filepath.Join(dir, "tw.db"), sink.URL)))
+	if err != nil {
+		fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan map[string]string, 1)
+	svc, err := app.NewService(ctx, cfg, app.RunOptions{Started: func(a map[string]string) { addrs <- a }})
+	if err != nil {
+		fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	url := "http://" + (<-addrs)["bench"] + "/events"
+
+	total := int(float64(*rate) * duration.Seconds())
+	lat := make([]time.Duration, total)
+	var sent, failed atomic.Int64
+	ticks := make(chan int, *clients*4)
+	start := time.Now()
+	go func() {
+		interval := time.Second / time.Duration(*rate)
+		next := time.Now()
+		for i := 0; i < total; i++ {
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			next = next.Add(interval)
+			ticks <- i
+		}
+		close(ticks)
+	}()
+	var rss []string
+	stopMem := make(chan struct{})
+	go func() {
+		t := time.NewTicker(*duration / 10)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopMem:
+				return
+			case <-t.C:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				rss = append(rss, fmt.Sprintf("%5.0fs heap %6.1f MB  rss %6.1f MB", time.Since(start).Seconds(), float64(ms.HeapAlloc)/1e6, vmRSS()))
+			}
+		}
+	}()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
+	var wg sync.WaitGroup
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ticks {
+				body := event(i)
+				t0 := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("X-Api-Key", "bench-EXAMPLE-key")
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat[i] = time.Since(t0)
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// Let the dispatcher catch up, then stop.
+	deadline := time.Now().Add(60 * time.Second)
+	for delivered.Load() < sent.Load() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	drained := time.Since(start)
+	close(stopMem)
+	cancel()
+	<-done
+
+	var ok []time.Duration
+	for _, l := range lat {
+		if l > 0 {
+			ok = append(ok, l)
+		}
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i] < ok[j] })
+	pct := func(p float64) time.Duration {
+		if len(ok) == 0 {
+			return 0
+		}
+		return ok[min(len(ok)-1, int(p*float64(len(ok))))]
+	}
+	achieved := float64(sent.Load()) / elapsed.Seconds()
+	fmt.Printf("events sent %d (failed %d) in %s: %.0f events/s (target %d)\n", sent.Load(), failed.Load(), elapsed.Round(time.Millisecond), achieved, *rate)
+	fmt.Printf("alerts delivered to the sink: %d, all by %s\n", delivered.Load(), drained.Round(time.Millisecond))
+	fmt.Printf("latency receipt -> committed and handed to the dispatcher: p50 %s  p90 %s  p99 %s  max %s\n",
+		pct(.50).Round(10*time.Microsecond), pct(.90).Round(10*time.Microsecond), pct(.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
+	fmt.Println("memory over the run:")
+	for _, l := range rss {
+		fmt.Println("  " + l)
+	}
+	verdict := func(okay bool, what string) {
+		s := "PASS"
+		if !okay {
+			s = "FAIL"
+		}
+		fmt.Printf("%s  %s\n", s, what)
+	}
+	verdict(achieved >= 0.98*float64(*rate) && failed.Load() == 0, fmt.Sprintf("sustained %.0f events/s with no failed request (target %d)", achieved, *rate))
+	verdict(pct(.99) < *p99Target, fmt.Sprintf("p99 latency %s (target < %s)", pct(.99).Round(10*time.Microsecond), *p99Target))
+	verdict(delivered.Load() >= sent.Load(), fmt.Sprintf("every alert delivered (%d of %d)", delivered.Load(), sent.Load()))
+}
+
+// event is an EventBridge event for an EKS change with a unique event id;
+// clusters cycle so that some changes repeat within the TTL.
+func event(i int) []byte {
+	return []byte(fmt.Sprintf(`{"version":"0","id":"bench-%d","detail-type":"AWS API Call via CloudTrail","source":"aws.eks","account":"111122223333","time":"2026-11-20T10:00:00Z","region":"eu-west-1","resources":[],"detail":{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T10:00:00Z","eventSource":"eks.amazonaws.com","eventName":"UpdateClusterConfig","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.22.0","requestParameters":{"name":"cluster-%d","resourcesVpcConfig":{"endpointPublicAccess":true,"publicAccessCidrs":["0.0.0.0/0"]}},"responseElements":{"update":{"id":"u-%d","status":"InProgress","type":"EndpointAccessUpdate"}},"requestID":"r-%d","eventID":"00000000-0000-4000-8000-%012d","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}`, i, i%5000, i, i, i))
+}
+
+func vmRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "runbench:", err)
+	os.Exit(1)
+}
