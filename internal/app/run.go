@@ -123,7 +123,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
-	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
+	srcs, err := Sources(ctx, cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
 	if err != nil {
 		if s.adminLn != nil {
 			s.adminLn.Close()
@@ -212,24 +212,35 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
-	// Sources stop receiving while their readers still hand over what
-	// arrives (a webhook's requests in flight).
-	var closers sync.WaitGroup
-	for _, src := range s.sources {
-		closers.Add(1)
-		go func() {
-			defer closers.Done()
-			if err := src.Close(sctx); err != nil {
-				s.log.Warn("close source", "source", src.Name(), "err", err)
+	// Sources whose senders wait for an answer (a webhook) stop first,
+	// while readers and the committer still run, so requests in flight
+	// are committed and answered. Then reading stops, what was read is
+	// committed and acknowledged, and only then are the other sources
+	// closed (an SQS source sends its pending deletes and releases what it
+	// still holds).
+	closeAll := func(listeners bool) {
+		var wg sync.WaitGroup
+		for _, src := range s.sources {
+			if _, ok := src.(source.Listener); ok != listeners {
+				continue
 			}
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := src.Close(sctx); err != nil {
+					s.log.Warn("close source", "source", src.Name(), "err", err)
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	closers.Wait()
+	closeAll(true)
 	stopRead()
 	readers.Wait()
 	<-beatDone
 	close(s.batches)
 	s.commitWG.Wait()
+	closeAll(false)
 	stopDisp()
 	<-dispDone
 	if s.admin != nil {

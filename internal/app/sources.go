@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/source/sqs"
 	"github.com/trailwatch/trailwatch/internal/source/webhook"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -22,23 +23,37 @@ type SourceEnv struct {
 	Checkpoints store.Checkpoints
 }
 
-type sourceKind func(name string, s *config.Source, env SourceEnv) (source.Source, error)
+// sourceKind builds one source type. ctx lives as long as the source:
+// sources that poll stop when it ends.
+type sourceKind func(ctx context.Context, name string, s *config.Source, env SourceEnv) (source.Source, error)
+
+// sourceOf adapts a source package (its Config with Check, and a
+// constructor) to sourceKind.
+func sourceOf[C any, PC interface {
+	*C
+	checker
+}](build func(ctx context.Context, name string, c C, env SourceEnv) (source.Source, error)) sourceKind {
+	return func(ctx context.Context, name string, s *config.Source, env SourceEnv) (source.Source, error) {
+		var dst struct {
+			Name string `yaml:"name"`
+			Type string `yaml:"type"`
+			Spec C      `yaml:",inline"`
+		}
+		decErr := s.DecodeStrict(&dst)
+		if err := errors.Join(decErr, PC(&dst.Spec).Check(env.Getenv)); err != nil {
+			return nil, err
+		}
+		return build(ctx, name, dst.Spec, env)
+	}
+}
 
 var sourceKinds = map[string]sourceKind{
-	"webhook": func(name string, s *config.Source, env SourceEnv) (source.Source, error) {
-		var dst struct {
-			Name string         `yaml:"name"`
-			Type string         `yaml:"type"`
-			Spec webhook.Config `yaml:",inline"`
-		}
-		if err := s.DecodeStrict(&dst); err != nil {
-			return nil, err
-		}
-		if err := dst.Spec.Check(env.Getenv); err != nil {
-			return nil, err
-		}
-		return webhook.New(name, dst.Spec, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
-	},
+	"webhook": sourceOf(func(_ context.Context, name string, c webhook.Config, env SourceEnv) (source.Source, error) {
+		return webhook.New(name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
+	}),
+	"sqs": sourceOf(func(ctx context.Context, name string, c sqs.Config, env SourceEnv) (source.Source, error) {
+		return sqs.New(ctx, name, c, sqs.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
+	}),
 }
 
 // SourceTypes lists the source types.
@@ -62,7 +77,7 @@ func DefaultSources() []config.Source {
 
 // Sources builds every configured source (they start listening or
 // polling when built). On error the ones already built are closed.
-func Sources(cfg *config.Config, env SourceEnv) ([]source.Source, error) {
+func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.Source, error) {
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -88,7 +103,7 @@ func Sources(cfg *config.Config, env SourceEnv) ([]source.Source, error) {
 				src, err = webhook.New(s.Name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", s.Name)})
 			}
 		} else {
-			src, err = k(s.Name, s, env)
+			src, err = k(ctx, s.Name, s, env)
 		}
 		if err != nil {
 			errs = append(errs, prefix(p, err))

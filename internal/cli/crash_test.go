@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,7 +24,10 @@ import (
 // process, so a test can kill it at any point.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("TRAILWATCH_CHILD_ARGS"); args != "" {
-		os.Exit(Main(context.Background(), OSEnv(), strings.Split(args, "\x1f")))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, OSEnv(), strings.Split(args, "\x1f"))
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -53,6 +53,19 @@ type Source interface {
 	Close(ctx context.Context) error
 }
 
+// Listener is a Source that others push to and that answers them only
+// once their events are committed (a webhook). At shutdown a Listener is
+// closed first, while the pipeline still runs, so requests in flight are
+// answered; other sources are closed after everything they handed out was
+// acknowledged.
+type Listener interface {
+	Source
+	Addr() string
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = errors.New("source closed")
+
 // Wants reports whether any rule watches an event, from its raw
 // (JSON-escaped) eventSource and eventName: rule.Engine.Wants.
 type Wants func(source, name []byte) bool
