@@ -21,10 +21,13 @@ type SourceEnv struct {
 	Logger      *slog.Logger
 	Wants       source.Wants
 	Checkpoints store.Checkpoints
+	// CheckOnly validates the configuration without starting anything.
+	CheckOnly bool
 }
 
-// sourceKind builds one source type. ctx lives as long as the source:
-// sources that poll stop when it ends.
+// sourceKind builds one source type (or, with env.CheckOnly, only checks
+// its configuration). ctx lives as long as the source: sources that poll
+// stop when it ends.
 type sourceKind func(ctx context.Context, name string, s *config.Source, env SourceEnv) (source.Source, error)
 
 // sourceOf adapts a source package (its Config with Check, and a
@@ -42,6 +45,9 @@ func sourceOf[C any, PC interface {
 		decErr := s.DecodeStrict(&dst)
 		if err := errors.Join(decErr, PC(&dst.Spec).Check(env.Getenv)); err != nil {
 			return nil, err
+		}
+		if env.CheckOnly {
+			return nil, nil
 		}
 		return build(ctx, name, dst.Spec, env)
 	}
@@ -99,7 +105,7 @@ func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.S
 		var err error
 		if s.Node.Kind == 0 { // the built-in default
 			c := webhook.Config{AllowNoAuth: true}
-			if err = c.Check(env.Getenv); err == nil {
+			if err = c.Check(env.Getenv); err == nil && !env.CheckOnly {
 				src, err = webhook.New(s.Name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", s.Name)})
 			}
 		} else {
@@ -109,7 +115,9 @@ func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.S
 			errs = append(errs, prefix(p, err))
 			continue
 		}
-		out = append(out, src)
+		if src != nil {
+			out = append(out, src)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		for _, s := range out {

@@ -213,6 +213,25 @@ rules:
 			t.Errorf("bad config: stderr lacks %q: %s", want, r.stderr)
 		}
 	}
+	// Channels and sources are checked too, every problem with its path,
+	// and no secret is ever shown.
+	chans := filepath.Join(dir, "chans.yaml")
+	os.WriteFile(chans, []byte(`
+channels:
+  - {name: ok-slack, type: slack, webhook_url: "https://hooks.slack.example/services/T000EXAMPLE/B000EXAMPLE/SECRETEXAMPLEtoken"}
+  - {name: pd, type: pagerduty, routing_key: "short-EXAMPLE-key", severity: loud}
+sources:
+  - {name: q, type: sqs}
+`), 0o600)
+	r = run(t, "", "config", "check", "--config", chans)
+	for _, want := range []string{"channels[1] (pd).severity: unknown field", "channels[1] (pd).routing_key", "sources[0] (q).queue_url"} {
+		if r.code != ExitError || !strings.Contains(r.stderr, want) {
+			t.Errorf("channels config: stderr lacks %q: %s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr+r.stdout, "SECRETEXAMPLEtoken") || strings.Contains(r.stderr+r.stdout, "short-EXAMPLE-key") {
+		t.Errorf("config check shows a secret: %s", r.stderr)
+	}
 	unknown := filepath.Join(dir, "unknown.yaml")
 	os.WriteFile(unknown, []byte("stroe: {path: x}\n"), 0o600)
 	if r = run(t, "", "config", "check", "--config", unknown); r.code != ExitError || !strings.Contains(r.stderr, "stroe") {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/trailwatch/trailwatch/internal/app"
@@ -21,10 +22,17 @@ func runConfig(_ context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	cat, eng, err := app.Engine(cfg, nil)
-	if err != nil {
-		return fail(env, err)
+	// The same code trailwatch run uses, without starting anything.
+	cat, eng, engErr := app.Engine(cfg, nil)
+	chans, _, chErr := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv})
+	_, srcErr := app.Sources(context.Background(), cfg, app.SourceEnv{Getenv: env.Getenv, CheckOnly: true})
+	if err := errors.Join(engErr, chErr, srcErr); err != nil {
+		return fail(env, fmt.Errorf("%s:\n%w", *cfgPath, err))
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok (%d of %d rules enabled, store %s)\n", *cfgPath, eng.Rules(), len(cat.Rules), cfg.Store.Path)
+	nsrc := len(cfg.Sources)
+	if nsrc == 0 {
+		nsrc = 1 // the default webhook
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (%d of %d rules enabled, %d channels, %d sources, store %s)\n", *cfgPath, eng.Rules(), len(cat.Rules), len(chans), nsrc, cfg.Store.Path)
 	return ExitOK
 }
