@@ -131,7 +131,7 @@ func (c *Config) Check(getenv func(string) string) error {
 		c.TLS = TLSStartTLS
 	case TLSStartTLS, TLSImplicit:
 	case TLSNone:
-		if c.Host != "" && !isLoopback(c.Host) {
+		if c.Host != "" && !notify.Loopback(c.Host) {
 			add("tls", "none sends mail and passwords in clear and is only allowed for localhost, 127.0.0.1 or ::1, not %q", c.Host)
 		}
 	default:
@@ -238,14 +238,6 @@ func (c *Config) Check(getenv func(string) string) error {
 	}
 	c.res = r
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // Notifier sends findings by e-mail. It is safe for concurrent use: every

@@ -3,13 +3,13 @@ package servicenow
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/secret"
+
+	"github.com/trailwatch/trailwatch/internal/notify"
 )
 
 // Defaults of the optional settings.
@@ -144,7 +144,7 @@ func (c *Config) problems(pwBad, tokBad bool) []error {
 			errs = append(errs, fmt.Errorf("instance: %q is not a valid instance name (letters, digits and hyphens)", c.Instance))
 		}
 	default:
-		if err := checkBaseURL(c.BaseURL); err != nil {
+		if err := notify.CheckBaseURL(c.BaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
@@ -194,38 +194,4 @@ func notRead(key, file string, err error) error {
 		return fmt.Errorf("%s_file: not read yet (Config.Check reads it)", key)
 	}
 	return err
-}
-
-// checkBaseURL accepts an absolute https URL, or http for a loopback host
-// (tests, a local proxy). It never quotes the URL, which could carry
-// credentials.
-func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return errors.New("not an absolute URL (https://host[/path])")
-	}
-	if u.User != nil {
-		return errors.New("must not contain credentials; use username/password or oauth_token")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must not have a query or fragment")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !loopback(u.Hostname()) {
-			return errors.New("must use https (http is only allowed for localhost)")
-		}
-	default:
-		return errors.New("must be an https URL")
-	}
-	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

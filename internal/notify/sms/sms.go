@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -239,9 +238,7 @@ func checkURL(s string) (string, error) {
 		return "", errors.New("must not carry credentials, a query or a fragment")
 	}
 	if u.Scheme == "http" {
-		h := u.Hostname()
-		ip := net.ParseIP(h)
-		if !strings.EqualFold(h, "localhost") && (ip == nil || !ip.IsLoopback()) {
+		if !notify.Loopback(u.Hostname()) {
 			return "", fmt.Errorf("%q: plain http is only allowed to localhost", s)
 		}
 	}

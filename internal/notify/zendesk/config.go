@@ -3,13 +3,13 @@ package zendesk
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
 
 	"github.com/trailwatch/trailwatch/internal/secret"
+
+	"github.com/trailwatch/trailwatch/internal/notify"
 )
 
 // DefaultTicketType is the type of the tickets trailwatch opens.
@@ -115,7 +115,7 @@ func (c *Config) problems(tokBad bool) []error {
 			errs = append(errs, fmt.Errorf("subdomain: %q is not a valid subdomain (letters, digits and hyphens)", c.Subdomain))
 		}
 	default:
-		if err := checkBaseURL(c.BaseURL); err != nil {
+		if err := notify.CheckBaseURL(c.BaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
@@ -165,38 +165,4 @@ func (c *Config) problems(tokBad bool) []error {
 func validEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n:/,<>")
-}
-
-// checkBaseURL accepts an absolute https URL, or http for a loopback host
-// (tests, a local proxy). It never quotes the URL, which could carry
-// credentials.
-func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return errors.New("not an absolute URL (https://host[/path])")
-	}
-	if u.User != nil {
-		return errors.New("must not contain credentials; use email and api_token")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must not have a query or fragment")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !loopback(u.Hostname()) {
-			return errors.New("must use https (http is only allowed for localhost)")
-		}
-	default:
-		return errors.New("must be an https URL")
-	}
-	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
