@@ -131,6 +131,8 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		return nil, err
 	}
 	s.sources = srcs
+	s.metrics.reg.MustRegister(&sourceCollector{srcs: srcs, desc: prometheus.NewDesc("trailwatch_source_messages_total",
+		"Messages or requests a source handled, per source and result (received, deleted, failed, poison; accepted, rejected).", []string{"source", "result"}, nil)})
 	return s, nil
 }
 
@@ -408,6 +410,22 @@ func newMetrics(ob store.Outbox) *metrics {
 // watchDispatcher exposes the dispatcher's counters.
 func (m *metrics) watchDispatcher(d *notify.Dispatcher) {
 	m.reg.MustRegister(&dispatchCollector{d: d, desc: prometheus.NewDesc("trailwatch_notifications_total", "Delivery attempts, per channel and result (sent, failed, dead).", []string{"channel", "result"}, nil)})
+}
+
+type sourceCollector struct {
+	srcs []source.Source
+	desc *prometheus.Desc
+}
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.srcs {
+		if sc, ok := s.(source.Counter); ok {
+			for k, v := range sc.Counters() {
+				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), s.Name(), k)
+			}
+		}
+	}
 }
 
 type outboxCollector struct {

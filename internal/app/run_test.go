@@ -228,7 +228,8 @@ func TestRunEndToEnd(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`trailwatch_notifications_total{channel="soc-hook",result="sent"} 2`, `trailwatch_outbox_depth{channel="soc-hook",status="done"} 2`,
-		`trailwatch_findings_total{risk="VERY_HIGH",rule="EKS-POD-IDENTITY"} 1`, `trailwatch_batches_total{result="acked",source="eventbridge"} 2`} {
+		`trailwatch_findings_total{risk="VERY_HIGH",rule="EKS-POD-IDENTITY"} 1`, `trailwatch_batches_total{result="acked",source="eventbridge"} 2`,
+		`trailwatch_source_messages_total{result="rejected",source="eventbridge"} 4`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)
 		}

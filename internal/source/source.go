@@ -63,6 +63,13 @@ type Listener interface {
 	Addr() string
 }
 
+// Counter is implemented by sources that count their own traffic
+// (messages received, deleted, poison; requests accepted, rejected); the
+// counts are exported as metrics.
+type Counter interface {
+	Counters() map[string]int64
+}
+
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("source closed")
 

@@ -620,3 +620,8 @@ func (g *s3Getter) GetObject(ctx context.Context, bucket, key string) (io.ReadCl
 	}
 	return out.Body, nil
 }
+
+// Counters reports the source's message counts for metrics.
+func (s *Source) Counters() map[string]int64 {
+	return map[string]int64{"received": s.Received.Load(), "deleted": s.Deleted.Load(), "failed": s.Failed.Load(), "poison": s.Poison.Load()}
+}

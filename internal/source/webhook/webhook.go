@@ -299,3 +299,8 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	writeReply(w, http.StatusOK, reply{Accepted: len(events), Records: records, Problems: problems})
 }
+
+// Counters reports the source's request counts for metrics.
+func (s *Source) Counters() map[string]int64 {
+	return map[string]int64{"accepted": s.Accepted.Load(), "rejected": s.Rejected.Load()}
+}

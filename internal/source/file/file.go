@@ -1,0 +1,453 @@
+// Package file is the source that watches a folder (recursively) for
+// CloudTrail log files, plain or gzip-compressed, by polling; each file is
+// one batch. It remembers the files it has processed through
+// store.Checkpoints, one key per file, so a restart reads only files that
+// are new or changed. A file is read once its size and modification time
+// stayed the same between two polls, so a file still being written waits.
+// It imports source, store and event.
+package file
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/event"
+	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// Config configures the file source.
+type Config struct {
+	// Path is the folder to watch, with its subfolders; required.
+	Path string `yaml:"path"`
+	// PollInterval is the pause between two looks at the folder; default
+	// 10s. 0 reads the files there once, then the source is exhausted.
+	PollInterval string `yaml:"poll_interval"`
+	// Pattern is a glob on file names (not paths); default *.json* (which
+	// takes .json, .json.gz, .jsonl). Hidden files (.name) are skipped.
+	Pattern string `yaml:"pattern"`
+	// Start is "all" (default: read the files already there too) or "new"
+	// (only files written after the source first started on this folder).
+	Start string `yaml:"start"`
+
+	checked bool
+	poll    time.Duration
+	abs     string
+}
+
+// Check applies defaults and validates, reporting every problem with the
+// key it concerns. The folder must exist.
+func (c *Config) Check(getenv func(string) string) error {
+	var errs []error
+	if c.Path == "" {
+		errs = append(errs, errors.New("path: missing"))
+	} else {
+		abs, err := filepath.Abs(c.Path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("path: %w", err))
+		} else if st, err := os.Stat(abs); err != nil {
+			errs = append(errs, fmt.Errorf("path: %w", unwrapPath(err)))
+		} else if !st.IsDir() {
+			errs = append(errs, fmt.Errorf("path: %s is not a folder", c.Path))
+		}
+		c.abs = abs
+	}
+	c.poll = 10 * time.Second
+	if c.PollInterval != "" {
+		d, err := time.ParseDuration(c.PollInterval)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("poll_interval: %q is not a duration (10s, 1m; 0 for one pass)", c.PollInterval))
+		case d < 0:
+			errs = append(errs, errors.New("poll_interval: must not be negative"))
+		default:
+			c.poll = d
+		}
+	}
+	if c.Pattern == "" {
+		c.Pattern = "*.json*"
+	}
+	if _, err := filepath.Match(c.Pattern, ""); err != nil {
+		errs = append(errs, fmt.Errorf("pattern: %q: %w", c.Pattern, err))
+	}
+	switch c.Start {
+	case "":
+		c.Start = "all"
+	case "all", "new":
+	default:
+		errs = append(errs, fmt.Errorf("start: %q is not all or new", c.Start))
+	}
+	c.checked = len(errs) == 0
+	return errors.Join(errs...)
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// Options configure a Source beyond its Config.
+type Options struct {
+	Wants  source.Wants
+	Logger *slog.Logger
+	// Checkpoints remember the processed files; nil keeps them in memory
+	// only (every start reads the folder again).
+	Checkpoints store.Checkpoints
+	// Now is the clock, for the first start time; nil means time.Now.
+	Now func() time.Time
+	// MaxRecord bounds one record; 0 means the default.
+	MaxRecord int
+	// After waits between polls; nil means time.After. Tests use it to
+	// drive polls.
+	After func(time.Duration) <-chan time.Time
+}
+
+// state is what a file looked like: size and modification time. A
+// checkpoint stores it as "<size>:<mtime in Unix nanoseconds>".
+type state struct {
+	size, mtime int64
+}
+
+func (s state) String() string { return strconv.FormatInt(s.size, 10) + ":" + strconv.FormatInt(s.mtime, 10) }
+
+func parseState(v string) (state, bool) {
+	a, b, ok := strings.Cut(v, ":")
+	if !ok {
+		return state{}, false
+	}
+	size, err1 := strconv.ParseInt(a, 10, 64)
+	mtime, err2 := strconv.ParseInt(b, 10, 64)
+	return state{size, mtime}, err1 == nil && err2 == nil
+}
+
+// entry is what the source knows of one file.
+type entry struct {
+	looked   bool  // its checkpoint was read
+	done     state // as it was when last processed
+	hasDone  bool
+	seen     state // at the previous poll
+	hasSeen  bool
+	queued   bool
+	inflight bool
+}
+
+// Source watches one folder. Read is called from one goroutine; Ack from
+// any.
+type Source struct {
+	name    string
+	cfg     Config
+	opts    Options
+	ck      store.Checkpoints
+	log     *slog.Logger
+	start   time.Time // first start on this folder
+	closed  chan struct{}
+	closeMu sync.Once
+	polls   int
+	queue   []string
+
+	mu    sync.Mutex // guards files
+	files map[string]*entry
+
+	// Counters for metrics: files handed out, and problems (a folder or
+	// file that could not be read, a checkpoint not saved).
+	Files, Errors atomic.Int64
+}
+
+// New builds the source. The first start on a folder is remembered under
+// the checkpoint key "file://<absolute folder>"; with start: new, files
+// not processed before and last modified before it are ignored.
+func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+	if !c.checked {
+		if err := c.Check(os.Getenv); err != nil {
+			return nil, fmt.Errorf("file source %s: %w", name, err)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	if o.Checkpoints == nil {
+		o.Checkpoints = &memCheckpoints{m: map[string]string{}}
+	}
+	s := &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}
+	key := "file://" + c.abs
+	v, err := s.ck.Checkpoint(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("file source %s: read checkpoint %s: %w", name, key, err)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		s.start = t
+	} else {
+		s.start = o.Now()
+		if err := s.ck.SetCheckpoint(ctx, key, s.start.UTC().Format(time.RFC3339Nano)); err != nil {
+			return nil, fmt.Errorf("file source %s: save checkpoint %s: %w", name, key, err)
+		}
+	}
+	return s, nil
+}
+
+// Name returns the source's name.
+func (s *Source) Name() string { return s.name }
+
+// Close stops the source: Read returns source.ErrExhausted. Files handed
+// out and not acknowledged are read again after a restart.
+func (s *Source) Close(ctx context.Context) error {
+	s.closeMu.Do(func() { close(s.closed) })
+	return nil
+}
+
+// Read returns the next file ready to be read, in path order within a
+// poll. When none is left it waits for the poll interval (or, with
+// poll_interval 0, returns source.ErrExhausted).
+func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.closed:
+			return nil, source.ErrExhausted
+		default:
+		}
+		if len(s.queue) > 0 {
+			path := s.queue[0]
+			s.queue = s.queue[1:]
+			b, err := s.read(path)
+			if err != nil {
+				s.Errors.Add(1)
+				s.log.Warn("file not read; trying again at the next poll", "file", path, "err", err)
+			}
+			if b != nil {
+				s.Files.Add(1)
+				return b, nil
+			}
+			continue
+		}
+		if s.polls > 0 {
+			if s.cfg.poll == 0 {
+				return nil, source.ErrExhausted
+			}
+			select {
+			case <-s.opts.After(s.cfg.poll):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-s.closed:
+				return nil, source.ErrExhausted
+			}
+		}
+		if err := s.scan(ctx); err != nil {
+			return nil, err
+		}
+		s.polls++
+	}
+}
+
+// scan walks the folder and queues the files that are ready: matching the
+// pattern, not processed in their current state, not in flight, and (when
+// polling) unchanged since the previous poll.
+func (s *Source) scan(ctx context.Context) error {
+	present := map[string]bool{}
+	err := filepath.WalkDir(s.cfg.abs, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			s.Errors.Add(1)
+			s.log.Warn("folder not read", "path", path, "err", unwrapPath(err))
+			return nil
+		}
+		if d.IsDir() {
+			if d.Name() == "CloudTrail-Digest" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		// Hidden files are usually temporary ones (rsync, editors).
+		if ok, _ := filepath.Match(s.cfg.Pattern, d.Name()); !ok || !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // gone since
+		}
+		present[path] = true
+		return s.consider(ctx, path, state{info.Size(), info.ModTime().UnixNano()})
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for p, e := range s.files {
+		if !present[p] && !e.inflight && !e.queued {
+			delete(s.files, p)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Source) consider(ctx context.Context, path string, now state) error {
+	s.mu.Lock()
+	e := s.files[path]
+	if e == nil {
+		e = &entry{}
+		s.files[path] = e
+	}
+	looked := e.looked
+	s.mu.Unlock()
+	if !looked {
+		v, err := s.ck.Checkpoint(ctx, "file://"+path)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.Errors.Add(1)
+			s.log.Warn("checkpoint not read; trying again at the next poll", "file", path, "err", err)
+			return nil
+		}
+		done, ok := parseState(v)
+		s.mu.Lock()
+		e.looked = true
+		if ok && !e.hasDone {
+			e.done, e.hasDone = done, true
+		}
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case e.queued || e.inflight:
+		return nil
+	case e.hasDone && e.done == now:
+		return nil
+	case s.cfg.Start == "new" && !e.hasDone && now.mtime <= s.start.UnixNano():
+		return nil
+	}
+	stable := s.cfg.poll == 0 || (e.hasSeen && e.seen == now)
+	e.seen, e.hasSeen = now, true
+	if stable {
+		e.queued = true
+		s.queue = append(s.queue, path)
+	}
+	return nil
+}
+
+// read decodes one file into a batch. A file gone since the poll gives no
+// batch and no error; a file that could not be read gives an error and is
+// tried again at the next poll.
+func (s *Source) read(path string) (*source.Batch, error) {
+	s.mu.Lock()
+	e := s.files[path]
+	e.queued = false
+	s.mu.Unlock()
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	st := state{info.Size(), info.ModTime().UnixNano()}
+	er := &ioErrReader{r: f}
+	events, records, errs := decode(er, path, s.opts.Wants, s.opts.MaxRecord)
+	if er.err != nil {
+		return nil, er.err
+	}
+	s.mu.Lock()
+	e.inflight = true
+	s.mu.Unlock()
+	b := &source.Batch{Origin: path, Events: events, Records: records, Errors: errs}
+	var once atomic.Bool
+	b.Ack = func(ctx context.Context, err error) error {
+		if !once.CompareAndSwap(false, true) {
+			return fmt.Errorf("file source %s: %s acknowledged twice", s.name, path)
+		}
+		s.mu.Lock()
+		e.inflight = false
+		if err == nil {
+			e.done, e.hasDone = st, true
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Info("file not committed; reading it again at the next poll", "file", path, "err", err)
+			return nil
+		}
+		if err := s.ck.SetCheckpoint(ctx, "file://"+path, st.String()); err != nil {
+			return fmt.Errorf("file source %s: save checkpoint for %s: %w", s.name, path, err)
+		}
+		return nil
+	}
+	return b, nil
+}
+
+// ioErrReader remembers the first error of the underlying reader other than
+// io.EOF, so a read failure can be told from a corrupt file.
+type ioErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *ioErrReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// decode decodes one file, plain or gzip-compressed (told by its first
+// bytes), streaming.
+func decode(r io.Reader, origin string, wants source.Wants, maxRecord int) ([]*event.Event, int, []error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, err)}
+		}
+		defer zr.Close()
+		return source.Decode(zr, origin, wants, maxRecord)
+	}
+	return source.Decode(br, origin, wants, maxRecord)
+}
+
+// memCheckpoints keeps checkpoints in memory.
+type memCheckpoints struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (m *memCheckpoints) Checkpoint(_ context.Context, key string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[key], nil
+}
+
+func (m *memCheckpoints) SetCheckpoint(_ context.Context, key, value string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[key] = value
+	return nil
+}

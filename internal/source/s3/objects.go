@@ -1,0 +1,213 @@
+package s3source
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/trailwatch/trailwatch/internal/event"
+	"github.com/trailwatch/trailwatch/internal/source"
+)
+
+// Client is the part of the S3 API the source uses; *s3.Client implements
+// it, and tests may inject their own. It must be safe for concurrent use.
+type Client interface {
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+var _ Client = (*s3.Client)(nil)
+
+// ClientConfig says how to build an S3 client.
+type ClientConfig struct {
+	// Region of the bucket; empty means the AWS configuration's region
+	// (AWS_REGION, the profile), else us-east-1.
+	Region string
+	// Endpoint overrides the S3 endpoint (an S3-compatible store, a test
+	// server); path-style addressing is used with it.
+	Endpoint string
+	// AccessKeyID and SecretAccessKey are static credentials; empty means
+	// the default credential chain (environment, profile, SSO, web
+	// identity, container or instance role).
+	AccessKeyID, SecretAccessKey string
+}
+
+// NewClient builds an S3 client from the default AWS configuration
+// (aws-sdk-go-v2 config.LoadDefaultConfig) and cc.
+func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if cc.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cc.Region))
+	}
+	if cc.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cc.AccessKeyID, cc.SecretAccessKey, "")))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// CloudTrail's objects carry no checksum the SDK could check;
+		// do not log that for every object.
+		o.DisableLogOutputChecksumValidationSkipped = true
+		if cc.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cc.Endpoint)
+			o.UsePathStyle = true
+		}
+	}), nil
+}
+
+// ParseURL splits s3://bucket/prefix into the bucket and the key prefix
+// (without a leading slash; empty for the whole bucket).
+func ParseURL(u string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(u, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an s3://bucket/prefix URL", u)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q names no bucket", u)
+	}
+	return bucket, strings.TrimLeft(prefix, "/"), nil
+}
+
+// Skipped reports whether a key is no CloudTrail log file: a digest file
+// (under CloudTrail-Digest/) or a folder marker.
+func Skipped(key string) bool {
+	return strings.HasSuffix(key, "/") || strings.Contains("/"+key, "/CloudTrail-Digest/")
+}
+
+// List calls fn with every key under prefix, in key order (for CloudTrail
+// log files: by account, region, date and time), skipping digest files and
+// folder markers. A prefix that does not end in "/" names a folder or one
+// object: "logs" lists "logs" and "logs/…", not "logs2/…". An error from
+// fn stops the listing and is returned as it is.
+func List(ctx context.Context, c Client, bucket, prefix string, fn func(key string) error) error {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket)}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	exact := prefix != "" && !strings.HasSuffix(prefix, "/")
+	for {
+		out, err := c.ListObjectsV2(ctx, in)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, explain(err))
+		}
+		for _, o := range out.Contents {
+			k := aws.ToString(o.Key)
+			if Skipped(k) || (exact && k != prefix && !strings.HasPrefix(k, prefix+"/")) {
+				continue
+			}
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextContinuationToken) == "" {
+			return nil
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
+
+// Open starts reading one object. The body is streamed from S3 as it is
+// read; the caller closes it.
+func Open(ctx context.Context, c Client, bucket, key string) (io.ReadCloser, error) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", bucket, key, explain(err))
+	}
+	return out.Body, nil
+}
+
+// Walk calls fn with every object under prefix (see List), one at a time
+// in key order, with its body as stored (gzip for CloudTrail log files).
+// An error opening an object or from fn stops the walk.
+func Walk(ctx context.Context, c Client, bucket, prefix string, fn func(key string, body io.Reader) error) error {
+	return List(ctx, c, bucket, prefix, func(key string) error {
+		body, err := Open(ctx, c, bucket, key)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		return fn(key, body)
+	})
+}
+
+// explain adds the bucket's region to a redirect error, which otherwise
+// only says "301 Moved Permanently".
+func explain(err error) error {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.Header != nil {
+		if r := re.Response.Header.Get("x-amz-bucket-region"); r != "" && re.HTTPStatusCode() == http.StatusMovedPermanently {
+			return fmt.Errorf("%w (the bucket is in region %s: set the region to it)", err, r)
+		}
+	}
+	return err
+}
+
+// notFound reports whether err says the object does not exist.
+func notFound(err error) bool {
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return true
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound")
+}
+
+// clientError reports whether err is the caller's fault (4xx other than
+// throttling): a wrong bucket, region or permission.
+func clientError(err error) bool {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	c := re.HTTPStatusCode()
+	return c >= 300 && c < 500 && c != http.StatusTooManyRequests && c != http.StatusRequestTimeout
+}
+
+// ioErrReader remembers the first error of the underlying reader other than
+// io.EOF, so a broken download can be told from a corrupt object.
+type ioErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *ioErrReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// decode decodes one object or file, plain or gzip-compressed (told by its
+// first bytes), streaming.
+func decode(r io.Reader, origin string, wants source.Wants, maxRecord int) ([]*event.Event, int, []error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, err)}
+		}
+		defer zr.Close()
+		return source.Decode(zr, origin, wants, maxRecord)
+	}
+	return source.Decode(br, origin, wants, maxRecord)
+}
