@@ -309,6 +309,9 @@ func (s *Service) commit(group []pending) {
 	var fs []finding.Finding
 	perSource := map[string]int{}
 	for _, p := range group {
+		for _, tr := range p.batch.Trails {
+			s.beat.saw(tr.Account, tr.Region, time.Time{})
+		}
 		for _, ev := range p.batch.Events {
 			got := s.engine.Evaluate(ev)
 			if len(got) > 0 {

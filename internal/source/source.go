@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/event"
 )
@@ -32,6 +33,10 @@ type Batch struct {
 	// Errors are problems with single records of the batch; the rest of
 	// the batch is still processed and the batch acknowledged.
 	Errors []error
+	// Trails lists the account/region trails the batch carried records
+	// of, for the silence heartbeat, when the source knows them without
+	// decoding (from a CloudTrail log file's key).
+	Trails []Trail
 	// Ack is called exactly once: with nil after everything the batch
 	// owes is committed (the source then deletes the message, answers
 	// 2xx, moves its checkpoint), or with the error that stopped
@@ -72,6 +77,24 @@ type Counter interface {
 
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("source closed")
+
+// Trail is one account's CloudTrail log stream in one region.
+type Trail struct{ Account, Region string }
+
+// TrailOfKey reads the account and region from a CloudTrail log file key:
+// …/AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/….
+func TrailOfKey(key string) (Trail, bool) {
+	parts := strings.Split(key, "/")
+	for i := 0; i+2 < len(parts); i++ {
+		if parts[i] == "CloudTrail" && i > 0 {
+			acct, region := parts[i-1], parts[i+1]
+			if len(acct) == 12 && strings.Trim(acct, "0123456789") == "" && region != "" {
+				return Trail{Account: acct, Region: region}, true
+			}
+		}
+	}
+	return Trail{}, false
+}
 
 // Wants reports whether any rule watches an event, from its raw
 // (JSON-escaped) eventSource and eventName: rule.Engine.Wants.

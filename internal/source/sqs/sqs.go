@@ -377,6 +377,9 @@ func (s *Source) handle(life context.Context, m types.Message, h *held) *source.
 		b.Events = append(b.Events, evs...)
 		b.Records += n
 		b.Errors = append(b.Errors, errs...)
+		if tr, ok := source.TrailOfKey(o.key); ok && n > 0 {
+			b.Trails = append(b.Trails, tr)
+		}
 	}
 	b.Ack = s.acker(h, origin)
 	return b
