@@ -10,6 +10,8 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/source/file"
+	s3source "github.com/trailwatch/trailwatch/internal/source/s3"
 	"github.com/trailwatch/trailwatch/internal/source/sqs"
 	"github.com/trailwatch/trailwatch/internal/source/webhook"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -56,6 +58,12 @@ func sourceOf[C any, PC interface {
 var sourceKinds = map[string]sourceKind{
 	"webhook": sourceOf(func(_ context.Context, name string, c webhook.Config, env SourceEnv) (source.Source, error) {
 		return webhook.New(name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
+	}),
+	"s3": sourceOf(func(ctx context.Context, name string, c s3source.Config, env SourceEnv) (source.Source, error) {
+		return s3source.New(ctx, name, c, s3source.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints})
+	}),
+	"file": sourceOf(func(ctx context.Context, name string, c file.Config, env SourceEnv) (source.Source, error) {
+		return file.New(ctx, name, c, file.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints})
 	}),
 	"sqs": sourceOf(func(ctx context.Context, name string, c sqs.Config, env SourceEnv) (source.Source, error) {
 		return sqs.New(ctx, name, c, sqs.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})

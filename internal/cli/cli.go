@@ -58,7 +58,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"scan", "[flags] PATH|- ...", "scan CloudTrail files, folders or stdin for configuration changes", runScan},
+		{"scan", "[flags] PATH|s3://…|- ...", "scan CloudTrail files, folders, S3 or stdin for configuration changes", runScan},
 		{"run", "[--config FILE]", "watch in real time: sources in, findings stored, alerts out", runRun},
 		{"findings", "list|show [flags]", "list stored findings, or show one in full", runFindings},
 		{"rules", "list|show|test [flags]", "list the rule catalogue, show a rule, run every rule's tests", runRules},

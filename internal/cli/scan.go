@@ -22,7 +22,7 @@ const ScanGCPercent = 400
 const saveBatch = 256
 
 func runScan(ctx context.Context, env *Env, args []string) int {
-	fs := newFlags(env, "scan", "[flags] PATH|- ...")
+	fs := newFlags(env, "scan", "[flags] PATH|s3://BUCKET/PREFIX|- ...")
 	cfgPath := fs.String("config", "", "configuration file (trailwatch.yaml)")
 	var ruleDirs multi
 	fs.Var(&ruleDirs, "rules", "folder of extra rule files (repeatable)")
@@ -45,7 +45,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	// few MB of peak memory (bench/README.md).
 	defer debug.SetGCPercent(debug.SetGCPercent(ScanGCPercent))
 	if len(paths) == 0 {
-		fmt.Fprintln(env.Stderr, "trailwatch scan: name at least one file, folder or - (stdin)")
+		fmt.Fprintln(env.Stderr, "trailwatch scan: name at least one file, folder, s3://bucket/prefix or - (stdin)")
 		fs.Usage()
 		return ExitError
 	}

@@ -1,7 +1,8 @@
 // Package scan runs the rule engine over CloudTrail files, folders and
 // streams: it walks folders, opens plain or gzip files, splits records in
 // any delivery format, decodes only the records some rule watches, and hands
-// findings and per-file errors to its caller. It imports event and rule.
+// findings and per-file errors to its caller. s3:// paths are listed and
+// read through source/s3. It imports event, rule and source/s3.
 package scan
 
 import (
@@ -40,6 +41,9 @@ type Options struct {
 	// Warnings receives notes that are not errors (a file holding no
 	// CloudTrail records).
 	Warnings func(string)
+	// S3 reads s3:// paths; nil builds a client from the default AWS
+	// configuration (see S3EndpointEnv).
+	S3 S3Client
 }
 
 // Stats count what a scan saw. Fields are updated atomically while the scan
@@ -74,6 +78,7 @@ type Scanner struct {
 	opts  Options
 	Stats Stats
 	mu    sync.Mutex // serialises the callbacks
+	s3    s3Client
 }
 
 // New returns a Scanner.
@@ -109,8 +114,9 @@ func Scannable(name string) bool {
 	return false
 }
 
-// Paths scans files, folders (recursively, skipping CloudTrail-Digest) and
-// "-" for stdin. It returns an error only when the scan could not go on
+// Paths scans files, folders (recursively, skipping CloudTrail-Digest),
+// s3://bucket/prefix (every object under it, skipping digests) and "-" for
+// stdin. It returns an error only when the scan could not go on
 // (the context ended or Findings failed); problems with inputs go to
 // Options.Errors and are counted.
 func (s *Scanner) Paths(ctx context.Context, paths []string, stdin io.Reader) error {
@@ -142,6 +148,12 @@ walk:
 	for _, p := range paths {
 		if p == Stdin {
 			if !send(p) {
+				break
+			}
+			continue
+		}
+		if isS3(p) {
+			if !s.s3List(ctx, p, send) {
 				break
 			}
 			continue
@@ -211,6 +223,9 @@ type reader struct {
 }
 
 func (s *Scanner) file(ctx context.Context, rd *reader, path string, stdin io.Reader) error {
+	if isS3(path) {
+		return s.s3Object(ctx, path)
+	}
 	var r io.Reader
 	name := path
 	if path == Stdin {

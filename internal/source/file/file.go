@@ -56,6 +56,12 @@ func (c *Config) Check(getenv func(string) string) error {
 		errs = append(errs, errors.New("path: missing"))
 	} else {
 		abs, err := filepath.Abs(c.Path)
+		if err == nil {
+			// Walk the real folder when path is a symbolic link to it.
+			if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = resolved
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("path: %w", err))
 		} else if st, err := os.Stat(abs); err != nil {
@@ -124,7 +130,9 @@ type state struct {
 	size, mtime int64
 }
 
-func (s state) String() string { return strconv.FormatInt(s.size, 10) + ":" + strconv.FormatInt(s.mtime, 10) }
+func (s state) String() string {
+	return strconv.FormatInt(s.size, 10) + ":" + strconv.FormatInt(s.mtime, 10)
+}
 
 func parseState(v string) (state, bool) {
 	a, b, ok := strings.Cut(v, ":")
@@ -450,4 +458,9 @@ func (m *memCheckpoints) SetCheckpoint(_ context.Context, key, value string) err
 	defer m.mu.Unlock()
 	m.m[key] = value
 	return nil
+}
+
+// Counters reports the source's counts for metrics.
+func (s *Source) Counters() map[string]int64 {
+	return map[string]int64{"files": s.Files.Load(), "errors": s.Errors.Load()}
 }

@@ -42,6 +42,17 @@ func gz(s string) string {
 	return b.String()
 }
 
+// tempDir is a temporary folder, symbolic links resolved (the source
+// reports real paths).
+func tempDir(t *testing.T) string {
+	t.Helper()
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func write(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -59,12 +70,18 @@ func write(t *testing.T, dir, name, content string) string {
 type poller struct {
 	waiting chan struct{}
 	tick    chan time.Time
+	stop    chan struct{} // closed when the test ends
 }
 
-func newPoller() *poller { return &poller{waiting: make(chan struct{}), tick: make(chan time.Time)} }
+func newPoller() *poller {
+	return &poller{waiting: make(chan struct{}), tick: make(chan time.Time), stop: make(chan struct{})}
+}
 
 func (p *poller) after(time.Duration) <-chan time.Time {
-	p.waiting <- struct{}{}
+	select {
+	case p.waiting <- struct{}{}:
+	case <-p.stop:
+	}
 	return p.tick
 }
 
@@ -94,7 +111,7 @@ func startReader(t *testing.T, s *file.Source, p *poller) *reader {
 			}
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { close(p.stop); cancel(); <-done })
 	return r
 }
 
@@ -197,7 +214,7 @@ func origins(bs []*source.Batch) []string {
 }
 
 func TestWatchesFolder(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	a := write(t, dir, "111122223333_CloudTrail_us-east-1_20261101T0100Z_a.json.gz", gz(logFile("a1", "a2")))
 	b := write(t, dir, "sub/day/b.json", logFile("b1"))
 	write(t, dir, "notes.txt", logFile("x1"))
@@ -257,7 +274,7 @@ func TestWatchesFolder(t *testing.T) {
 }
 
 func TestWaitsForGrowingFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	full := logFile("g1", "g2")
 	half := len(full) / 2
 	p := newPoller()
@@ -288,7 +305,7 @@ func TestWaitsForGrowingFile(t *testing.T) {
 }
 
 func TestStartNew(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	old := write(t, dir, "old.json", logFile("o1"))
 	os.Chtimes(old, start.Add(-time.Hour), start.Add(-time.Hour))
@@ -309,9 +326,14 @@ func TestStartNew(t *testing.T) {
 }
 
 func TestCorruptFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	bad := write(t, dir, "bad.json.gz", "\x1f\x8bnot really gzip")
-	s := newSource(t, file.Config{Path: dir, PollInterval: "0"}, file.Options{})
+	// The folder given through a symbolic link; origins are real paths.
+	link := filepath.Join(tempDir(t), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	s := newSource(t, file.Config{Path: link, PollInterval: "0"}, file.Options{})
 	bs := drain(t, s)
 	if len(bs) != 1 || len(bs[0].Errors) == 0 || !strings.Contains(bs[0].Errors[0].Error(), bad) {
 		t.Fatalf("got %+v, want one batch with an error naming %s", bs, bad)
@@ -319,7 +341,7 @@ func TestCorruptFile(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	f := write(t, dir, "f.json", "{}")
 	for _, tc := range []struct {
 		name string

@@ -302,16 +302,17 @@ func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 		if st != nil {
 			b, err := s.fetch(ctx, p.key)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				s.ReadErrors.Add(1)
-				s.log.Warn("object not read; retrying at the next pass", "account", st.account, "region", st.region, "err", err)
+				// Never handed out: the checkpoint must not wait for it.
 				s.mu.Lock()
 				if st.gen == gen {
 					s.rewind(st)
 				}
 				s.mu.Unlock()
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				s.ReadErrors.Add(1)
+				s.log.Warn("object not read; retrying at the next pass", "account", st.account, "region", st.region, "err", err)
 				continue
 			}
 			b.Ack = s.acker(st, p, gen)
@@ -635,7 +636,11 @@ func (s *Source) fetch(ctx context.Context, key string) (*source.Batch, error) {
 	if er.err != nil {
 		return nil, fmt.Errorf("read %s: %w", origin, er.err)
 	}
-	return &source.Batch{Origin: origin, Events: events, Records: records, Errors: errs}, nil
+	b := &source.Batch{Origin: origin, Events: events, Records: records, Errors: errs}
+	if tr, ok := source.TrailOfKey(key); ok && records > 0 {
+		b.Trails = []source.Trail{tr}
+	}
+	return b, nil
 }
 
 func contains(list []string, s string) bool {
@@ -664,4 +669,9 @@ func (m *memCheckpoints) SetCheckpoint(_ context.Context, key, value string) err
 	defer m.mu.Unlock()
 	m.m[key] = value
 	return nil
+}
+
+// Counters reports the source's counts for metrics.
+func (s *Source) Counters() map[string]int64 {
+	return map[string]int64{"objects": s.Objects.Load(), "list_errors": s.ListErrors.Load(), "read_errors": s.ReadErrors.Load()}
 }
