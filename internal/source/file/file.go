@@ -8,12 +8,9 @@
 package file
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -24,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trailwatch/trailwatch/internal/event"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -379,10 +375,9 @@ func (s *Source) read(path string) (*source.Batch, error) {
 		return nil, unwrapPath(err)
 	}
 	st := state{info.Size(), info.ModTime().UnixNano()}
-	er := &ioErrReader{r: f}
-	events, records, errs := decode(er, path, s.opts.Wants, s.opts.MaxRecord)
-	if er.err != nil {
-		return nil, er.err
+	events, records, errs, err := source.DecodeStream(f, path, s.opts.Wants, s.opts.MaxRecord)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	e.inflight = true
@@ -409,36 +404,6 @@ func (s *Source) read(path string) (*source.Batch, error) {
 		return nil
 	}
 	return b, nil
-}
-
-// ioErrReader remembers the first error of the underlying reader other than
-// io.EOF, so a read failure can be told from a corrupt file.
-type ioErrReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *ioErrReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
-}
-
-// decode decodes one file, plain or gzip-compressed (told by its first
-// bytes), streaming.
-func decode(r io.Reader, origin string, wants source.Wants, maxRecord int) ([]*event.Event, int, []error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, err)}
-		}
-		defer zr.Close()
-		return source.Decode(zr, origin, wants, maxRecord)
-	}
-	return source.Decode(br, origin, wants, maxRecord)
 }
 
 // memCheckpoints keeps checkpoints in memory.

@@ -1,8 +1,6 @@
 package s3source
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -17,9 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-
-	"github.com/trailwatch/trailwatch/internal/event"
-	"github.com/trailwatch/trailwatch/internal/source"
 )
 
 // Client is the part of the S3 API the source uses; *s3.Client implements
@@ -180,34 +175,4 @@ func clientError(err error) bool {
 	}
 	c := re.HTTPStatusCode()
 	return c >= 300 && c < 500 && c != http.StatusTooManyRequests && c != http.StatusRequestTimeout
-}
-
-// ioErrReader remembers the first error of the underlying reader other than
-// io.EOF, so a broken download can be told from a corrupt object.
-type ioErrReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *ioErrReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
-}
-
-// decode decodes one object or file, plain or gzip-compressed (told by its
-// first bytes), streaming.
-func decode(r io.Reader, origin string, wants source.Wants, maxRecord int) ([]*event.Event, int, []error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, err)}
-		}
-		defer zr.Close()
-		return source.Decode(zr, origin, wants, maxRecord)
-	}
-	return source.Decode(br, origin, wants, maxRecord)
 }

@@ -631,10 +631,9 @@ func (s *Source) fetch(ctx context.Context, key string) (*source.Batch, error) {
 		return nil, err
 	}
 	defer body.Close()
-	er := &ioErrReader{r: body}
-	events, records, errs := decode(er, origin, s.opts.Wants, s.opts.MaxRecord)
-	if er.err != nil {
-		return nil, fmt.Errorf("read %s: %w", origin, er.err)
+	events, records, errs, err := source.DecodeStream(body, origin, s.opts.Wants, s.opts.MaxRecord)
+	if err != nil {
+		return nil, err
 	}
 	b := &source.Batch{Origin: origin, Events: events, Records: records, Errors: errs}
 	if tr, ok := source.TrailOfKey(key); ok && records > 0 {

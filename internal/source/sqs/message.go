@@ -1,9 +1,7 @@
 package sqs
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -268,21 +266,6 @@ type transientError struct{ err error }
 func (e *transientError) Error() string { return e.err.Error() }
 func (e *transientError) Unwrap() error { return e.err }
 
-// watchReader remembers a read error other than EOF, to tell a broken
-// connection (retry) from a bad file (report).
-type watchReader struct {
-	r   io.Reader
-	err error
-}
-
-func (w *watchReader) Read(p []byte) (int, error) {
-	n, err := w.r.Read(p)
-	if err != nil && err != io.EOF && w.err == nil {
-		w.err = err
-	}
-	return n, err
-}
-
 // fetch streams one log file through source.Decode. A failure to get or
 // read the object is returned as a *transientError; problems with its
 // content are returned in errs.
@@ -298,23 +281,9 @@ func (s *Source) fetch(ctx context.Context, o object) (events []*event.Event, re
 		return nil, 0, nil, &transientError{fmt.Errorf("get %s: %w", origin, err)}
 	}
 	defer rc.Close()
-	body := &watchReader{r: rc}
-	br := bufio.NewReaderSize(body, 64<<10)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, zerr := gzip.NewReader(br)
-		if zerr != nil {
-			if body.err != nil {
-				return nil, 0, nil, &transientError{fmt.Errorf("read %s: %w", origin, body.err)}
-			}
-			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, zerr)}, nil
-		}
-		defer zr.Close()
-		r = zr
-	}
-	events, records, errs = source.Decode(r, origin, s.wants, s.maxRecord)
-	if body.err != nil {
-		return nil, 0, nil, &transientError{fmt.Errorf("read %s: %w", origin, body.err)}
+	events, records, errs, err = source.DecodeStream(rc, origin, s.wants, s.maxRecord)
+	if err != nil {
+		return nil, 0, nil, &transientError{err}
 	}
 	return events, records, errs, nil
 }
