@@ -56,7 +56,7 @@ log: {level: error}
 sources:
   - {name: bench, type: webhook, listen: "127.0.0.1:0", api_key: bench-EXAMPLE-key}
 channels:
-  - {name: sink, type: webhook, url: %s/alerts, concurrency: 8}
+  - {name: sink, type: webhook, url: %s/alerts, concurrency: 32}
 `, filepath.Join(dir, "tw.db"), sink.URL)))
 	if err != nil {
 		fatal(err)
@@ -134,7 +134,7 @@ channels:
 	wg.Wait()
 	elapsed := time.Since(start)
 	// Let the dispatcher catch up, then stop.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(max(60*time.Second, *duration/2))
 	for delivered.Load() < sent.Load() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
