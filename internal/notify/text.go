@@ -41,7 +41,7 @@ Risk:       {{.Finding.Risk}}
 {{- range .Finding.RiskReasons}}
   - {{.}}
 {{- end}}
-Who:        {{.Finding.Actor.Name}} ({{.Finding.Actor.Type}}){{with .Finding.Actor.ARN}} {{.}}{{end}}
+Who:        {{.Finding.Actor.Name}}{{if not (contains .Finding.Actor.Name "(")}} ({{.Finding.Actor.Type}}){{end}}{{with .Finding.Actor.ARN}} {{.}}{{end}}
 MFA:        {{if .Finding.Actor.MFA}}yes{{else}}no{{end}}{{with .Finding.Actor.InvokedBy}}
 Through:    {{.}}{{end}}
 How:        {{.Finding.AccessMethod}}{{with .Finding.UserAgent}} ({{trunc 200 .}}){{end}}
@@ -64,9 +64,10 @@ Details:    {{.}}{{end}}
 )
 
 var funcs = template.FuncMap{
-	"join":  strings.Join,
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
+	"join":     strings.Join,
+	"contains": strings.Contains,
+	"upper":    strings.ToUpper,
+	"lower":    strings.ToLower,
 	"json": func(v any) string {
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
