@@ -103,6 +103,10 @@ type Finding struct {
 	// TTL is how long repeats of this fingerprint are treated as the same
 	// alert (the rule's setting).
 	TTL time.Duration `json:"-"`
+	// Corrected reports that the event came with a CloudTrail addendum:
+	// a late or corrected delivery of an event already sent, which
+	// updates the stored finding instead of being dropped as a duplicate.
+	Corrected bool `json:"corrected,omitempty"`
 	// Origin names the input the event came from (file, queue, …).
 	Origin string `json:"origin,omitempty"`
 	// Raw is the event exactly as it arrived.

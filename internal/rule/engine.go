@@ -309,6 +309,7 @@ func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
 		Remediation:  r.Remediation,
 		References:   r.References,
 		TTL:          en.ttl,
+		Corrected:    len(ev.Addendum) > 0 && string(ev.Addendum) != "null",
 		Origin:       ev.Origin,
 		Raw:          ev.Raw,
 	}

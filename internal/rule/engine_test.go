@@ -153,3 +153,14 @@ func TestRuleTestsCanFail(t *testing.T) {
 		t.Errorf("want 2 problems (risk, reason), got %+v", res)
 	}
 }
+
+func TestAddendumMarksCorrected(t *testing.T) {
+	e := engine(t, nil)
+	if f := e.Evaluate(decode(t, aliceEvent))[0]; f.Corrected {
+		t.Error("a plain event is marked corrected")
+	}
+	late := strings.Replace(aliceEvent, `"eventID":"e-1"`, `"eventID":"e-1","addendum":{"reason":"DELIVERY_DELAY","originalEventID":"e-1"}`, 1)
+	if f := e.Evaluate(decode(t, late))[0]; !f.Corrected || f.ID != finding.ID("e-1", "EKS-CLUSTER-CONFIG") {
+		t.Errorf("addendum: corrected %v, id %s", f.Corrected, f.ID)
+	}
+}

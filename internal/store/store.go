@@ -23,6 +23,9 @@ type SaveResult struct {
 	// Inserted counts new findings; Duplicates those already stored
 	// (the same event judged by the same rule).
 	Inserted, Duplicates int
+	// Updated counts stored findings replaced by a corrected delivery of
+	// their event (a CloudTrail addendum); they owe no new notification.
+	Updated int
 	// New holds the ids of the findings inserted.
 	New map[string]bool
 }

@@ -48,6 +48,16 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
 		}
 		if n, _ := r.RowsAffected(); n != 1 {
+			if f.Corrected {
+				if _, err := tx.ExecContext(ctx, `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
+					actor_name = ?, outcome = ?, event_name = ?, data = ?, raw = ? WHERE id = ?`,
+					f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
+					string(data), nullable(raw), f.ID); err != nil {
+					return res, fmt.Errorf("update finding %s: %w", f.ID, mapErr(err))
+				}
+				res.Updated++
+				continue
+			}
 			res.Duplicates++
 			continue
 		}

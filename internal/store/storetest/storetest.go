@@ -54,6 +54,31 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("Findings = %d, %v; want 3", len(all), err)
 		}
 	})
+	t.Run("AddendumUpdates", func(t *testing.T) {
+		s := open(t)
+		f := Sample(1, "EKS-A", finding.High)
+		if _, err := s.Save(ctx, []finding.Finding{f}); err != nil {
+			t.Fatal(err)
+		}
+		// A late, corrected delivery of the same event.
+		g := f
+		g.Corrected, g.Summary, g.Risk = true, "corrected summary", finding.VeryHigh
+		r, err := s.Save(ctx, []finding.Finding{g})
+		if err != nil || r.Updated != 1 || r.Inserted != 0 {
+			t.Fatalf("save corrected = %+v, %v", r, err)
+		}
+		got, _ := s.Finding(ctx, f.ID)
+		if got.Summary != "corrected summary" || got.Risk != finding.VeryHigh || !got.Corrected {
+			t.Errorf("stored after the addendum: %+v", got)
+		}
+		// A plain duplicate changes nothing.
+		if r, _ := s.Save(ctx, []finding.Finding{f}); r.Duplicates != 1 {
+			t.Errorf("duplicate = %+v", r)
+		}
+		if got, _ := s.Finding(ctx, f.ID); got.Summary != "corrected summary" {
+			t.Error("a plain duplicate overwrote the corrected finding")
+		}
+	})
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := open(t)
 		want := Sample(1, "EKS-A", finding.Extreme)
