@@ -190,15 +190,11 @@ func (d *Dispatcher) Drain(ctx context.Context) (remaining int, err error) {
 }
 
 func (d *Dispatcher) pending(ctx context.Context) (int, error) {
-	depth, err := d.outbox.Depth(ctx)
-	if err != nil {
-		return 0, err
+	names := make([]string, len(d.channels))
+	for i, c := range d.channels {
+		names[i] = c.Name
 	}
-	n := 0
-	for _, c := range d.channels {
-		n += depth[c.Name][store.Pending] + depth[c.Name][store.Sending]
-	}
-	return n, nil
+	return d.outbox.Pending(ctx, names)
 }
 
 func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {

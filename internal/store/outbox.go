@@ -120,6 +120,9 @@ type Outbox interface {
 	Requeue(ctx context.Context, ids []int64, now time.Time) (int, error)
 	// Drop marks deliveries dropped; they are never sent.
 	Drop(ctx context.Context, ids []int64, now time.Time) (int, error)
+	// Pending counts the deliveries of these channels still pending or in
+	// flight.
+	Pending(ctx context.Context, channels []string) (int, error)
 	// Depth counts deliveries by channel and status.
 	Depth(ctx context.Context) (map[string]map[string]int, error)
 	// Alerts lists alerts with their repeat counts.

@@ -329,6 +329,25 @@ func (s *Store) Drop(ctx context.Context, ids []int64, now time.Time) (int, erro
 	return s.setStatus(ctx, ids, now, store.Dropped, `'pending', 'dead', 'sending'`)
 }
 
+// Pending counts the deliveries of these channels still pending or in
+// flight (the partial index of due work answers it).
+func (s *Store) Pending(ctx context.Context, channels []string) (int, error) {
+	if len(channels) == 0 {
+		return 0, nil
+	}
+	args := make([]any, len(channels))
+	for i, c := range channels {
+		args[i] = c
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox INDEXED BY outbox_work WHERE status IN ('pending', 'sending') AND channel IN (`+
+		strings.TrimSuffix(strings.Repeat("?,", len(channels)), ",")+`)`, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending deliveries: %w", mapErr(err))
+	}
+	return n, nil
+}
+
 // Depth counts deliveries by channel and status.
 func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT channel, status, count(*) FROM outbox GROUP BY channel, status`)

@@ -51,6 +51,12 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if kinds[0] != store.KindTrigger || kinds[1] != store.KindUpdate || kinds[2] != store.KindUpdate || pdDel[0].Repeats != 3 {
 			t.Errorf("pd kinds %v, last repeats %d", kinds, pdDel[0].Repeats)
 		}
+		if n, err := s.Pending(ctx, []string{"pd", "sms"}); err != nil || n != 4 {
+			t.Errorf("Pending = %d, %v; want 4", n, err)
+		}
+		if n, _ := s.Pending(ctx, []string{"sms"}); n != 1 {
+			t.Errorf("Pending(sms) = %d, want 1", n)
+		}
 		alerts, _ := s.Alerts(ctx)
 		for _, a := range alerts {
 			if a.Repeats != 3 {
