@@ -4,11 +4,17 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
+	"time"
 
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/rule"
+	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/postgres"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
@@ -55,7 +61,60 @@ func Engine(cfg *config.Config, extraDirs []string) (*rule.Catalogue, *rule.Engi
 	return c, e, nil
 }
 
-// OpenStore opens the configured store.
-func OpenStore(cfg *config.Config) (*sqlite.Store, error) {
-	return sqlite.Open(cfg.Store.Path, nil)
+// Backend is what every store gives: findings, the outbox, checkpoints,
+// and a health check.
+type Backend interface {
+	store.Store
+	store.Outbox
+	store.Checkpoints
+	Ping(ctx context.Context) error
+}
+
+var (
+	_ Backend = (*sqlite.Store)(nil)
+	_ Backend = (*postgres.Store)(nil)
+)
+
+// OpenStore opens the configured store: PostgreSQL when store.dsn is set
+// (${VAR} in it replaced from getenv; nil means os.Getenv), else the
+// SQLite file at store.path. The DSN is never part of an error.
+func OpenStore(cfg *config.Config, getenv func(string) string) (Backend, error) {
+	if cfg.Store.DSN == "" {
+		s, err := sqlite.Open(cfg.Store.Path, nil)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return s, nil
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	dsn, err := expandDSN(cfg.Store.DSN, getenv)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := postgres.Open(ctx, dsn, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandDSN replaces each ${VAR} with getenv(VAR); a variable unset or
+// empty is an error naming it (and not the DSN).
+func expandDSN(dsn string, getenv func(string) string) (string, error) {
+	var errs []error
+	out := envRef.ReplaceAllStringFunc(dsn, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		v := getenv(name)
+		if v == "" {
+			errs = append(errs, fmt.Errorf("store.dsn: environment variable %s is not set", name))
+		}
+		return v
+	})
+	return out, errors.Join(errs...)
 }

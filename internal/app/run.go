@@ -20,7 +20,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
-	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
 // RunOptions are the process-level inputs of trailwatch run.
@@ -46,7 +45,7 @@ type Service struct {
 	o        RunOptions
 	log      *slog.Logger
 	engine   *rule.Engine
-	store    *sqlite.Store
+	store    Backend
 	router   notify.Router
 	disp     *notify.Dispatcher
 	sources  []source.Source
@@ -100,7 +99,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	st, err := OpenStore(cfg)
+	st, err := OpenStore(cfg, o.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +162,7 @@ func (s *Service) adminHandler() http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := s.store.DB().PingContext(ctx); err != nil {
+		if err := s.store.Ping(ctx); err != nil {
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}

@@ -151,6 +151,22 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// useDB applies --db: a SQLite file that replaces whatever store the
+// configuration names (a PostgreSQL DSN included).
+func useDB(cfg *config.Config, db string) {
+	if db != "" {
+		cfg.Store.Path, cfg.Store.DSN = db, ""
+	}
+}
+
+// storeName says which store a command uses, without the DSN (a secret).
+func storeName(cfg *config.Config) string {
+	if cfg.Store.DSN != "" {
+		return "PostgreSQL (store.dsn)"
+	}
+	return cfg.Store.Path
+}
+
 func flagErr(err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK

@@ -33,6 +33,6 @@ func runConfig(_ context.Context, env *Env, args []string) int {
 	if nsrc == 0 {
 		nsrc = 1 // the default webhook
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok (%d of %d rules enabled, %d channels, %d sources, store %s)\n", *cfgPath, eng.Rules(), len(cat.Rules), len(chans), nsrc, cfg.Store.Path)
+	fmt.Fprintf(env.Stdout, "%s: ok (%d of %d rules enabled, %d channels, %d sources, store %s)\n", *cfgPath, eng.Rules(), len(cat.Rules), len(chans), nsrc, storeName(cfg))
 	return ExitOK
 }

@@ -99,10 +99,8 @@ func findingsList(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	if *db != "" {
-		cfg.Store.Path = *db
-	}
-	st, err := app.OpenStore(cfg)
+	useDB(cfg, *db)
+	st, err := app.OpenStore(cfg, env.Getenv)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -134,17 +132,15 @@ func findingsShow(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	if *db != "" {
-		cfg.Store.Path = *db
-	}
-	st, err := app.OpenStore(cfg)
+	useDB(cfg, *db)
+	st, err := app.OpenStore(cfg, env.Getenv)
 	if err != nil {
 		return fail(env, err)
 	}
 	defer st.Close()
 	f, err := st.Finding(ctx, ids[0])
 	if errors.Is(err, store.ErrNotFound) {
-		return fail(env, fmt.Errorf("no finding %s in %s", ids[0], cfg.Store.Path))
+		return fail(env, fmt.Errorf("no finding %s in %s", ids[0], storeName(cfg)))
 	}
 	if err != nil {
 		return fail(env, err)

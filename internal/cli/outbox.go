@@ -37,10 +37,8 @@ func runOutbox(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	if *db != "" {
-		cfg.Store.Path = *db
-	}
-	st, err := app.OpenStore(cfg)
+	useDB(cfg, *db)
+	st, err := app.OpenStore(cfg, env.Getenv)
 	if err != nil {
 		return fail(env, err)
 	}

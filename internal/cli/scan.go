@@ -70,9 +70,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	if *db != "" {
-		cfg.Store.Path = *db
-	}
+	useDB(cfg, *db)
 	_, eng, err := app.Engine(cfg, ruleDirs)
 	if err != nil {
 		return fail(env, err)
@@ -91,7 +89,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		}
 		channels, router = chs, r.Route
 	}
-	st, err := app.OpenStore(cfg)
+	st, err := app.OpenStore(cfg, env.Getenv)
 	if err != nil {
 		return fail(env, err)
 	}

@@ -44,6 +44,11 @@ type Config struct {
 type Store struct {
 	// Path of the SQLite database; ":memory:" keeps nothing.
 	Path string `yaml:"path"`
+	// DSN of a PostgreSQL database; when set, it is used instead of path,
+	// so several instances can share one database. ${VAR} in it is
+	// replaced from the environment. It may hold a password: never print
+	// it.
+	DSN string `yaml:"dsn"`
 }
 
 // DefaultStorePath is where findings go when nothing else is said.
@@ -100,7 +105,7 @@ func Parse(r io.Reader) (*Config, error) {
 // Validate checks every field and joins all problems, each with its path.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Store.Path == "" {
+	if c.Store.Path == "" && c.Store.DSN == "" {
 		errs = append(errs, errors.New("store.path: empty"))
 	}
 	if _, err := c.RuleDefaults.settings("rule_defaults"); err != nil {

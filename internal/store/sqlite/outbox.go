@@ -313,15 +313,17 @@ func (s *Store) setStatus(ctx context.Context, ids []int64, now time.Time, set, 
 // Requeue makes dead or dropped deliveries pending again, with a fresh
 // attempt count.
 func (s *Store) Requeue(ctx context.Context, ids []int64, now time.Time) (int, error) {
-	n, err := s.setStatus(ctx, ids, now, store.Pending, `'dead', 'dropped'`)
-	if err == nil && n > 0 {
-		for _, id := range ids {
-			if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = 0 WHERE id = ? AND status = 'pending'`, id); err != nil {
-				return n, fmt.Errorf("requeue delivery %d: %w", id, mapErr(err))
-			}
+	n := 0
+	for _, id := range ids {
+		r, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?, lease_until = NULL, updated_at = ?
+			WHERE id = ? AND status IN ('dead', 'dropped')`, now.UnixMilli(), now.UnixMilli(), id)
+		if err != nil {
+			return n, fmt.Errorf("requeue delivery %d: %w", id, mapErr(err))
 		}
+		k, _ := r.RowsAffected()
+		n += int(k)
 	}
-	return n, err
+	return n, nil
 }
 
 // Drop marks pending or dead deliveries dropped.

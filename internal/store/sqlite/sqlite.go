@@ -147,6 +147,14 @@ func (s *Store) migrate() error {
 // DB exposes the database handle to sibling packages' tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", mapErr(err))
+	}
+	return nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -117,8 +117,8 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if len(dead) != 1 || dead[0].LastError != "permanent: HTTP 400" {
 			t.Fatalf("dead letter: %+v", dead)
 		}
-		if n, _ := s.Requeue(ctx, []int64{dead[0].ID}, now); n != 1 {
-			t.Errorf("requeue = %d", n)
+		if n, _ := s.Requeue(ctx, []int64{dead[0].ID, got2[0].ID}, now); n != 1 {
+			t.Errorf("requeue of one dead and one done delivery = %d, want 1", n)
 		}
 		if c, _ := s.Claim(ctx, "pd", now, 10, time.Minute); len(c) != 1 || c[0].Attempts != 1 {
 			t.Errorf("requeued claim: %+v", c)

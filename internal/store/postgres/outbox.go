@@ -1,0 +1,412 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// SaveRouted saves findings and the deliveries they owe in one transaction.
+// A finding already stored (by this or another instance) is a duplicate:
+// INSERT … ON CONFLICT DO NOTHING RETURNING id tells them apart.
+func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
+	if len(fs) == 0 {
+		return store.SaveResult{}, nil
+	}
+	type doc struct{ data, raw any }
+	docs := make([]doc, len(fs))
+	for i := range fs {
+		f := fs[i]
+		raw := f.Raw
+		f.Raw = nil
+		data, err := json.Marshal(&f)
+		if err != nil {
+			return store.SaveResult{}, fmt.Errorf("save finding %s: %w", f.ID, err)
+		}
+		docs[i] = doc{string(data), nullable(raw)}
+	}
+	var res store.SaveResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		res = store.SaveResult{}
+		now := s.now()
+		for i := range fs {
+			f := &fs[i]
+			var id string
+			err := tx.QueryRow(ctx, `INSERT INTO findings
+				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT (id) DO NOTHING RETURNING id`,
+				f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
+				f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, docs[i].data, docs[i].raw, now.UnixMilli()).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				if f.Corrected {
+					if _, err := tx.Exec(ctx, `UPDATE findings SET fingerprint = $1, risk = $2, event_time = $3, account_id = $4, region = $5, actor_arn = $6,
+						actor_name = $7, outcome = $8, event_name = $9, data = $10, raw = $11 WHERE id = $12`,
+						f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
+						docs[i].data, docs[i].raw, f.ID); err != nil {
+						return describe(err, "update finding %s", f.ID)
+					}
+					res.Updated++
+					continue
+				}
+				res.Duplicates++
+				continue
+			}
+			if err != nil {
+				return describe(err, "save finding %s", f.ID)
+			}
+			res.Inserted++
+			if res.New == nil {
+				res.New = map[string]bool{}
+			}
+			res.New[f.ID] = true
+			if route == nil {
+				continue
+			}
+			for _, rt := range route(fs[i]) {
+				if err := owe(ctx, tx, fs[i], rt, now); err != nil {
+					return describe(err, "save finding %s: channel %s", f.ID, rt.Channel)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if d := (*described)(nil); errors.As(err, &d) {
+			return store.SaveResult{}, s.mapErr(err)
+		}
+		return store.SaveResult{}, fmt.Errorf("save findings: %w", s.mapErr(err))
+	}
+	return res, nil
+}
+
+// described is an error with the operation that failed, keeping the driver
+// error for retryable (it is mapped before leaving the package).
+type described struct {
+	msg string
+	err error
+}
+
+func (d *described) Error() string { return d.msg + ": " + d.err.Error() }
+func (d *described) Unwrap() error { return d.err }
+
+func describe(err error, format string, a ...any) error {
+	return &described{msg: fmt.Sprintf(format, a...), err: err}
+}
+
+// owe records what one finding owes one channel: a trigger opening a new
+// alert, or an update (or only a count) of the live one. The alert row is
+// upserted first, which locks it until commit: instances saving repeats of
+// one fingerprint concurrently are serialized on it and count correctly.
+func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now time.Time) error {
+	at := f.EventTime
+	if at.IsZero() {
+		at = now
+	}
+	ttl := f.TTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	// The alert is live when this event is before its expiry: count the
+	// repeat. Otherwise (none, or expired) a new alert opens with this
+	// finding, its trigger_id set below.
+	var repeats int
+	err := tx.QueryRow(ctx, `INSERT INTO alerts AS a (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref)
+		VALUES ($1, $2, $3, $4, 1, NULL, NULL)
+		ON CONFLICT (channel, alert_key) DO UPDATE SET
+			repeats    = CASE WHEN excluded.opened_at < a.expires_at THEN a.repeats + 1 ELSE 1 END,
+			opened_at  = CASE WHEN excluded.opened_at < a.expires_at THEN a.opened_at ELSE excluded.opened_at END,
+			expires_at = CASE WHEN excluded.opened_at < a.expires_at THEN a.expires_at ELSE excluded.expires_at END,
+			trigger_id = CASE WHEN excluded.opened_at < a.expires_at THEN a.trigger_id ELSE NULL END,
+			ref        = CASE WHEN excluded.opened_at < a.expires_at THEN a.ref ELSE NULL END
+		RETURNING repeats`, rt.Channel, f.Fingerprint, at.UnixMilli(), at.Add(ttl).UnixMilli()).Scan(&repeats)
+	if err != nil {
+		return err
+	}
+	ms := now.UnixMilli()
+	if repeats > 1 { // live
+		if !rt.Repeats {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, repeats, f.Fingerprint, store.Pending, ms, ms, ms)
+		return err
+	}
+	var id *int64
+	err = tx.QueryRow(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+		VALUES ($1,$2,$3,1,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING RETURNING id`, f.ID, rt.Channel, store.KindTrigger, f.Fingerprint, store.Pending, ms, ms, ms).Scan(&id)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE alerts SET trigger_id = $1 WHERE channel = $2 AND alert_key = $3`, id, rt.Channel, f.Fingerprint)
+	return err
+}
+
+const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at`
+
+func scanDelivery(sc interface{ Scan(...any) error }, extra ...any) (store.Delivery, error) {
+	var d store.Delivery
+	var next, created, updated int64
+	dst := append([]any{&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated}, extra...)
+	if err := sc.Scan(dst...); err != nil {
+		return d, err
+	}
+	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	return d, nil
+}
+
+// scanDeliveries reads rows of deliveryCols, the alert's ref and the
+// finding's data.
+func scanDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		var data, ref string
+		d, err := scanDelivery(rows, &ref, &data)
+		if err != nil {
+			return nil, err
+		}
+		d.Ref = ref
+		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
+			return nil, fmt.Errorf("delivery %d: corrupt finding: %w", d.ID, err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Claim leases due deliveries of one channel. The due rows are locked with
+// FOR UPDATE SKIP LOCKED: a dispatcher of another instance claiming at the
+// same time skips them (and takes the next ones) instead of waiting, and a
+// row it leased meanwhile is re-checked and left out.
+func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
+	var out []store.Delivery
+	ms := now.UnixMilli()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
+			FROM outbox o JOIN findings f ON f.id = o.finding_id
+			LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
+			WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
+			AND NOT (o.kind = 'update' AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+				AND t.kind = 'trigger' AND t.id < o.id AND t.status IN ('pending', 'sending')))
+			ORDER BY o.next_attempt, o.id LIMIT $3
+			FOR UPDATE OF o SKIP LOCKED`, channel, ms, limit)
+		if err != nil {
+			return err
+		}
+		if out, err = scanDeliveries(rows); err != nil || len(out) == 0 {
+			return err
+		}
+		ids := make([]int64, len(out))
+		for i := range out {
+			ids[i] = out[i].ID
+		}
+		// A sending delivery is due again when its lease ends: next_attempt
+		// holds the lease, so one index serves both.
+		until := now.Add(lease).UnixMilli()
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = 'sending', lease_until = $1, next_attempt = $1, attempts = attempts + 1, updated_at = $2
+			WHERE id = ANY($3)`, until, ms, ids); err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].Status = store.Sending
+			out[i].Attempts++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// Settle records several attempts' outcomes in one transaction.
+func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, o := range outs {
+			if err := settle(ctx, tx, o); err != nil {
+				return describe(err, "settle delivery %d", o.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if d := (*described)(nil); errors.As(err, &d) {
+			return s.mapErr(err)
+		}
+		return fmt.Errorf("settle deliveries: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+func settle(ctx context.Context, tx pgx.Tx, o store.Outcome) error {
+	at := o.At.UnixMilli()
+	switch o.Status {
+	case store.Done:
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2`, at, o.ID); err != nil {
+			return err
+		}
+		if o.Ref != "" {
+			// The trigger's reference, or a newer one an update returned
+			// (the channel opened a fresh ticket because the old one was
+			// closed).
+			if _, err := tx.Exec(ctx, `UPDATE alerts SET ref = $1 WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = $2)
+				AND trigger_id <= $2`, o.Ref, o.ID); err != nil {
+				return err
+			}
+		}
+	case store.Pending:
+		_, err := tx.Exec(ctx, `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = $1, last_error = $2, updated_at = $3 WHERE id = $4`,
+			o.Next.UnixMilli(), o.Err, at, o.ID)
+		return err
+	case store.Dead:
+		_, err := tx.Exec(ctx, `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3`, o.Err, at, o.ID)
+		return err
+	default:
+		return fmt.Errorf("unknown outcome status %q", o.Status)
+	}
+	return nil
+}
+
+// Complete marks a delivery done and remembers its reference.
+func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
+	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Done, Ref: ref, At: now}})
+}
+
+// Retry schedules another attempt.
+func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
+	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Pending, Next: next, Err: lastErr, At: now}})
+}
+
+// Kill moves a delivery to the dead letter.
+func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
+	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Dead, Err: lastErr, At: now}})
+}
+
+// Deliveries lists deliveries, newest first.
+func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.Delivery, error) {
+	var where []string
+	var a args
+	if len(f.Status) > 0 {
+		where = append(where, "o.status = ANY("+a.add(f.Status)+")")
+	}
+	if len(f.Channel) > 0 {
+		where = append(where, "o.channel = ANY("+a.add(f.Channel)+")")
+	}
+	q := `SELECT ` + deliveryCols + `, coalesce(a.ref, ''), f.data FROM outbox o JOIN findings f ON f.id = o.finding_id
+		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY o.id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, a...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", s.mapErr(err))
+	}
+	out, err := scanDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// Requeue makes dead or dropped deliveries pending again now, with a fresh
+// attempt count.
+func (s *Store) Requeue(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ms := now.UnixMilli()
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = $1, lease_until = NULL, updated_at = $1
+		WHERE id = ANY($2) AND status IN ('dead', 'dropped')`, ms, ids)
+	if err != nil {
+		return 0, fmt.Errorf("requeue deliveries: %w", s.mapErr(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Drop marks pending, sending or dead deliveries dropped.
+func (s *Store) Drop(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ms := now.UnixMilli()
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'dropped', next_attempt = $1, lease_until = NULL, updated_at = $1
+		WHERE id = ANY($2) AND status IN ('pending', 'dead', 'sending')`, ms, ids)
+	if err != nil {
+		return 0, fmt.Errorf("drop deliveries: %w", s.mapErr(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Pending counts the deliveries of these channels still pending or in
+// flight (the partial index of due work answers it).
+func (s *Store) Pending(ctx context.Context, channels []string) (int, error) {
+	if len(channels) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending') AND channel = ANY($1)`, channels).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending deliveries: %w", s.mapErr(err))
+	}
+	return n, nil
+}
+
+// Depth counts deliveries by channel and status.
+func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT channel, status, count(*) FROM outbox GROUP BY channel, status`)
+	if err != nil {
+		return nil, fmt.Errorf("outbox depth: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var ch, st string
+		var n int
+		if err := rows.Scan(&ch, &st, &n); err != nil {
+			return nil, fmt.Errorf("outbox depth: %w", s.mapErr(err))
+		}
+		if out[ch] == nil {
+			out[ch] = map[string]int{}
+		}
+		out[ch][st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("outbox depth: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// Alerts lists alerts and their repeat counts.
+func (s *Store) Alerts(ctx context.Context) ([]store.AlertCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT channel, alert_key, repeats, expires_at FROM alerts ORDER BY channel, alert_key`)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.AlertCount
+	for rows.Next() {
+		var a store.AlertCount
+		var exp int64
+		if err := rows.Scan(&a.Channel, &a.AlertKey, &a.Repeats, &exp); err != nil {
+			return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
+		}
+		a.ExpiresAt = time.UnixMilli(exp).UTC()
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
+	}
+	return out, nil
+}

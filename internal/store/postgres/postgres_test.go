@@ -1,0 +1,288 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/postgres"
+	"github.com/trailwatch/trailwatch/internal/store/storetest"
+)
+
+// freshDSN creates an empty schema for this test, dropped when it ends,
+// and returns the DSN of the test server with search_path set to it (sent
+// in the startup message, so every pooled connection uses it).
+func freshDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "tw_test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("TRAILWATCH_POSTGRES_DSN: %v", err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, freshDSN(t)) })
+}
+
+func TestOutboxSuite(t *testing.T) {
+	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore { return open(t, freshDSN(t)) })
+}
+
+func TestCheckpoints(t *testing.T) {
+	storetest.RunCheckpoints(t, open(t, freshDSN(t)))
+}
+
+func TestMigrationIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	// Two instances starting together, then a restart.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(ctx, dsn, nil)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
+	s := open(t, dsn)
+	f := storetest.Sample(1, "EKS-A", finding.High)
+	if _, err := s.Save(ctx, []finding.Finding{f}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dsn)
+	if _, err := s.Finding(ctx, f.ID); err != nil {
+		t.Errorf("finding lost on reopen: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var rows, version int
+	if err := conn.QueryRow(ctx, `SELECT count(*), max(version) FROM trailwatch_schema_version`).Scan(&rows, &version); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || version < 1 {
+		t.Errorf("trailwatch_schema_version: %d rows, version %d; want one row", rows, version)
+	}
+	// A database from a newer trailwatch is refused.
+	if _, err := conn.Exec(ctx, `UPDATE trailwatch_schema_version SET version = 1000`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("opening a newer schema: %v", err)
+	}
+}
+
+// Two instances (two Store values, two pools) with two dispatchers each
+// claim from one database: no delivery is leased twice.
+func TestInstancesNeverShareClaims(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	var fs []finding.Finding
+	for i := range 300 {
+		f := storetest.Sample(i, "EKS-A", finding.High)
+		f.Fingerprint = f.ID // distinct alerts
+		fs = append(fs, f)
+	}
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd", Repeats: true}} }
+	if _, err := a.SaveRouted(ctx, fs, route); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var wg sync.WaitGroup
+	for _, s := range []*postgres.Store{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				got, err := s.Claim(ctx, "pd", time.Now().Add(time.Second), 5, time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range got {
+					seen[d.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != len(fs) {
+		t.Errorf("%d deliveries claimed, want %d", len(seen), len(fs))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("delivery %d claimed %d times", id, n)
+		}
+	}
+}
+
+// Two instances saving repeats of one fingerprint at the same time open one
+// alert and count every repeat.
+func TestInstancesCountRepeats(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd", Repeats: true}} }
+	const n = 40
+	var wg sync.WaitGroup
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := storetest.Sample(i, "EKS-A", finding.High) // one fingerprint
+			f.EventTime, f.TTL = t0.Add(time.Duration(i)*time.Second), time.Hour
+			if _, err := s.SaveRouted(ctx, []finding.Finding{f}, route); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	alerts, err := a.Alerts(ctx)
+	if err != nil || len(alerts) != 1 || alerts[0].Repeats != n {
+		t.Fatalf("alerts = %+v, %v; want one with %d repeats", alerts, err, n)
+	}
+	dels, _ := b.Deliveries(ctx, store.OutboxFilter{})
+	triggers := 0
+	for _, d := range dels {
+		if d.Kind == store.KindTrigger {
+			triggers++
+		}
+	}
+	if len(dels) != n || triggers != 1 {
+		t.Errorf("%d deliveries, %d triggers; want %d and 1", len(dels), triggers, n)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s := open(t, freshDSN(t))
+	s.Close()
+	_, err := s.Save(context.Background(), []finding.Finding{storetest.Sample(1, "EKS-A", finding.High)})
+	if !errors.Is(err, store.ErrClosed) {
+		t.Errorf("save on a closed store: %v, want ErrClosed", err)
+	}
+	if err := s.Ping(context.Background()); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("ping on a closed store: %v, want ErrClosed", err)
+	}
+}
+
+func TestCanceledIsKept(t *testing.T) {
+	s := open(t, freshDSN(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Findings(ctx, store.Filter{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled list: %v, want context.Canceled", err)
+	}
+}
+
+func TestGlobFilters(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, freshDSN(t))
+	a := storetest.Sample(1, "EKS-A.B", finding.High)
+	b := storetest.Sample(2, "EKS-AxB", finding.High)
+	c := storetest.Sample(3, "eks-a.b", finding.High)
+	if _, err := s.Save(ctx, []finding.Finding{a, b, c}); err != nil {
+		t.Fatal(err)
+	}
+	for pat, want := range map[string]int{
+		"EKS-A.B":  1, // '.' is literal
+		"EKS-A?B":  2, // '?' is one character
+		"EKS-*":    2, // case-sensitive, as SQLite GLOB
+		"[Ee]KS-*": 2,
+		"[^E]*":    1,
+		"*":        3,
+	} {
+		list, err := s.Findings(ctx, store.Filter{Rules: []string{pat}})
+		if err != nil || len(list) != want {
+			t.Errorf("rule %q: %d findings, %v; want %d", pat, len(list), err, want)
+		}
+	}
+}
+
+func TestBadDSNIsNotPrinted(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://tw:hunter2@db:notaport/tw", nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "db:") {
+		t.Errorf("bad DSN: %v (want an error without the DSN)", err)
+	}
+}
