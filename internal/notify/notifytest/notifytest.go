@@ -8,9 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +188,33 @@ func JSONEqual(t *testing.T, got []byte, want string) {
 	if !bytes.Equal(gb, wb) {
 		t.Errorf("body differs from golden\n got: %s\nwant: %s", gb, wb)
 	}
+}
+
+// update rewrites golden files: go test ./internal/notify/... -update.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// Golden compares a JSON body with testdata/NAME.json, ignoring
+// formatting; with -update it rewrites the file first.
+func Golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		var v any
+		if err := json.Unmarshal(got, &v); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		enc.Encode(v)
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	JSONEqual(t, got, string(want))
 }

@@ -1,10 +1,8 @@
 package pagerduty
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,8 +20,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/notify/notifytest"
 	"github.com/trailwatch/trailwatch/internal/secret"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const routingKey = "EXAMPLEROUTINGKEYEXAMPLE00000000" // 32 characters
 
@@ -88,33 +84,9 @@ func TestNotifyGolden(t *testing.T) {
 			if res.Ref != tc.wantRef {
 				t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
 			}
-			golden(t, tc.name, got)
+			notifytest.Golden(t, tc.name, got)
 		})
 	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		var v any
-		if err := json.Unmarshal(got, &v); err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		enc.Encode(v)
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	notifytest.JSONEqual(t, got, string(want))
 }
 
 // TestRepeatsShareAlert checks that a trigger and its updates carry one

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,8 +23,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/notify/servicenow"
 	"github.com/trailwatch/trailwatch/internal/secret"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // Fake credentials; never real.
 const (
@@ -253,25 +250,6 @@ func newNotifier(t *testing.T, c servicenow.Config) *servicenow.Notifier {
 }
 
 // golden compares a request body with testdata/<name>.json.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		var v any
-		if err := json.Unmarshal(got, &v); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := json.MarshalIndent(v, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	notifytest.JSONEqual(t, got, string(want))
-}
 
 func methods(reqs []request) string {
 	var s []string
@@ -307,7 +285,7 @@ func TestTrigger(t *testing.T) {
 	if got, want := reqs[0].query.Get("sysparm_query"), "correlation_id="+m.Finding.Fingerprint+"^active=true^ORDERBYDESCsys_created_on"; got != want {
 		t.Errorf("look-up query = %q, want %q", got, want)
 	}
-	golden(t, "trigger", reqs[1].body)
+	notifytest.Golden(t, "trigger", reqs[1].body)
 	recs := in.records()
 	if len(recs) != 1 || res.Ref != recs[0].sysID {
 		t.Fatalf("ref = %q, records = %d", res.Ref, len(recs))
@@ -354,7 +332,7 @@ func TestUpdateWithRef(t *testing.T) {
 	}
 	reqs := in.take()
 	expect(t, reqs, "PATCH "+table+"/"+first.Ref)
-	golden(t, "update", reqs[0].body)
+	notifytest.Golden(t, "update", reqs[0].body)
 	if res.Ref != first.Ref {
 		t.Errorf("ref = %q, want %q", res.Ref, first.Ref)
 	}
@@ -379,7 +357,7 @@ func TestUpdateWithoutRef(t *testing.T) {
 	}
 	reqs := in.take()
 	expect(t, reqs, get, "PATCH "+table+"/"+first.Ref)
-	golden(t, "update_lookup", reqs[1].body)
+	notifytest.Golden(t, "update_lookup", reqs[1].body)
 	if res.Ref != first.Ref || len(in.records()) != 1 {
 		t.Errorf("ref = %q, want %q; records %d", res.Ref, first.Ref, len(in.records()))
 	}
@@ -396,7 +374,7 @@ func TestUpdateWithoutRef(t *testing.T) {
 	}
 	reqs = in.take()
 	expect(t, reqs, get, post)
-	golden(t, "update_new", reqs[1].body)
+	notifytest.Golden(t, "update_new", reqs[1].body)
 	recs := in.records()
 	if len(recs) != 2 || res.Ref != recs[1].sysID {
 		t.Errorf("ref = %q; records %d", res.Ref, len(recs))
@@ -423,7 +401,7 @@ func TestTriggerRetriedAfterCrash(t *testing.T) {
 			t.Fatalf("%d incidents after the retry, want exactly 1", len(recs))
 		}
 		expect(t, reqs, get, "PATCH "+table+"/"+recs[0].sysID)
-		golden(t, "retry_note", reqs[1].body)
+		notifytest.Golden(t, "retry_note", reqs[1].body)
 		if res.Ref != recs[0].sysID {
 			t.Errorf("ref = %q, want %q", res.Ref, recs[0].sysID)
 		}
@@ -461,7 +439,7 @@ func TestTestMessage(t *testing.T) {
 	}
 	reqs := in.take()
 	expect(t, reqs, post, post) // a test never looks up, never merges
-	golden(t, "test", reqs[0].body)
+	notifytest.Golden(t, "test", reqs[0].body)
 	recs := in.records()
 	c0, c1 := recs[0].fields["correlation_id"].(string), recs[1].fields["correlation_id"].(string)
 	if !strings.HasPrefix(c0, "trailwatch-test-") || c0 == c1 {

@@ -1,10 +1,8 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,8 +19,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/notify/notifytest"
 	"github.com/trailwatch/trailwatch/internal/secret"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const (
 	hookPath = "/services/T000EXAMPLE/B000EXAMPLE/XXXXEXAMPLEXXXX"
@@ -87,35 +83,11 @@ func TestNotifyGolden(t *testing.T) {
 				if res.Ref != "" {
 					t.Errorf("Ref = %q, want none (webhooks cannot edit)", res.Ref)
 				}
-				golden(t, name, got)
+				notifytest.Golden(t, name, got)
 				checkLimits(t, got)
 			})
 		}
 	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		var v any
-		if err := json.Unmarshal(got, &v); err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		enc.Encode(v)
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	notifytest.JSONEqual(t, got, string(want))
 }
 
 // checkLimits asserts Slack's Block Kit limits on a payload.

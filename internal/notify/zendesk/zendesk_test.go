@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,8 +24,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/notify/zendesk"
 	"github.com/trailwatch/trailwatch/internal/secret"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // Fake credentials; never real.
 const (
@@ -250,25 +247,6 @@ func newNotifier(t *testing.T, c zendesk.Config) *zendesk.Notifier {
 }
 
 // golden compares a request body with testdata/<name>.json.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		var v any
-		if err := json.Unmarshal(got, &v); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := json.MarshalIndent(v, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	notifytest.JSONEqual(t, got, string(want))
-}
 
 func expect(t *testing.T, reqs []request, want ...string) {
 	t.Helper()
@@ -310,7 +288,7 @@ func TestTrigger(t *testing.T) {
 	if got := reqs[1].header.Get("Idempotency-Key"); got != m.IdempotencyKey {
 		t.Errorf("Idempotency-Key = %q, want %q", got, m.IdempotencyKey)
 	}
-	golden(t, "trigger", reqs[1].body)
+	notifytest.Golden(t, "trigger", reqs[1].body)
 	if ts := a.all(); len(ts) != 1 || ref != strconv.FormatInt(ts[0].id, 10) {
 		t.Errorf("ref %q, %d tickets", ref, len(ts))
 	}
@@ -360,7 +338,7 @@ func TestUpdateWithRef(t *testing.T) {
 	}
 	reqs := a.take()
 	expect(t, reqs, list, put(ref))
-	golden(t, "update", reqs[1].body)
+	notifytest.Golden(t, "update", reqs[1].body)
 	if ts := a.all(); res.Ref != ref || len(ts) != 1 || len(ts[0].comments) != 1 {
 		t.Errorf("ref %q (want %q), %d tickets", res.Ref, ref, len(ts))
 	}
@@ -379,7 +357,7 @@ func TestUpdateWithoutRef(t *testing.T) {
 	}
 	reqs := a.take()
 	expect(t, reqs, list, put(ref))
-	golden(t, "update_lookup", reqs[1].body)
+	notifytest.Golden(t, "update_lookup", reqs[1].body)
 	if res.Ref != ref || len(a.all()) != 1 {
 		t.Errorf("ref %q (want %q), %d tickets", res.Ref, ref, len(a.all()))
 	}
@@ -407,7 +385,7 @@ func TestUpdateFinishedTicket(t *testing.T) {
 			}
 			reqs := a.take()
 			expect(t, reqs, list, create)
-			golden(t, "update_followup_"+status, reqs[1].body)
+			notifytest.Golden(t, "update_followup_"+status, reqs[1].body)
 			if got := reqs[1].header.Get("Idempotency-Key"); got != "" {
 				t.Errorf("follow-up sent Idempotency-Key %q", got)
 			}
@@ -472,7 +450,7 @@ func TestTriggerRetriedAfterCrash(t *testing.T) {
 		id := strconv.FormatInt(ts[0].id, 10)
 		reqs := a.take()
 		expect(t, reqs, list, put(id))
-		golden(t, "retry_comment", reqs[1].body)
+		notifytest.Golden(t, "retry_comment", reqs[1].body)
 		if res.Ref != id {
 			t.Errorf("ref = %q, want %q", res.Ref, id)
 		}
@@ -502,7 +480,7 @@ func TestTestMessage(t *testing.T) {
 	}
 	reqs := a.take()
 	expect(t, reqs, create, create) // a test never looks up, never merges
-	golden(t, "test", reqs[0].body)
+	notifytest.Golden(t, "test", reqs[0].body)
 	if got := reqs[0].header.Get("Idempotency-Key"); got != "" {
 		t.Errorf("test message sent Idempotency-Key %q: a second test would be swallowed", got)
 	}
