@@ -1266,7 +1266,7 @@ func runTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s is not installed", name)
+		t.Skipf("%s is not installed (the machine image provides terraform, kubectl and cfn-lint; none can be installed from the registries CI reaches)", name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

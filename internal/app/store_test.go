@@ -50,7 +50,7 @@ func TestOpenStorePostgres(t *testing.T) {
 		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
 	}
 	if !strings.Contains(dsn, "://") {
-		t.Skip("TRAILWATCH_POSTGRES_DSN is not a URL")
+		t.Fatalf("TRAILWATCH_POSTGRES_DSN must be a postgres:// URL for this test")
 	}
 	ctx := context.Background()
 	var b [6]byte
