@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trailwatch/trailwatch/internal/awsapi"
+	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/finding"
 )
 
@@ -97,7 +98,7 @@ type Rule struct {
 // Duration is a time.Duration written as "24h" in YAML.
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration, or a plain number of hours.
+// UnmarshalYAML parses a duration in the grammar of package duration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
 	if err != nil {
@@ -107,22 +108,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// ParseDuration parses "90m", "24h", "7d" or a bare number of hours.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if rest, ok := strings.CutSuffix(s, "d"); ok {
-		v, err := time.ParseDuration(rest + "h")
-		return v * 24, err
-	}
-	if v, err := time.ParseDuration(s); err == nil {
-		return v, nil
-	}
-	v, err := time.ParseDuration(s + "h")
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (want e.g. 24h, 90m, 7d)", s)
-	}
-	return v, nil
-}
+// ParseDuration parses a duration in the one grammar of package duration
+// ("90m", "24h", "7d", ...).
+func ParseDuration(s string) (time.Duration, error) { return duration.Parse(s) }
 
 // DefaultTTL is the reference product's usual TTL.
 const DefaultTTL = 24 * time.Hour
@@ -420,14 +408,6 @@ func NewCatalogue(rules []*Rule) (*Catalogue, error) {
 	return c, errors.Join(errs...)
 }
 
-// FormatDuration writes a duration in hours or days where it divides.
-func FormatDuration(d Duration) string {
-	t := time.Duration(d)
-	switch {
-	case t%(24*time.Hour) == 0 && t >= 24*time.Hour:
-		return fmt.Sprintf("%dd", t/(24*time.Hour))
-	case t%time.Hour == 0:
-		return fmt.Sprintf("%dh", t/time.Hour)
-	}
-	return t.String()
-}
+// FormatDuration writes a duration as package duration does (days where
+// they divide).
+func FormatDuration(d Duration) string { return duration.Format(time.Duration(d)) }
