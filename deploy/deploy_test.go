@@ -30,6 +30,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/finding"
 )
 
 const (
@@ -1083,8 +1084,8 @@ func checkConfig(t *testing.T, text string, dataMount map[string]any, getenv fun
 	if cfg.Log.Level != "info" || cfg.Log.Format != "json" {
 		t.Errorf("log = %+v, want info/json", cfg.Log)
 	}
-	if cfg.Heartbeat.MaxSilence != "2h" {
-		t.Errorf("heartbeat.max_silence = %q", cfg.Heartbeat.MaxSilence)
+	if cfg.Heartbeat.MaxSilence.D() != 2*time.Hour {
+		t.Errorf("heartbeat.max_silence = %s", cfg.Heartbeat.MaxSilence)
 	}
 	if len(cfg.Sources) != 1 || cfg.Sources[0].Type != "sqs" || cfg.Sources[0].Name != "eventbridge-queue" {
 		t.Fatalf("sources = %+v, want one sqs source eventbridge-queue", cfg.Sources)
@@ -1115,7 +1116,7 @@ func checkConfig(t *testing.T, text string, dataMount map[string]any, getenv fun
 		t.Fatalf("channels = %+v, want one", cfg.Channels)
 	}
 	ch := cfg.Channels[0]
-	if ch.Name != "secops-slack" || ch.Type != "slack" || ch.MinRisk != "HIGH" {
+	if ch.Name != "secops-slack" || ch.Type != "slack" || ch.MinRisk != finding.High {
 		t.Errorf("channel = %s/%s min_risk %s, want secops-slack/slack HIGH", ch.Name, ch.Type, ch.MinRisk)
 	}
 	var chm map[string]any

@@ -1,6 +1,7 @@
 // Package app wires the parts together from a configuration: the rule
-// catalogue and engine, the store, and (as they arrive) notifiers and
-// sources. It is the only package that knows every part.
+// catalogue and engine, the store, the channels and the sources, checks a
+// configuration against all of them (Check), and runs trailwatch run
+// (Service). It is the only package that knows every part.
 package app
 
 import (
@@ -56,9 +57,56 @@ func Engine(cfg *config.Config, extraDirs []string) (*rule.Catalogue, *rule.Engi
 	}
 	e, err := rule.NewEngine(c, cfg.RuleSettings())
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+		return nil, nil, suggestRules(c, err)
 	}
 	return c, e, nil
+}
+
+var noSuchRule = regexp.MustCompile(`^rules\.(\S+): no such rule$`)
+
+// suggestRules adds "did you mean" to the engine's errors about rule ids
+// the catalogue does not have.
+func suggestRules(c *rule.Catalogue, err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		j = joined{err}
+	}
+	var ids []string
+	for _, r := range c.Rules {
+		ids = append(ids, r.ID)
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		if m := noSuchRule.FindStringSubmatch(e.Error()); m != nil {
+			e = fmt.Errorf("%s%s (see trailwatch rules list)", e, config.DidYouMean(m[1], ids))
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+type joined []error
+
+func (j joined) Unwrap() []error { return j }
+
+// enabledRules lists the ids of the rules the engine runs, as
+// rule.NewEngine decides it: a rule's own settings, else rule_defaults.
+func enabledRules(c *rule.Catalogue, cfg *config.Config) []string {
+	if c == nil {
+		return nil
+	}
+	settings := cfg.RuleSettings()
+	var out []string
+	for _, r := range c.Rules {
+		s, ok := settings[r.ID]
+		if !ok {
+			s = settings["*"]
+		}
+		if s.Enabled == nil || *s.Enabled {
+			out = append(out, r.ID)
+		}
+	}
+	return out
 }
 
 // Backend is what every store gives: findings, the outbox, checkpoints,
@@ -89,7 +137,7 @@ func OpenStore(cfg *config.Config, getenv func(string) string) (Backend, error) 
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	dsn, err := expandDSN(cfg.Store.DSN, getenv)
+	dsn, err := cfg.Store.ResolveDSN(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -102,19 +150,30 @@ func OpenStore(cfg *config.Config, getenv func(string) string) (Backend, error) 
 	return s, nil
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// CheckOptions are what Check needs besides the configuration.
+type CheckOptions struct {
+	// Getenv resolves ${VAR} references; nil means os.Getenv.
+	Getenv func(string) string
+	// RuleDirs are extra rule folders.
+	RuleDirs []string
+}
 
-// expandDSN replaces each ${VAR} with getenv(VAR); a variable unset or
-// empty is an error naming it (and not the DSN).
-func expandDSN(dsn string, getenv func(string) string) (string, error) {
-	var errs []error
-	out := envRef.ReplaceAllStringFunc(dsn, func(ref string) string {
-		name := envRef.FindStringSubmatch(ref)[1]
-		v := getenv(name)
-		if v == "" {
-			errs = append(errs, fmt.Errorf("store.dsn: environment variable %s is not set", name))
-		}
-		return v
-	})
-	return out, errors.Join(errs...)
+// Check validates everything trailwatch run would build from cfg, without
+// starting anything: the configuration's own problems, the rules and their
+// settings, every channel (type-specific keys, secrets, templates rendered
+// against a sample alert), every source, and the store's DSN. It returns
+// every problem at once, each at its YAML path and line (*config.Problems),
+// or nil.
+func Check(cfg *config.Config, o CheckOptions) error {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	_, _, engErr := Engine(cfg, o.RuleDirs)
+	_, _, chErr := Channels(cfg, ChannelOptions{Getenv: o.Getenv, DefaultConsole: true})
+	_, srcErr := Sources(context.Background(), cfg, SourceEnv{Getenv: o.Getenv, CheckOnly: true})
+	var dsnErr error
+	if cfg.Store.DSN != "" {
+		_, dsnErr = cfg.Store.ResolveDSN(o.Getenv)
+	}
+	return cfg.Merge(engErr, chErr, srcErr, dsnErr)
 }

@@ -3,12 +3,16 @@ package app
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/actor"
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
@@ -20,13 +24,19 @@ import (
 	"github.com/trailwatch/trailwatch/internal/notify/sms"
 	"github.com/trailwatch/trailwatch/internal/notify/webhook"
 	"github.com/trailwatch/trailwatch/internal/notify/zendesk"
-	"github.com/trailwatch/trailwatch/internal/rule"
 )
+
+// buildEnv is what building one channel needs besides its entry.
+type buildEnv struct {
+	getenv         func(string) string
+	opts           notify.Options
+	stdout, stderr io.Writer
+}
 
 // channelKind is how one channel type is configured and built, with the
 // delivery defaults that suit its service.
 type channelKind struct {
-	build func(ch *config.Channel, getenv func(string) string, o notify.Options) (notify.Notifier, error)
+	build func(ch *config.Channel, env buildEnv) (notify.Notifier, error)
 	// ratePerMinute is the default rate limit (0: unlimited); repeats
 	// whether repeats of a live alert are sent as updates by default.
 	ratePerMinute float64
@@ -45,19 +55,31 @@ func kindOf[C any, PC interface {
 	return channelKind{
 		ratePerMinute: rate,
 		repeats:       repeats,
-		build: func(ch *config.Channel, getenv func(string) string, o notify.Options) (notify.Notifier, error) {
-			var dst struct {
-				config.Common `yaml:",inline"`
-				Spec          C `yaml:",inline"`
-			}
+		build: func(ch *config.Channel, env buildEnv) (notify.Notifier, error) {
+			var spec C
 			// Report unknown keys and the channel's own problems together.
-			decErr := ch.DecodeStrict(&dst)
-			if err := errors.Join(decErr, PC(&dst.Spec).Check(getenv)); err != nil {
+			decErr := ch.DecodeStrict(&spec)
+			if err := errors.Join(decErr, PC(&spec).Check(env.getenv)); err != nil {
 				return nil, err
 			}
-			return newFn(dst.Spec, o)
+			return newFn(spec, env.opts)
 		},
 	}
+}
+
+// consoleKind prints to the process's (or the command's) streams.
+var consoleKind = channelKind{
+	build: func(ch *config.Channel, env buildEnv) (notify.Notifier, error) {
+		var c console.Config
+		if err := errors.Join(ch.DecodeStrict(&c), c.Check(env.getenv)); err != nil {
+			return nil, err
+		}
+		w := env.stdout
+		if c.Stream == "stderr" {
+			w = env.stderr
+		}
+		return console.NewWriter(w, c.Format == "line", env.opts), nil
+	},
 }
 
 // channelKinds are the channel types, by the name used in type:.
@@ -69,7 +91,7 @@ var channelKinds = map[string]channelKind{
 	"servicenow": kindOf(servicenow.New, 300, true),
 	"zendesk":    kindOf(zendesk.New, 200, true),
 	"webhook":    kindOf(webhook.New, 0, true),
-	"console":    kindOf(console.New, 0, false),
+	"console":    consoleKind,
 }
 
 // ChannelTypes lists the channel types.
@@ -87,21 +109,32 @@ type ChannelOptions struct {
 	Getenv     func(string) string
 	Logger     *slog.Logger
 	HTTPClient *http.Client
-	// DefaultConsole adds a console channel when none is configured.
+	// DefaultConsole uses config.DefaultChannels when none is configured.
 	DefaultConsole bool
+	// Stdout and Stderr are where console channels print; nil means the
+	// process's.
+	Stdout, Stderr io.Writer
 }
 
 // Channels builds every configured channel and the router that feeds them.
 // Every problem is reported, each with the channel's path and name; a
 // misconfigured channel stops start-up rather than being switched off.
+// Each channel's templates are rendered against a sample alert, update and
+// test message, so a template that would fail every delivery is a
+// configuration error, not a dead letter.
 func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Router, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
 	chans := cfg.Channels
 	if len(chans) == 0 && o.DefaultConsole {
-		chans = []config.Channel{{Common: config.Common{Name: "console", Type: "console"}}}
-		chans[0].Node.Kind = 0
+		chans = config.DefaultChannels()
 	}
 	var errs []error
 	var out []notify.Channel
@@ -111,41 +144,23 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Ro
 		p := fmt.Sprintf("channels[%d] (%s)", i, ch.Name)
 		k, ok := channelKinds[ch.Type]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s.type: unknown channel type %q (want one of %s)", p, ch.Type, strings.Join(ChannelTypes(), ", ")))
+			if ch.Type != "" { // a missing type is the configuration's problem
+				errs = append(errs, fmt.Errorf("%s.type: unknown channel type %q (want one of %s)%s", p, ch.Type,
+					strings.Join(ChannelTypes(), ", "), config.DidYouMean(ch.Type, ChannelTypes())))
+			}
 			continue
 		}
 		var problems []error
-		filter, err := filterOf(ch.Common)
-		if err != nil {
-			problems = append(problems, err)
-		}
-		maxAge := time.Duration(0)
-		if ch.MaxAge != "" {
-			if maxAge, err = rule.ParseDuration(ch.MaxAge); err != nil {
-				problems = append(problems, fmt.Errorf("max_age: %w", err))
-			}
-		}
 		tpl, err := notify.ParseTemplates(ch.Template.Title, ch.Template.Body, ch.Template.Short)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("template: %w", err))
+			problems = append(problems, templateError(err))
+		} else {
+			problems = append(problems, renderSamples(tpl)...)
 		}
-		if ch.RatePerMinute != nil && *ch.RatePerMinute < 0 {
-			problems = append(problems, errors.New("rate_per_minute: must not be negative"))
-		}
-		if ch.Concurrency < 0 || ch.Burst < 0 || ch.MaxAttempts < 0 {
-			problems = append(problems, errors.New("concurrency, burst and max_attempts must not be negative"))
-		}
-		var n notify.Notifier
-		if len(problems) == 0 {
-			opts := notify.Options{HTTPClient: o.HTTPClient, Logger: o.Logger.With("channel", ch.Name), Templates: tpl}
-			if ch.Node.Kind == 0 { // the default console
-				n, err = console.New(console.Config{}, opts)
-			} else {
-				n, err = k.build(ch, o.Getenv, opts)
-			}
-			if err != nil {
-				problems = append(problems, err)
-			}
+		opts := notify.Options{HTTPClient: o.HTTPClient, Logger: o.Logger.With("channel", ch.Name), Templates: tpl}
+		n, err := k.build(ch, buildEnv{getenv: o.Getenv, opts: opts, stdout: o.Stdout, stderr: o.Stderr})
+		if err != nil {
+			problems = append(problems, err)
 		}
 		if len(problems) > 0 {
 			errs = append(errs, prefix(p, errors.Join(problems...)))
@@ -165,32 +180,78 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Ro
 		}
 		out = append(out, notify.Channel{
 			Name: ch.Name, Notifier: n, Concurrency: ch.Concurrency, RatePerMinute: rate, Burst: ch.Burst,
-			MaxAttempts: ch.MaxAttempts, MaxAge: maxAge, DashboardURL: dash,
+			MaxAttempts: ch.MaxAttempts, MaxAge: ch.MaxAge.D(), DashboardURL: dash,
 		})
-		router = append(router, notify.RouteEntry{Channel: ch.Name, Filter: filter, Repeats: repeats})
+		router = append(router, notify.RouteEntry{Channel: ch.Name, Filter: filterOf(ch.Common), Repeats: repeats})
 	}
 	return out, router, errors.Join(errs...)
 }
 
-func filterOf(c config.Common) (notify.Filter, error) {
-	f := notify.Filter{Rules: c.Rules, Services: c.Services, Accounts: c.Accounts, Regions: c.Regions, Outcomes: c.Outcomes, Actors: c.Actors}
-	var errs []error
-	if c.MinRisk != "" {
-		r, err := finding.ParseRisk(c.MinRisk)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("min_risk: %w", err))
-		}
-		f.MinRisk = r
-	}
-	for i, o := range c.Outcomes {
-		if o != "success" && o != "denied" && o != "failed" {
-			errs = append(errs, fmt.Errorf("outcomes[%d]: %q is not success, denied or failed", i, o))
-		}
-	}
-	return f, errors.Join(errs...)
+// filterOf is the routing filter of a channel (validated by config).
+func filterOf(c config.Common) notify.Filter {
+	return notify.Filter{Rules: c.Rules, Services: c.Services, Accounts: c.Accounts, Regions: c.Regions,
+		Outcomes: c.Outcomes, Actors: c.Actors, MinRisk: c.MinRisk}
 }
 
-// prefix puts a path in front of each joined error's lines.
+var (
+	tplParse = regexp.MustCompile(`^(title|body|short) template: template: \w+:(\d+):(?:\d+:)? (.*)$`)
+	tplExec  = regexp.MustCompile(`render (title|body|short) template: template: \w+:(\d+):(\d+): executing "\w+" at <([^>]*)>: (.*)$`)
+	goType   = regexp.MustCompile(` (?:in|for) type [\w.*\[\]]+`)
+)
+
+// templateError says which template is broken and where, in the words of
+// the template language rather than of Go.
+func templateError(err error) error {
+	s := err.Error()
+	if m := tplParse.FindStringSubmatch(s); m != nil {
+		return fmt.Errorf("template.%s: line %s of the template: %s", m[1], m[2], goType.ReplaceAllString(m[3], ""))
+	}
+	if m := tplExec.FindStringSubmatch(s); m != nil {
+		return fmt.Errorf("template.%s: {{%s}} (line %s, column %s of the template) fails on every message: %s", m[1], m[4], m[2], m[3], goType.ReplaceAllString(m[5], ""))
+	}
+	return fmt.Errorf("template: %s", goType.ReplaceAllString(s, ""))
+}
+
+// renderSamples renders a channel's templates for an alert, an update and
+// a test message.
+func renderSamples(tpl *notify.Templates) []error {
+	f := TestFinding(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
+	var errs []error
+	seen := map[string]bool{}
+	for _, m := range []notify.Message{
+		{Finding: f, Kind: notify.Trigger, Repeats: 1, IdempotencyKey: "check", DashboardURL: "https://trailwatch.example.com/findings/" + f.ID},
+		{Finding: f, Kind: notify.Update, Repeats: 3, Ref: "EXAMPLE-REF", IdempotencyKey: "check"},
+		{Finding: f, Kind: notify.Test, Repeats: 1, IdempotencyKey: "check"},
+	} {
+		if _, err := tpl.Render(m); err != nil {
+			e := templateError(err)
+			if !seen[e.Error()] {
+				seen[e.Error()] = true
+				errs = append(errs, e)
+			}
+		}
+	}
+	return errs
+}
+
+// TestFinding is the clearly marked finding that test messages
+// (trailwatch notify test) carry, and that templates are checked against.
+func TestFinding(now time.Time) finding.Finding {
+	return finding.Finding{
+		ID: "f-test", Fingerprint: "test", RuleID: "TRAILWATCH-TEST", RuleTitle: "trailwatch test message",
+		Service: "eks", Risk: finding.Low, RiskReasons: []string{"this is a test: no change was made"},
+		EventID: "test", EventTime: now.UTC(), EventSource: "eks.amazonaws.com", EventName: "UpdateClusterConfig",
+		AccountID: "111122223333", Region: "us-east-1",
+		Actor:        actor.Actor{Type: "IAMUser", ARN: "arn:aws:iam::111122223333:user/trailwatch-test", Name: "trailwatch-test"},
+		AccessMethod: "cli", UserAgent: "trailwatch notify test", SourceIP: "192.0.2.1", Outcome: "success",
+		Resource: finding.Resource{Type: "cluster", Name: "example"},
+		Summary:  "TEST: trailwatch can reach this channel. No AWS change happened.",
+		Changes:  map[string]any{}, Remediation: "Nothing to do: this was a test.",
+	}
+}
+
+// prefix puts a path in front of each joined error: problems keep their
+// line and get the longer path.
 func prefix(p string, err error) error {
 	var out []error
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
@@ -198,6 +259,14 @@ func prefix(p string, err error) error {
 			out = append(out, prefix(p, e))
 		}
 		return errors.Join(out...)
+	}
+	if pr, ok := err.(*config.Problem); ok {
+		q := *pr
+		q.Path = p + "." + pr.Path
+		if pr.Path == "" {
+			q.Path = p
+		}
+		return &q
 	}
 	return fmt.Errorf("%s.%w", p, err)
 }

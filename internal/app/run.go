@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,9 @@ type RunOptions struct {
 	ShutdownTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Stdout and Stderr are where console channels print; nil means the
+	// process's.
+	Stdout, Stderr io.Writer
 }
 
 // Service is trailwatch run: sources feed the engine, findings and the
@@ -80,24 +84,24 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		o.Now = time.Now
 	}
 	s = &Service{cfg: cfg, o: o, log: o.Logger, batches: make(chan pending, 256)}
+	// Every problem at once, as config check reports them.
+	if err := Check(cfg, CheckOptions{Getenv: o.Getenv, RuleDirs: o.RuleDirs}); err != nil {
+		return nil, err
+	}
 	var errs []error
-	_, eng, err := Engine(cfg, o.RuleDirs)
+	cat, eng, err := Engine(cfg, o.RuleDirs)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	s.engine = eng
-	chans, router, err := Channels(cfg, ChannelOptions{Getenv: o.Getenv, Logger: o.Logger, DefaultConsole: true})
+	chans, router, err := Channels(cfg, ChannelOptions{Getenv: o.Getenv, Logger: o.Logger, DefaultConsole: true, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
 		errs = append(errs, err)
 	}
 	s.router = router
-	beat, err := newHeartbeat(cfg.Heartbeat, o.Now)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.beat = beat
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	s.beat = newHeartbeat(cfg.Heartbeat, o.Now)
+	if err := cfg.Merge(errs...); err != nil {
+		return nil, err
 	}
 	st, err := OpenStore(cfg, o.Getenv)
 	if err != nil {
@@ -109,13 +113,14 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 			st.Close()
 		}
 	}()
-	s.metrics = newMetrics(s.store)
+	s.metrics = newMetrics(s.store, chans)
 	s.disp = notify.NewDispatcher(s.store, chans, notify.DispatcherOptions{Logger: o.Logger})
 	s.metrics.watchDispatcher(s.disp)
+	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
 	if cfg.Admin.Listen != "off" {
 		addr := cfg.Admin.Listen
 		if addr == "" {
-			addr = "127.0.0.1:9090"
+			addr = config.DefaultAdminListen
 		}
 		if s.adminLn, err = net.Listen("tcp", addr); err != nil {
 			return nil, fmt.Errorf("admin.listen: %w", err)
@@ -130,6 +135,9 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		return nil, err
 	}
 	s.sources = srcs
+	for _, src := range srcs {
+		s.metrics.zeroSource(src.Name())
+	}
 	s.metrics.reg.MustRegister(&sourceCollector{srcs: srcs, desc: prometheus.NewDesc("trailwatch_source_messages_total",
 		"Messages or requests a source handled, per source and result (received, deleted, failed, poison; accepted, rejected).", []string{"source", "result"}, nil)})
 	return s, nil
@@ -393,7 +401,7 @@ type metrics struct {
 	latency                                      *prometheus.HistogramVec
 }
 
-func newMetrics(ob store.Outbox) *metrics {
+func newMetrics(ob store.Outbox, chans []notify.Channel) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_received_total", Help: "CloudTrail records received, per source."}, []string{"source"})
 	m.matched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_matched_total", Help: "Records that raised at least one finding, per source."}, []string{"source"})
@@ -405,8 +413,39 @@ func newMetrics(ob store.Outbox) *metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"source"})
 	m.reg.MustRegister(m.received, m.matched, m.errors, m.batches, m.findings, m.lag, m.latency,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	m.reg.MustRegister(&outboxCollector{ob: ob, desc: prometheus.NewDesc("trailwatch_outbox_depth", "Deliveries in the outbox, per channel and status.", []string{"channel", "status"}, nil)})
+	var names []string
+	for _, c := range chans {
+		names = append(names, c.Name)
+	}
+	m.reg.MustRegister(&outboxCollector{ob: ob, channels: names, desc: prometheus.NewDesc("trailwatch_outbox_depth", "Deliveries in the outbox, per channel and status.", []string{"channel", "status"}, nil)})
 	return m
+}
+
+// zero creates the series users alert on at 0, so that they exist (and
+// rate() and increase() work) from the start rather than from the first
+// finding: trailwatch_findings_total for every enabled rule at every risk
+// level (adjustments move a rule's risk), and the heartbeat's rule.
+func (m *metrics) zero(rules []string, heartbeat bool) {
+	if heartbeat {
+		rules = append(rules, SilenceRule)
+	}
+	for _, r := range rules {
+		for risk := finding.Low; risk <= finding.Extreme; risk++ {
+			m.findings.WithLabelValues(r, risk.String())
+		}
+	}
+}
+
+// zeroSource creates a source's counters at 0.
+func (m *metrics) zeroSource(name string) {
+	m.received.WithLabelValues(name)
+	m.matched.WithLabelValues(name)
+	for _, kind := range []string{"read", "record", "ack"} {
+		m.errors.WithLabelValues(name, kind)
+	}
+	for _, result := range []string{"acked", "failed"} {
+		m.batches.WithLabelValues(name, result)
+	}
 }
 
 // watchDispatcher exposes the dispatcher's counters.
@@ -431,8 +470,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 type outboxCollector struct {
-	ob   store.Outbox
-	desc *prometheus.Desc
+	ob       store.Outbox
+	channels []string // reported at 0 until they have deliveries
+	desc     *prometheus.Desc
 }
 
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -442,6 +482,16 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	depth, err := c.ob.Depth(ctx)
 	if err != nil {
 		return
+	}
+	for _, chn := range c.channels {
+		if depth[chn] == nil {
+			depth[chn] = map[string]int{}
+		}
+		for _, st := range []string{store.Pending, store.Sending, store.Done, store.Dead, store.Dropped} {
+			if _, ok := depth[chn][st]; !ok {
+				depth[chn][st] = 0
+			}
+		}
 	}
 	for chn, byStatus := range depth {
 		for st, n := range byStatus {

@@ -281,16 +281,10 @@ channels:
 	if err == nil {
 		t.Fatal("started with a bad configuration")
 	}
-	for _, want := range []string{"channels[0] (c).webhook_url", "channels[1] (d).colour: unknown field", "NOPE", "channels[1] (d).routing_key"} {
+	// Every problem at once, sources and channels alike, each with its line.
+	for _, want := range []string{":6: channels[0] (c).webhook_url", ":7: channels[1] (d).colour: unknown key", "NOPE", "channels[1] (d).routing_key",
+		":3: sources[0] (a).allow_no_auth", ":4: sources[1] (b).type: unknown source type"} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
-	// Sources are checked once channels are fine.
-	cfg.Channels = nil
-	_, err = NewService(context.Background(), cfg, RunOptions{Getenv: getenv})
-	for _, want := range []string{"sources[0] (a).allow_no_auth", "sources[1] (b).type: unknown source type"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}

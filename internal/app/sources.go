@@ -39,19 +39,15 @@ func sourceOf[C any, PC interface {
 	checker
 }](build func(ctx context.Context, name string, c C, env SourceEnv) (source.Source, error)) sourceKind {
 	return func(ctx context.Context, name string, s *config.Source, env SourceEnv) (source.Source, error) {
-		var dst struct {
-			Name string `yaml:"name"`
-			Type string `yaml:"type"`
-			Spec C      `yaml:",inline"`
-		}
-		decErr := s.DecodeStrict(&dst)
-		if err := errors.Join(decErr, PC(&dst.Spec).Check(env.Getenv)); err != nil {
+		var spec C
+		decErr := s.DecodeStrict(&spec)
+		if err := errors.Join(decErr, PC(&spec).Check(env.Getenv)); err != nil {
 			return nil, err
 		}
 		if env.CheckOnly {
 			return nil, nil
 		}
-		return build(ctx, name, dst.Spec, env)
+		return build(ctx, name, spec, env)
 	}
 }
 
@@ -80,15 +76,6 @@ func SourceTypes() []string {
 	return out
 }
 
-// DefaultSources is what trailwatch run starts with when none is
-// configured: a webhook on loopback that needs no authentication.
-func DefaultSources() []config.Source {
-	var s config.Source
-	s.Name, s.Type = "local-webhook", "webhook"
-	s.Node.Kind = 0
-	return []config.Source{s}
-}
-
 // Sources builds every configured source (they start listening or
 // polling when built). On error the ones already built are closed.
 func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.Source, error) {
@@ -97,7 +84,7 @@ func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.S
 	}
 	list := cfg.Sources
 	if len(list) == 0 {
-		list = DefaultSources()
+		list = config.DefaultSources()
 	}
 	var out []source.Source
 	var errs []error
@@ -106,19 +93,13 @@ func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.S
 		p := fmt.Sprintf("sources[%d] (%s)", i, s.Name)
 		k, ok := sourceKinds[s.Type]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s.type: unknown source type %q (want one of %s)", p, s.Type, strings.Join(SourceTypes(), ", ")))
+			if s.Type != "" { // a missing type is the configuration's problem
+				errs = append(errs, fmt.Errorf("%s.type: unknown source type %q (want one of %s)%s", p, s.Type,
+					strings.Join(SourceTypes(), ", "), config.DidYouMean(s.Type, SourceTypes())))
+			}
 			continue
 		}
-		var src source.Source
-		var err error
-		if s.Node.Kind == 0 { // the built-in default
-			c := webhook.Config{AllowNoAuth: true}
-			if err = c.Check(env.Getenv); err == nil && !env.CheckOnly {
-				src, err = webhook.New(s.Name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", s.Name)})
-			}
-		} else {
-			src, err = k(ctx, s.Name, s, env)
-		}
+		src, err := k(ctx, s.Name, s, env)
 		if err != nil {
 			errs = append(errs, prefix(p, err))
 			continue

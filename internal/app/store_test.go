@@ -16,18 +16,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
-func TestExpandDSN(t *testing.T) {
-	env := map[string]string{"PGPASS": "s3cr$t", "PGHOST": "db"}
-	got, err := expandDSN("postgres://tw:${PGPASS}@${PGHOST}:5432/tw?x=$HOME", func(k string) string { return env[k] })
-	if err != nil || got != "postgres://tw:s3cr$t@db:5432/tw?x=$HOME" {
-		t.Errorf("expandDSN = %q, %v", got, err)
-	}
-	_, err = expandDSN("postgres://tw:${NOPE}@db/tw", func(string) string { return "" })
-	if err == nil || !strings.Contains(err.Error(), "NOPE") || strings.Contains(err.Error(), "postgres://") {
-		t.Errorf("unset variable: %v (want an error naming it, without the DSN)", err)
-	}
-}
-
 func TestOpenStoreSQLite(t *testing.T) {
 	cfg := config.Default()
 	cfg.Store.Path = filepath.Join(t.TempDir(), "tw.db")

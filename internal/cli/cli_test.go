@@ -224,7 +224,7 @@ sources:
   - {name: q, type: sqs}
 `), 0o600)
 	r = run(t, "", "config", "check", "--config", chans)
-	for _, want := range []string{"channels[1] (pd).severity: unknown field", "channels[1] (pd).routing_key", "sources[0] (q).queue_url"} {
+	for _, want := range []string{"channels[1] (pd).severity: unknown key", "channels[1] (pd).routing_key", "sources[0] (q).queue_url"} {
 		if r.code != ExitError || !strings.Contains(r.stderr, want) {
 			t.Errorf("channels config: stderr lacks %q: %s", want, r.stderr)
 		}

@@ -1,17 +1,19 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/trailwatch/trailwatch/internal/duration"
+	"github.com/trailwatch/trailwatch/internal/finding"
 )
 
-// Channel is one entry of channels: the settings every channel has, and
-// the YAML of the whole entry, which the channel's own package decodes
-// strictly (app.Channels) for its type-specific fields.
+// Channel is one entry of channels: the settings every channel has,
+// decoded and validated here, and the YAML of the whole entry, which the
+// channel's own package decodes strictly (DecodeStrict, through app) for
+// its type-specific keys.
 type Channel struct {
 	Common
 	// Node is the entry as written.
@@ -23,25 +25,25 @@ type Common struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"`
 	// Routing: which findings the channel receives.
-	MinRisk  string   `yaml:"min_risk"`
-	Rules    []string `yaml:"rules"`
-	Services []string `yaml:"services"`
-	Accounts []string `yaml:"accounts"`
-	Regions  []string `yaml:"regions"`
-	Outcomes []string `yaml:"outcomes"`
-	Actors   []string `yaml:"actors"`
+	MinRisk  finding.Risk `yaml:"min_risk"`
+	Rules    []string     `yaml:"rules"`
+	Services []string     `yaml:"services"`
+	Accounts []string     `yaml:"accounts"`
+	Regions  []string     `yaml:"regions"`
+	Outcomes []string     `yaml:"outcomes"`
+	Actors   []string     `yaml:"actors"`
 	// SendRepeats delivers repeats of a live alert as updates; the
 	// default depends on the type (on for incident and ticket systems,
 	// off where a repeat would page again).
 	SendRepeats *bool `yaml:"send_repeats"`
 	// Delivery.
-	RatePerMinute *float64 `yaml:"rate_per_minute"`
-	Burst         int      `yaml:"burst"`
-	Concurrency   int      `yaml:"concurrency"`
-	MaxAttempts   int      `yaml:"max_attempts"`
-	MaxAge        string   `yaml:"max_age"`
-	DashboardURL  string   `yaml:"dashboard_url"`
-	Template      Template `yaml:"template"`
+	RatePerMinute *float64          `yaml:"rate_per_minute"`
+	Burst         int               `yaml:"burst"`
+	Concurrency   int               `yaml:"concurrency"`
+	MaxAttempts   int               `yaml:"max_attempts"`
+	MaxAge        duration.Duration `yaml:"max_age"`
+	DashboardURL  string            `yaml:"dashboard_url"`
+	Template      Template          `yaml:"template"`
 }
 
 // Template overrides the message text (Go text/template; see
@@ -52,102 +54,127 @@ type Template struct {
 	Short string `yaml:"short"`
 }
 
-// UnmarshalYAML keeps the node and reads the common settings.
-func (c *Channel) UnmarshalYAML(n *yaml.Node) error {
+// Outcomes are the values outcome filters take.
+var Outcomes = []string{"success", "denied", "failed"}
+
+var commonFields = fieldsOf(reflect.TypeFor[Common]())
+
+// keepNode keeps the entry and decodes the common keys; the others are
+// the channel type's, checked by DecodeStrict.
+func (c *Channel) keepNode(d *decoder, path string, n *yaml.Node) {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: a channel is a mapping with name, type and its fields", n.Line)
-	}
-	c.Node = *n
-	// The common part alone, leniently: the type-specific keys are
-	// checked by the channel's own decoder.
-	var m map[string]yaml.Node
-	if err := n.Decode(&m); err != nil {
-		return err
-	}
-	common := map[string]yaml.Node{}
-	for _, k := range commonKeys {
-		if v, ok := m[k]; ok {
-			common[k] = v
-		}
-	}
-	b, err := yaml.Marshal(common)
-	if err != nil {
-		return err
-	}
-	return yaml.Unmarshal(b, &c.Common)
-}
-
-var commonKeys = []string{"name", "type", "min_risk", "rules", "services", "accounts", "regions", "outcomes", "actors",
-	"send_repeats", "rate_per_minute", "burst", "concurrency", "max_attempts", "max_age", "dashboard_url", "template"}
-
-// DecodeStrict decodes the whole entry into dst (a pointer to a struct
-// whose yaml fields, inline ones included, are the keys allowed), and
-// reports every unknown key with its line.
-func (c *Channel) DecodeStrict(dst any) error { return decodeStrict(&c.Node, c.Type, dst) }
-
-func decodeStrict(n *yaml.Node, typ string, dst any) error {
-	known := map[string]bool{}
-	yamlKeys(reflect.TypeOf(dst), known)
-	var errs []error
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if !known[k.Value] {
-			errs = append(errs, fmt.Errorf("%s: unknown field (line %d) for type %s", k.Value, k.Line, typ))
-		}
-	}
-	if err := n.Decode(dst); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// yamlKeys collects the YAML keys a struct type accepts.
-func yamlKeys(t reflect.Type, into map[string]bool) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
+		d.fail(path, n, "a channel is a mapping with name, type and its settings, not %s", kindName(n))
 		return
 	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
+	c.Node = *n
+	v := reflect.ValueOf(&c.Common).Elem()
+	for _, p := range pairs(n) {
+		if f, ok := commonFields[p.k.Value]; ok {
+			d.value(p.v, v.FieldByIndex(f), join(path, p.k.Value))
 		}
-		if strings.Contains(opts, "inline") {
-			yamlKeys(f.Type, into)
-			continue
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		into[name] = true
 	}
 }
 
-func validateChannels(chs []Channel) []error {
-	var errs []error
+// DecodeStrict decodes the entry's type-specific keys into dst (a pointer
+// to a struct whose yaml fields, inline ones included, are the keys the
+// type takes) and reports every unknown key and wrong value, each as a
+// *Problem with its key and line.
+func (c *Channel) DecodeStrict(dst any) error {
+	return decodeStrict(&c.Node, "channel type "+c.Type, commonFields, dst)
+}
+
+// decodeStrict decodes the keys of n that are not in skip into dst.
+func decodeStrict[V any](n *yaml.Node, what string, skip map[string]V, dst any) error {
+	known := fieldsOf(reflect.TypeOf(dst))
+	all := keysOf(known)
+	for k := range skip {
+		all = append(all, k)
+	}
+	filtered := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	d := &decoder{}
+	for _, p := range pairs(n) {
+		if _, ok := skip[p.k.Value]; ok {
+			continue
+		}
+		if _, ok := known[p.k.Value]; !ok {
+			d.fail(p.k.Value, p.k, "unknown key for %s%s", what, didYouMean(p.k.Value, all))
+			continue
+		}
+		filtered.Content = append(filtered.Content, p.k, p.v)
+	}
+	d.value(filtered, reflect.ValueOf(dst).Elem(), "")
+	if len(d.problems) == 0 {
+		return nil
+	}
+	errs := make([]error, len(d.problems))
+	for i, p := range d.problems {
+		errs[i] = p
+	}
+	return joinErrors(errs)
+}
+
+func validateChannels(v *validator, chs []Channel) {
 	seen := map[string]int{}
 	for i, c := range chs {
 		p := fmt.Sprintf("channels[%d]", i)
+		if c.Name != "" {
+			p += " (" + c.Name + ")"
+		}
 		if c.Name == "" {
-			errs = append(errs, fmt.Errorf("%s.name: missing", p))
+			v.add(p+".name", "missing")
 		} else if j, dup := seen[c.Name]; dup {
-			errs = append(errs, fmt.Errorf("%s.name: %q is also the name of channels[%d]", p, c.Name, j))
+			v.add(p+".name", "%q is also the name of channels[%d]", c.Name, j)
 		} else {
 			seen[c.Name] = i
 		}
 		if c.Type == "" {
-			errs = append(errs, fmt.Errorf("%s.type: missing", p))
+			v.add(p+".type", "missing")
+		}
+		for j, o := range c.Outcomes {
+			if !contains(Outcomes, o) {
+				v.add(fmt.Sprintf("%s.outcomes[%d]", p, j), "%q is not success, denied or failed%s", o, didYouMean(o, Outcomes))
+			}
+		}
+		if c.RatePerMinute != nil && *c.RatePerMinute < 0 {
+			v.add(p+".rate_per_minute", "must not be negative (0 means no limit)")
+		}
+		for key, n := range map[string]int{"burst": c.Burst, "concurrency": c.Concurrency, "max_attempts": c.MaxAttempts} {
+			if n < 0 {
+				v.add(p+"."+key, "must not be negative")
+			}
+		}
+		if c.MaxAge < 0 {
+			v.add(p+".max_age", "must not be negative")
 		}
 	}
-	if len(errs) == 0 {
-		return nil
+}
+
+// DefaultChannels are the channels trailwatch run uses when none is
+// configured: alerts printed on the console.
+func DefaultChannels() []Channel {
+	var out []Channel
+	mustDecode("- {name: console, type: console}", &out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
 	}
-	return []error{errors.Join(errs...)}
+	return false
+}
+
+// mustDecode decodes built-in YAML with the same decoder as a file.
+func mustDecode(src string, dst any) {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		panic(err)
+	}
+	d := &decoder{}
+	d.value(n.Content[0], reflect.ValueOf(dst).Elem(), "")
+	if len(d.problems) > 0 {
+		panic(d.problems[0].Error())
+	}
 }
