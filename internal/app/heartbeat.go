@@ -8,8 +8,8 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/actor"
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/rule"
 )
 
 // SilenceRule is the rule id of heartbeat findings.
@@ -27,26 +27,18 @@ type heartbeat struct {
 	reported   map[[2]string]time.Time // the last-seen time already reported
 }
 
-func newHeartbeat(c config.Heartbeat, now func() time.Time) (*heartbeat, error) {
+// newHeartbeat builds the heartbeat from its validated configuration
+// (config checks max_silence and expect); a zero max_silence disables it.
+func newHeartbeat(c config.Heartbeat, now func() time.Time) *heartbeat {
 	h := &heartbeat{now: now, started: now(), last: map[[2]string]time.Time{}, reported: map[[2]string]time.Time{}}
-	if c.MaxSilence == "" {
-		if len(c.Expect) > 0 {
-			return nil, fmt.Errorf("heartbeat.max_silence: required with heartbeat.expect")
-		}
-		return h, nil
+	if c.MaxSilence <= 0 {
+		return h
 	}
-	d, err := rule.ParseDuration(c.MaxSilence)
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("heartbeat.max_silence: %q is not a positive duration", c.MaxSilence)
-	}
-	h.maxSilence = d
-	for i, e := range c.Expect {
-		if e.Account == "" || e.Region == "" {
-			return nil, fmt.Errorf("heartbeat.expect[%d]: account and region are required", i)
-		}
+	h.maxSilence = c.MaxSilence.D()
+	for _, e := range c.Expect {
 		h.last[[2]string{e.Account, e.Region}] = time.Time{}
 	}
-	return h, nil
+	return h
 }
 
 // saw records an event. Events are judged by arrival, so a late S3 file
@@ -85,25 +77,38 @@ func (h *heartbeat) check() []finding.Finding {
 			continue
 		}
 		h.reported[k] = last
-		what := "no CloudTrail events since trailwatch started"
-		if !last.IsZero() {
-			what = "no CloudTrail events since " + last.UTC().Format(time.RFC3339)
-		}
-		id := fmt.Sprintf("silence/%s/%s/%d", k[0], k[1], last.UnixNano())
-		out = append(out, finding.Finding{
-			ID: finding.ID(id, SilenceRule), Fingerprint: finding.Fingerprint(SilenceRule, k[0], k[1], "trail"),
-			RuleID: SilenceRule, RuleTitle: "Monitored trail went silent", Service: "cloudtrail", Risk: finding.High,
-			RiskReasons: []string{fmt.Sprintf("%s (more than %s): changes may be going unseen", what, h.maxSilence)},
-			EventID:     id, EventTime: now, EventSource: "trailwatch", EventName: "Heartbeat",
-			AccountID: k[0], Region: k[1], Actor: actor.Actor{Type: "trailwatch", Name: "trailwatch"},
-			AccessMethod: "aws-service", Outcome: "success",
-			Resource: finding.Resource{Type: "trail", Name: k[0] + "/" + k[1]},
-			Summary:  fmt.Sprintf("trailwatch has seen %s for account %s in %s", what, k[0], k[1]),
-			Changes:  map[string]any{},
-			Remediation: "Check that CloudTrail is logging (aws cloudtrail get-trail-status), that the EventBridge rule and SQS queue " +
-				"of the trailwatch stack exist in this region, and the queue's dead-letter queue.",
-			TTL: h.maxSilence,
-		})
+		out = append(out, h.silence(k[0], k[1], since, !last.IsZero(), now))
 	}
 	return out
+}
+
+// silence is the finding for an account and region silent since a time:
+// not a change anyone made, so it has no actor, source address, access
+// method or CloudTrail event, and its event id (which makes the finding id)
+// names the trail and the start of the silence.
+func (h *heartbeat) silence(account, region string, since time.Time, seen bool, now time.Time) finding.Finding {
+	what := "no CloudTrail events since trailwatch started at " + since.UTC().Format(time.RFC3339)
+	if seen {
+		what = "no CloudTrail events since " + since.UTC().Format(time.RFC3339)
+	}
+	silent := duration.Format(now.Sub(since).Truncate(time.Minute))
+	id := fmt.Sprintf("trailwatch-heartbeat/%s/%s/never", account, region)
+	if seen {
+		id = fmt.Sprintf("trailwatch-heartbeat/%s/%s/%d", account, region, since.Unix())
+	}
+	return finding.Finding{
+		ID: finding.ID(id, SilenceRule), Fingerprint: finding.Fingerprint(SilenceRule, account, region, "trail"),
+		RuleID: SilenceRule, RuleTitle: "Monitored trail went silent", Service: "cloudtrail", Risk: finding.High,
+		RiskReasons: []string{fmt.Sprintf("silent for %s, more than heartbeat.max_silence (%s): changes may be going unseen", silent, duration.Format(h.maxSilence))},
+		EventID:     id, EventTime: now, EventSource: finding.SelfSource, EventName: "TrailSilent",
+		AccountID: account, Region: region,
+		Actor:    actor.Actor{Type: finding.SelfSource, Name: "trailwatch heartbeat"},
+		Outcome:  "success",
+		Resource: finding.Resource{Type: "trail", Name: account + "/" + region},
+		Summary:  fmt.Sprintf("the trail of account %s in %s went silent: trailwatch has seen %s", account, region, what),
+		Changes:  map[string]any{"silent_since": since.UTC().Format(time.RFC3339), "max_silence": duration.Format(h.maxSilence)},
+		Remediation: "Check that CloudTrail is logging (aws cloudtrail get-trail-status), that the EventBridge rule and SQS queue " +
+			"of the trailwatch stack exist in this region, and the queue's dead-letter queue.",
+		TTL: h.maxSilence,
+	}
 }

@@ -1,25 +1,21 @@
 package app
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/duration"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/notify"
 )
 
 func TestHeartbeat(t *testing.T) {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	var c config.Heartbeat
-	c.MaxSilence = "30m"
-	c.Expect = append(c.Expect, struct {
-		Account string `yaml:"account"`
-		Region  string `yaml:"region"`
-	}{"111122223333", "eu-west-1"})
-	h, err := newHeartbeat(c, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := config.Heartbeat{MaxSilence: duration.Duration(30 * time.Minute), Expect: []config.Expect{{Account: "111122223333", Region: "eu-west-1"}}}
+	h := newHeartbeat(c, clock)
 	h.saw("444455556666", "us-east-1", now)
 	if fs := h.check(); len(fs) != 0 {
 		t.Fatalf("silence reported at once: %+v", fs)
@@ -33,6 +29,28 @@ func TestHeartbeat(t *testing.T) {
 	}
 	if fs[0].Summary == "" || len(fs[0].RiskReasons) == 0 || fs[0].TTL != 30*time.Minute {
 		t.Errorf("finding: %+v", fs[0])
+	}
+	// A trail gone silent, not a change: no source address, access
+	// method, MFA or CloudTrail event id, and nothing negative.
+	hb := fs[0]
+	if hb.EventSource != finding.SelfSource || hb.SourceIP != "" || hb.AccessMethod != "" || hb.Actor.ARN != "" ||
+		strings.Contains(hb.EventID, "/-") || !strings.HasPrefix(hb.EventID, "trailwatch-heartbeat/111122223333/eu-west-1/") {
+		t.Errorf("heartbeat finding shaped like an AWS change: %+v", hb)
+	}
+	if !strings.Contains(hb.RiskReasons[0], "silent for 35m, more than heartbeat.max_silence (30m)") {
+		t.Errorf("reason: %q", hb.RiskReasons[0])
+	}
+	txt, err := notify.DefaultTemplates().Render(notify.Message{Finding: hb, Kind: notify.Trigger, Repeats: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"From:", "MFA:", "Event id:", "Who:"} {
+		if strings.Contains(txt.Body, bad) {
+			t.Errorf("the silence alert shows %q:\n%s", bad, txt.Body)
+		}
+	}
+	if !strings.Contains(txt.Title, "Monitored trail went silent: 111122223333/eu-west-1") || !strings.Contains(txt.Body, "went silent") {
+		t.Errorf("silence alert:\n%s\n%s", txt.Title, txt.Body)
 	}
 	if again := h.check(); len(again) != 0 {
 		t.Errorf("the same silence reported twice: %+v", again)
@@ -48,7 +66,7 @@ func TestHeartbeat(t *testing.T) {
 	if len(fs2) != 1 || fs2[0].ID == fs[0].ID {
 		t.Errorf("after resuming: %+v", fs2)
 	}
-	if _, err := newHeartbeat(config.Heartbeat{MaxSilence: "soon"}, clock); err == nil {
-		t.Error("bad max_silence accepted")
+	if newHeartbeat(config.Heartbeat{}, clock).maxSilence != 0 {
+		t.Error("a heartbeat without max_silence is on")
 	}
 }

@@ -65,6 +65,11 @@ func (r *Risk) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// SelfSource is the event source (and actor type) of findings trailwatch
+// raises about itself, such as a trail gone silent: they have no AWS actor,
+// source address, access method or CloudTrail event.
+const SelfSource = "trailwatch"
+
 // Resource is what the change was made to.
 type Resource struct {
 	Type string `json:"type"`

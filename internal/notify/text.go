@@ -22,7 +22,10 @@ type Text struct {
 
 // Templates render Text from a Message. Each is a Go text/template whose
 // data is a Message (fields .Finding, .Kind, .Repeats, .DashboardURL) with
-// helper functions join, upper, lower, json, time and trunc.
+// helper functions join, upper, lower, json, time and trunc. Findings
+// trailwatch raises about itself (event source "trailwatch", such as a
+// trail gone silent) have no actor or event, and the default body says so
+// instead of showing empty fields.
 type Templates struct {
 	title, body, short *template.Template
 }
@@ -41,7 +44,9 @@ Risk:       {{.Finding.Risk}}
 {{- range .Finding.RiskReasons}}
   - {{.}}
 {{- end}}
-Who:        {{.Finding.Actor.Name}}{{if not (contains .Finding.Actor.Name "(")}} ({{.Finding.Actor.Type}}){{end}}{{with .Finding.Actor.ARN}} {{.}}{{end}}
+{{if eq .Finding.EventSource "trailwatch"}}Where:      account {{.Finding.AccountID}}, {{.Finding.Region}}
+Detected:   {{time .Finding.EventTime}} by trailwatch itself (no AWS call was made: there is no actor, source address or event)
+{{- else}}Who:        {{.Finding.Actor.Name}}{{if not (contains .Finding.Actor.Name "(")}} ({{.Finding.Actor.Type}}){{end}}{{with .Finding.Actor.ARN}} {{.}}{{end}}
 MFA:        {{if .Finding.Actor.MFA}}yes{{else}}no{{end}}{{with .Finding.Actor.InvokedBy}}
 Through:    {{.}}{{end}}
 How:        {{.Finding.AccessMethod}}{{with .Finding.UserAgent}} ({{trunc 200 .}}){{end}}
@@ -53,6 +58,7 @@ Event:      {{.Finding.EventSource}} {{.Finding.EventName}} at {{time .Finding.E
 Event id:   {{.Finding.EventID}}
 {{- if .Finding.Changes}}
 Changes:    {{trunc 1500 (json .Finding.Changes)}}
+{{- end}}
 {{- end}}
 {{with .Finding.Remediation}}
 What to do: {{.}}

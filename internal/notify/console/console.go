@@ -1,5 +1,8 @@
 // Package console is the channel that prints alerts to a stream (standard
 // output by default): the default when no other channel is configured.
+// Every field of the finding is escaped before it reaches the terminal
+// (package printable): an event field cannot clear the screen or forge a
+// line of the alert.
 package console
 
 import (
@@ -10,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/trailwatch/trailwatch/internal/notify"
+	"github.com/trailwatch/trailwatch/internal/printable"
 )
 
 // Config configures the console channel.
@@ -62,16 +66,19 @@ func NewWriter(w io.Writer, line bool, o notify.Options) *Notifier {
 
 // Notify prints one alert.
 func (n *Notifier) Notify(_ context.Context, m notify.Message) (notify.Result, error) {
+	m.Finding = printable.Finding(m.Finding)
+	m.DashboardURL = printable.Line(m.DashboardURL)
 	t, err := n.tpl.Render(m)
 	if err != nil {
 		return notify.Result{}, err
 	}
+	// Templates are the operator's; escape what they produced too.
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.line {
-		_, err = fmt.Fprintln(n.w, t.Short)
+		_, err = fmt.Fprintln(n.w, printable.Line(t.Short))
 	} else {
-		_, err = fmt.Fprintf(n.w, "=== %s\n%s\n", t.Title, t.Body)
+		_, err = fmt.Fprintf(n.w, "=== %s\n%s\n", printable.Line(t.Title), printable.Text(t.Body))
 	}
 	if err != nil {
 		return notify.Result{}, notify.Permanentf("console: %v", err)
