@@ -58,6 +58,10 @@ type Store interface {
 	Findings(ctx context.Context, f Filter) ([]finding.Finding, error)
 	// Finding returns one finding, with its raw event, or ErrNotFound.
 	Finding(ctx context.Context, id string) (finding.Finding, error)
+	// FindingIDs returns the ids that start with prefix, in id order, at
+	// most limit of them (0: no limit): short ids, as git's, resolve
+	// through it. The prefix is plain text, never a pattern.
+	FindingIDs(ctx context.Context, prefix string, limit int) ([]string, error)
 	Close() error
 }
 
@@ -69,4 +73,18 @@ type Checkpoints interface {
 	Checkpoint(ctx context.Context, key string) (string, error)
 	// SetCheckpoint stores value under key.
 	SetCheckpoint(ctx context.Context, key, value string) error
+}
+
+// PrefixEnd returns the smallest string greater than every string that
+// starts with prefix, in byte order, for range scans; false when there is
+// none (an empty prefix, or one of only 0xff bytes).
+func PrefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
 }

@@ -343,6 +343,32 @@ func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error)
 	return fd, nil
 }
 
+// FindingIDs returns the ids starting with prefix (compared as text,
+// whatever the database's collation).
+func (s *Store) FindingIDs(ctx context.Context, prefix string, limit int) ([]string, error) {
+	q := `SELECT id FROM findings WHERE left(id, char_length($1)) = $1 ORDER BY id COLLATE "C"`
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := s.pool.Query(ctx, q, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("finding ids: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("finding ids: %w", s.mapErr(err))
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding ids: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
 // mapErr is mapErr, reporting store.ErrClosed once the store is closed.
 func (s *Store) mapErr(err error) error {
 	if err == nil {

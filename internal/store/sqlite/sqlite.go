@@ -263,6 +263,38 @@ func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error)
 	return fd, nil
 }
 
+// FindingIDs returns the ids starting with prefix: a range scan of the
+// primary key (BINARY collation compares bytes), checked exactly.
+func (s *Store) FindingIDs(ctx context.Context, prefix string, limit int) ([]string, error) {
+	q := `SELECT id FROM findings WHERE id >= ? AND substr(id, 1, length(CAST(? AS BLOB))) = ?`
+	args := []any{prefix, prefix, prefix}
+	if upper, ok := store.PrefixEnd(prefix); ok {
+		q += ` AND id < ?`
+		args = append(args, upper)
+	}
+	q += ` ORDER BY id`
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("finding ids: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("finding ids: %w", mapErr(err))
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding ids: %w", mapErr(err))
+	}
+	return out, nil
+}
+
 // mapErr turns driver errors into plain errors carrying the message only,
 // so callers never depend on driver types.
 func mapErr(err error) error {

@@ -143,6 +143,41 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		}
 	})
+	t.Run("FindingIDsByPrefix", func(t *testing.T) {
+		s := open(t)
+		var fs []finding.Finding
+		for _, id := range []string{"f-aaaa1111", "f-aaaa2222", "f-aab", "f-b", "f-%_*?[x", "g-aaaa"} {
+			f := Sample(len(fs), "EKS-A", finding.High)
+			f.ID = id
+			fs = append(fs, f)
+		}
+		if _, err := s.Save(ctx, fs); err != nil {
+			t.Fatal(err)
+		}
+		for prefix, want := range map[string][]string{
+			"f-aaaa1111": {"f-aaaa1111"},
+			"f-aaaa":     {"f-aaaa1111", "f-aaaa2222"},
+			"f-aa":       {"f-aaaa1111", "f-aaaa2222", "f-aab"},
+			"f-b":        {"f-b"},
+			"f-c":        nil,
+			"f-%":        {"f-%_*?[x"}, // plain text, not a pattern
+			"f-_":        nil,
+			"f-aaaa*":    nil,
+			"F-AAAA":     nil, // ids are compared exactly
+			"":           {"f-%_*?[x", "f-aaaa1111", "f-aaaa2222", "f-aab", "f-b", "g-aaaa"},
+		} {
+			got, err := s.FindingIDs(ctx, prefix, 0)
+			if err != nil {
+				t.Fatalf("FindingIDs(%q): %v", prefix, err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("FindingIDs(%q) (-want +got):\n%s", prefix, d)
+			}
+		}
+		if got, _ := s.FindingIDs(ctx, "f-", 2); len(got) != 2 {
+			t.Errorf("limit 2: %v", got)
+		}
+	})
 	t.Run("ConcurrentSaves", func(t *testing.T) {
 		s := open(t)
 		var wg sync.WaitGroup
