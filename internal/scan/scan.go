@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,8 +40,16 @@ type Options struct {
 	// record), from one goroutine at a time. The scan goes on.
 	Errors func(error)
 	// Warnings receives notes that are not errors (a file holding no
-	// CloudTrail records).
+	// CloudTrail records, when Foreign is nil).
 	Warnings func(string)
+	// Foreign, when set, receives instead of a warning each input that
+	// held JSON but no CloudTrail record (dataset metadata, say) and how
+	// many JSON values it held, so that a caller can summarise them.
+	Foreign func(name string, values int64)
+	// Special reads FIFOs and devices named as paths; without it they are
+	// an error naming them, since a FIFO without a writer blocks and a
+	// device may never end. Folders' special files are always skipped.
+	Special bool
 	// S3 reads s3:// paths; nil builds a client from the default AWS
 	// configuration (see S3EndpointEnv).
 	S3 S3Client
@@ -50,27 +59,30 @@ type Options struct {
 // runs, so a progress display may read them with Snapshot.
 type Stats struct {
 	Files, Skipped, Records, Decoded, Findings, Errors, FilesWithErrors atomic.Int64
+	// Foreign counts inputs holding JSON but no CloudTrail record.
+	Foreign atomic.Int64
 	// Bytes counts input bytes after decompression.
 	Bytes atomic.Int64
 }
 
 // Snapshot is a plain copy of Stats.
 type Snapshot struct {
-	Files, Skipped, Records, Decoded, Findings, Errors, FilesWithErrors, Bytes int64
+	Files, Skipped, Records, Decoded, Findings, Errors, FilesWithErrors, Bytes, Foreign int64
 }
 
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() Snapshot {
-	return Snapshot{s.Files.Load(), s.Skipped.Load(), s.Records.Load(), s.Decoded.Load(), s.Findings.Load(), s.Errors.Load(), s.FilesWithErrors.Load(), s.Bytes.Load()}
+	return Snapshot{s.Files.Load(), s.Skipped.Load(), s.Records.Load(), s.Decoded.Load(), s.Findings.Load(), s.Errors.Load(), s.FilesWithErrors.Load(), s.Bytes.Load(), s.Foreign.Load()}
 }
 
-// FileError is a problem with one input, naming it.
+// FileError is a problem with one input, naming it. The name is quoted in
+// the message: a file name may hold a line feed or an escape sequence.
 type FileError struct {
 	Path string
 	Err  error
 }
 
-func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Error() string { return strconv.Quote(e.Path) + ": " + e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
 // Scanner scans inputs with fixed options.
@@ -164,6 +176,11 @@ walk:
 			continue
 		}
 		if !st.IsDir() {
+			if !st.Mode().IsRegular() && !s.opts.Special {
+				s.fail(&FileError{Path: p, Err: fmt.Errorf("%s, not a regular file: not read (name it with --special-files to read it)", kindOf(st.Mode()))})
+				s.Stats.FilesWithErrors.Add(1)
+				continue
+			}
 			if !send(p) {
 				break
 			}
@@ -229,19 +246,42 @@ func (s *Scanner) file(ctx context.Context, rd *reader, path string, stdin io.Re
 	var r io.Reader
 	name := path
 	if path == Stdin {
-		r, name = stdin, "stdin"
+		// Standard input may block (a terminal, a pipe whose writer
+		// waits): read it aside so that the scan can stop.
+		cr := newCancelReader(ctx, stdin)
+		defer cr.Close()
+		r, name = cr, "stdin"
 	} else {
-		f, err := os.Open(path)
+		f, special, err := open(ctx, path)
 		if err != nil {
-			s.fail(&FileError{Path: path, Err: errors.Unwrap(err)})
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.fail(&FileError{Path: path, Err: unwrapPath(err)})
 			s.Stats.FilesWithErrors.Add(1)
 			return nil
 		}
 		defer f.Close()
-		r = f
+		r = ctxReader{ctx, f}
+		if special {
+			cr := newCancelReader(ctx, f)
+			defer cr.Close()
+			r = cr
+		}
 	}
 	s.Stats.Files.Add(1)
-	return s.read(ctx, rd, name, r)
+	if err := s.read(ctx, rd, name, r); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Reader scans one stream, plain or gzip-compressed (detected from its
@@ -291,8 +331,13 @@ func (s *Scanner) records(ctx context.Context, name string, sp *event.Splitter) 
 			s.Stats.FilesWithErrors.Add(1)
 		}
 		if records > 0 && foreign == records {
+			s.Stats.Foreign.Add(1)
 			s.mu.Lock()
-			s.opts.Warnings(fmt.Sprintf("%s: no CloudTrail records (%d JSON objects without eventSource and eventName)", name, foreign))
+			if s.opts.Foreign != nil {
+				s.opts.Foreign(name, foreign)
+			} else {
+				s.opts.Warnings(fmt.Sprintf("%s: no CloudTrail records (%d JSON objects without eventSource and eventName)", strconv.Quote(name), foreign))
+			}
 			s.mu.Unlock()
 		}
 	}()
@@ -303,6 +348,9 @@ func (s *Scanner) records(ctx context.Context, name string, sp *event.Splitter) 
 		it, err := sp.Next()
 		if err == io.EOF {
 			return nil
+		}
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if err != nil {
 			hadErr = true
