@@ -32,7 +32,7 @@ func (s *Scanner) s3Client(ctx context.Context) (S3Client, error) {
 			s.s3.c = s.opts.S3
 			return
 		}
-		s.s3.c, s.s3.err = s3source.NewClient(ctx, s3source.ClientConfig{Endpoint: os.Getenv(S3EndpointEnv)})
+		s.s3.c, s.s3.err = s3source.NewClient(ctx, s3source.ClientConfig{Endpoint: os.Getenv(S3EndpointEnv), Logger: s.opts.Logger})
 	})
 	return s.s3.c, s.s3.err
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,6 +51,9 @@ type Options struct {
 	// an error naming them, since a FIFO without a writer blocks and a
 	// device may never end. Folders' special files are always skipped.
 	Special bool
+	// Logger receives the AWS SDK's log lines when s3:// paths are read;
+	// nil drops them.
+	Logger *slog.Logger
 	// S3 reads s3:// paths; nil builds a client from the default AWS
 	// configuration (see S3EndpointEnv).
 	S3 S3Client

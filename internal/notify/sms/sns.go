@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/trailwatch/trailwatch/internal/awslog"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/secret"
 )
@@ -36,7 +37,7 @@ func newSNS(c Config, o notify.Options) (*snsSender, error) {
 		var err error
 		// Reads the environment and shared files only; credentials are
 		// fetched on the first Publish.
-		cfg, err = awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(c.Region))
+		cfg, err = awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(c.Region), awslog.Option(o.Logger))
 		if err != nil {
 			return nil, fmt.Errorf("sms sns: load AWS configuration: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/trailwatch/trailwatch/internal/awslog"
 )
 
 // Client is the part of the S3 API the source uses; *s3.Client implements
@@ -38,12 +41,14 @@ type ClientConfig struct {
 	// the default credential chain (environment, profile, SSO, web
 	// identity, container or instance role).
 	AccessKeyID, SecretAccessKey string
+	// Logger receives the SDK's own log lines; nil drops them.
+	Logger *slog.Logger
 }
 
 // NewClient builds an S3 client from the default AWS configuration
 // (aws-sdk-go-v2 config.LoadDefaultConfig) and cc.
 func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	opts := []func(*awsconfig.LoadOptions) error{awslog.Option(cc.Logger)}
 	if cc.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cc.Region))
 	}

@@ -250,7 +250,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	}
 	if s.client == nil {
 		cl, err := NewClient(ctx, ClientConfig{Region: c.Region, Endpoint: c.Endpoint,
-			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal()})
+			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal(), Logger: o.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("s3 source %s: %w", name, err)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/trailwatch/trailwatch/internal/awslog"
 	"github.com/trailwatch/trailwatch/internal/source"
 )
 
@@ -130,7 +131,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	var opts []func(*awsconfig.LoadOptions) error
-	opts = append(opts, awsconfig.WithRegion(c.Region))
+	opts = append(opts, awsconfig.WithRegion(c.Region), awslog.Option(o.Logger))
 	if !c.accessKeyID.Empty() {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.accessKeyID.Reveal(), c.secretAccessKey.Reveal(), "")))
 	}
