@@ -1,6 +1,7 @@
-// Package cli implements the trailwatch subcommands: parsing their flags,
-// calling into app and the parts it wires, and printing results. It owns
-// exit codes and output formats.
+// Package cli implements the trailwatch commands: their flags, help and
+// exit codes, calling into app and the parts it wires, and printing the
+// results for people (tables, escaped) and for programs (JSON, snake_case).
+// docs/cli.md documents every command, output and exit code.
 package cli
 
 import (
@@ -11,22 +12,34 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/printable"
 )
 
-// Exit codes.
+// Exit codes (docs/cli.md). When several apply, the first in this order
+// wins: interrupted, error, findings.
 const (
-	ExitOK       = 0
-	ExitError    = 2
+	// ExitOK: the command did what it was asked.
+	ExitOK = 0
+	// ExitError: bad usage, bad configuration, input that could not be
+	// read, deliveries that ended dead or pending; the work that could be
+	// done was done.
+	ExitError = 2
+	// ExitFindings: scan --fail-on found a finding at or above the level.
 	ExitFindings = 3
+	// ExitInterrupted: stopped by SIGINT (cmd/trailwatch turns it into
+	// 143 for SIGTERM) before it finished.
+	ExitInterrupted = 130
 )
 
-// Env is what a command may touch of the process: streams, and whether
-// stdout and stderr are terminals.
+// Env is what a command may touch of the process: streams, whether they
+// are terminals, and the environment.
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -48,86 +61,293 @@ func OSEnv() *Env {
 	}
 }
 
-// Version is set at build time.
-var Version = "dev"
+// Version is the release version, set at build time with
+// -ldflags "-X github.com/trailwatch/trailwatch/internal/cli.Version=…" (the
+// Dockerfile does); empty means the module version of the build.
+var Version = ""
 
-type command struct {
-	name, args, help string
-	run              func(ctx context.Context, env *Env, args []string) int
+// colour reports whether output to a terminal may use ANSI colours: not
+// when NO_COLOR is set (https://no-color.org) or TERM is dumb.
+func (env *Env) colour(tty bool) bool {
+	return tty && env.Getenv("NO_COLOR") == "" && env.Getenv("TERM") != "dumb"
 }
 
-func commands() []command {
-	return []command{
-		{"scan", "[flags] PATH|s3://…|- ...", "scan CloudTrail files, folders, S3 or stdin for configuration changes", runScan},
-		{"run", "[--config FILE]", "watch in real time: sources in, findings stored, alerts out", runRun},
-		{"findings", "list|show [flags]", "list stored findings, or show one in full", runFindings},
-		{"rules", "list|show|test [flags]", "list the rule catalogue, show a rule, run every rule's tests", runRules},
-		{"config", "check --config FILE", "validate a configuration file", runConfig},
-		{"notify", "test --channel NAME", "send a clearly marked test message to a channel", runNotify},
-		{"outbox", "list|retry|drop|deliver", "see and act on pending, stuck and dead deliveries", runOutbox},
-		{"version", "", "print the version", func(_ context.Context, env *Env, _ []string) int {
-			fmt.Fprintln(env.Stdout, "trailwatch", Version)
-			return ExitOK
-		}},
+// command is one command or subcommand: its help, and either a run
+// function (a leaf) or subcommands (a group).
+type command struct {
+	name     string // "list"
+	path     string // "findings list", filled by tree
+	args     string // what follows the name in the usage line
+	summary  string // one line, for the parent's list
+	help     string // paragraphs
+	examples []string
+	run      func(ctx context.Context, env *Env, c *command, args []string) int
+	subs     []*command
+	hidden   bool
+}
+
+var root = &command{
+	name:    "trailwatch",
+	summary: "real-time monitor of AWS configuration changes",
+	help: `trailwatch reads CloudTrail events (log files, EventBridge, S3, SQS), judges each
+configuration change with its rules (who, how, from where, how risky), stores the
+findings and alerts your channels.`,
+	examples: []string{
+		"trailwatch scan examples/",
+		"trailwatch findings list --min-risk VERY_HIGH",
+		"trailwatch run --config trailwatch.yaml",
+		"trailwatch help findings list",
+	},
+}
+
+func init() {
+	root.subs = []*command{scanCommand(), runCommand(), findingsCommand(), rulesCommand(), configCommand(),
+		notifyCommand(), outboxCommand(), versionCommand()}
+	tree(root, "")
+}
+
+// tree fills the paths.
+func tree(c *command, parent string) {
+	c.path = strings.TrimSpace(parent + " " + c.name)
+	if parent == "" {
+		c.path = c.name
+	}
+	for _, s := range c.subs {
+		tree(s, c.path)
 	}
 }
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
 
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, env *Env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stderr)
-		if len(args) == 0 {
-			return ExitError
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"}
+	}
+	code := dispatch(ctx, env, root, args)
+	if code != ExitOK && ctx.Err() != nil {
+		fmt.Fprintln(env.Stderr, "trailwatch: interrupted")
+		return ExitInterrupted
+	}
+	return code
+}
+
+// dispatch runs a group: its subcommand, or its help.
+func dispatch(ctx context.Context, env *Env, c *command, args []string) int {
+	if c.run != nil {
+		return c.run(ctx, env, c, args)
+	}
+	if len(args) == 0 {
+		fmt.Fprintf(env.Stderr, "%s: name a command\n\n", c.path)
+		printHelp(env.Stderr, c, nil)
+		return ExitError
+	}
+	if isHelp(args[0]) {
+		// "help", "help SUB [SUB]", "-h"
+		target := c
+		for _, a := range args[1:] {
+			s := c.sub(a)
+			if s == nil || strings.HasPrefix(a, "-") {
+				if strings.HasPrefix(a, "-") {
+					break
+				}
+				return unknown(env, target, a)
+			}
+			target = s
+			if s.run != nil {
+				break
+			}
+			c = s
 		}
+		if target.run != nil {
+			return target.run(ctx, env, target, []string{"--help"})
+		}
+		printHelp(env.Stdout, target, nil)
 		return ExitOK
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
+	s := c.sub(args[0])
+	if s == nil || s.hidden && args[0] != s.name {
+		return unknown(env, c, args[0])
+	}
+	return dispatch(ctx, env, s, args[1:])
+}
+
+func (c *command) sub(name string) *command {
+	for _, s := range c.subs {
+		if s.name == name {
+			return s
 		}
 	}
-	fmt.Fprintf(env.Stderr, "trailwatch: unknown command %q\n\n", args[0])
-	usage(env.Stderr)
+	return nil
+}
+
+func unknown(env *Env, c *command, name string) int {
+	var names []string
+	for _, s := range c.subs {
+		if !s.hidden {
+			names = append(names, s.name)
+		}
+	}
+	what := "command"
+	if c != root {
+		what = "subcommand"
+	}
+	fmt.Fprintf(env.Stderr, "%s: unknown %s %s%s\nRun '%s --help' for the list: %s.\n", c.path, what, printable.Quote(name),
+		config.DidYouMean(name, names), c.path, strings.Join(names, ", "))
 	return ExitError
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "trailwatch: real-time monitor of AWS configuration changes")
-	fmt.Fprintln(w, "\nUsage:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  trailwatch %-9s %-26s %s\n", c.name, c.args, c.help)
+// printHelp writes a command's help: usage line, description, its
+// subcommands or flags, and examples.
+func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
+	args := c.args
+	if c.run == nil && args == "" {
+		args = "COMMAND [flags]"
 	}
-	fmt.Fprintln(w, "\nRun 'trailwatch COMMAND -h' for a command's flags.")
+	fmt.Fprintf(w, "Usage: %s %s\n", c.path, args)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.help))
+	} else if c.summary != "" {
+		fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(c.summary[:1])+c.summary[1:])
+	}
+	if len(c.subs) > 0 {
+		fmt.Fprintln(w, "\nCommands:")
+		for _, s := range c.subs {
+			if !s.hidden {
+				fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
+			}
+		}
+	}
+	if fs != nil {
+		printFlags(w, fs)
+	}
+	if len(c.examples) > 0 {
+		fmt.Fprintln(w, "\nExamples:")
+		for _, e := range c.examples {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+	switch {
+	case c == root:
+		fmt.Fprintln(w, "\nRun 'trailwatch COMMAND --help' for a command's flags; docs/cli.md has all of them, the outputs and exit codes.")
+		fmt.Fprintln(w, "Exit codes: 0 ok, 2 error, 3 scan --fail-on found a finding, 130 interrupted (143 on SIGTERM).")
+	case len(c.subs) > 0:
+		fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags.\n", c.path)
+	}
+}
+
+// printFlags lists flags as --name VALUE  usage (default).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	type row struct{ left, usage string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		left := "--" + f.Name
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			if name == "" {
+				name = "VALUE"
+			}
+			left += " " + name
+		}
+		if def := f.DefValue; def != "" && def != "false" && def != "0" && def != "[]" {
+			usage += " (default " + def + ")"
+		}
+		rows = append(rows, row{left, usage})
+		width = max(width, len(left))
+	})
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFlags:")
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, r.left, r.usage)
+	}
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "-h, --help", "show this help")
+}
+
+// flags returns a leaf command's flag set; parse reads it.
+func (c *command) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet(c.path, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
 }
 
 // parse parses flags that may come before, between or after positional
-// arguments, and returns the positional ones.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
+// arguments, and returns the positional ones. -h/--help prints the help on
+// stdout; ok is false when the command should return code.
+func (c *command) parse(env *Env, fs *flag.FlagSet, args []string, minPos, maxPos int) (pos []string, code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			printHelp(env.Stdout, c, fs)
+			return nil, ExitOK, false
+		}
+	}
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, usageErr(env, c, flagError(fs, err)), false
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return pos, nil
+			break
 		}
 		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
+			pos = append(pos, rest[1:]...)
+			break
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+	switch {
+	case len(pos) < minPos:
+		return nil, usageErr(env, c, "missing "+strings.Fields(strings.ReplaceAll(c.args, "[flags]", ""))[0]), false
+	case maxPos >= 0 && len(pos) > maxPos:
+		extra := pos[maxPos:]
+		if maxPos == 0 {
+			return nil, usageErr(env, c, "takes no arguments, got "+printable.Quote(extra[0])), false
+		}
+		return nil, usageErr(env, c, "too many arguments: "+printable.Quote(extra[0])), false
+	}
+	return pos, ExitOK, true
 }
 
-func newFlags(env *Env, name, args string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: trailwatch %s %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
+var flagName = regexp.MustCompile(`(flag|defined:|argument:) -(-?)([\w.-]+)`)
+
+// flagError words the flag package's errors with --flags, and suggests
+// the flag meant when an unknown one is near a known one.
+func flagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	var unknown string
+	msg = flagName.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := flagName.FindStringSubmatch(m)
+		if sub[1] == "defined:" {
+			unknown = sub[3]
+		}
+		return sub[1] + " --" + sub[3]
+	})
+	msg = strings.Replace(msg, "flag provided but not defined:", "unknown flag", 1)
+	if unknown != "" {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		msg += config.DidYouMean(unknown, names)
+		if d := config.DidYouMean(unknown, names); d != "" {
+			msg = strings.Replace(msg, "(did you mean ", "(did you mean --", 1)
+		}
 	}
-	return fs
+	return msg
+}
+
+// usageErr reports bad usage: the problem, the usage line, where help is.
+func usageErr(env *Env, c *command, msg string) int {
+	fmt.Fprintf(env.Stderr, "%s: %s\nUsage: %s %s\nRun '%s --help' for more.\n", c.path, printable.Line(msg), c.path, c.args, c.path)
+	return ExitError
 }
 
 // multi is a repeatable string flag that also splits commas.
@@ -143,12 +363,33 @@ func (m *multi) Set(v string) error {
 	return nil
 }
 
-// loadConfig reads --config, or the defaults when it is empty.
-func loadConfig(path string) (*config.Config, error) {
+// common flags, named and described alike everywhere.
+
+func configFlag(fs *flag.FlagSet, def string) *string {
+	if def == "" {
+		return fs.String("config", "", "configuration `FILE` (trailwatch.yaml; default: none, built-in defaults)")
+	}
+	return fs.String("config", def, "configuration `FILE`")
+}
+
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", "", "SQLite database `FILE`, instead of the configured store (default: store in --config, else ./trailwatch.db; :memory: keeps nothing)")
+}
+
+const riskLevels = "LOW, MEDIUM, HIGH, VERY_HIGH or EXTREME"
+
+// loadConfig reads --config, or the defaults when it is empty. A file
+// with problems is reported with every problem the configured parts find
+// too (app.Check), so that one run shows them all.
+func loadConfig(env *Env, path string) (*config.Config, error) {
 	if path == "" {
 		return config.Default(), nil
 	}
-	return config.Load(path)
+	cfg, err := config.Load(path)
+	if err != nil && cfg != nil {
+		return nil, app.Check(cfg, app.CheckOptions{Getenv: env.Getenv})
+	}
+	return cfg, err
 }
 
 // useDB applies --db: a SQLite file that replaces whatever store the
@@ -164,26 +405,56 @@ func storeName(cfg *config.Config) string {
 	if cfg.Store.DSN != "" {
 		return "PostgreSQL (store.dsn)"
 	}
-	return cfg.Store.Path
+	return printable.Quote(cfg.Store.Path)
 }
 
-func flagErr(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	return ExitError
-}
-
-// newLogger logs JSON to stderr, warnings and above unless verbose.
-func newLogger(env *Env, quiet bool) *slog.Logger {
+// newLogger logs to stderr: text on a terminal, JSON when piped or when
+// log.format says so; warnings and above (errors only with quiet).
+func newLogger(env *Env, cfg *config.Config, quiet bool) *slog.Logger {
 	level := slog.LevelWarn
 	if quiet {
 		level = slog.LevelError
 	}
-	return slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	format := ""
+	if cfg != nil {
+		format = cfg.Log.Format
+	}
+	return logger(env, format, level)
 }
 
+func logger(env *Env, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "" {
+		format = "json"
+		if env.StderrTTY {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(env.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(env.Stderr, opts))
+}
+
+// fail prints an error, each of its lines escaped, and returns ExitError.
 func fail(env *Env, err error) int {
-	fmt.Fprintln(env.Stderr, "trailwatch:", err)
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = printable.Line(l)
+	}
+	fmt.Fprintln(env.Stderr, "trailwatch: "+strings.Join(lines, "\n"))
 	return ExitError
+}
+
+// plural writes "1 file", "2 files".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// errInterrupted is what a command reports when its context ended.
+func interrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || err == nil)
 }

@@ -114,7 +114,7 @@ func TestScanExamples(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Raw event:") || !strings.Contains(r.stdout, `"eventName":"CreateCluster"`) {
 		t.Errorf("findings show: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	if r = run(t, "", "findings", "show", "--db", db, "f-nope"); r.code != ExitError || !strings.Contains(r.stderr, "no finding f-nope") {
+	if r = run(t, "", "findings", "show", "--db", db, "f-nope"); r.code != ExitError || !strings.Contains(r.stderr, `no finding "f-nope"`) {
 		t.Errorf("show missing: %d %s", r.code, r.stderr)
 	}
 }
@@ -150,7 +150,7 @@ func TestScanStdinAndBadInput(t *testing.T) {
 	if r.code != ExitError {
 		t.Errorf("exit %d, want 2", r.code)
 	}
-	for _, want := range []string{"truncated.json.gz", "notjson.json", "mixed.jsonl: record 1", "3 errors in 3 files"} {
+	for _, want := range []string{"truncated.json.gz", "notjson.json", `mixed.jsonl": record 1`, "3 errors in 3 files"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}

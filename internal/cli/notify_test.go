@@ -47,7 +47,7 @@ channels:
 	// The channel rejects everything: deliveries go to the dead letter,
 	// and the secret URL appears nowhere.
 	r := run(t, "", "scan", "--config", cfg, "--notify", "--notify-timeout", "20s", examples)
-	if r.code != ExitOK || !strings.Contains(r.stderr, "notifications: 0 delivered, 8 dead, 0 still pending") {
+	if r.code != ExitError || !strings.Contains(r.stderr, "notifications: 0 delivered, 8 dead, 0 still pending") {
 		t.Fatalf("scan --notify: %d\n%s", r.code, r.stderr)
 	}
 	r = run(t, "", "outbox", "list", "--config", cfg, "--status", "dead")
@@ -65,7 +65,7 @@ channels:
 			break
 		}
 	}
-	if r = run(t, "", "outbox", "drop", "--config", cfg, first); !strings.Contains(r.stdout, "1 deliveries dropped") {
+	if r = run(t, "", "outbox", "drop", "--config", cfg, first); !strings.Contains(r.stdout, "1 delivery dropped") {
 		t.Errorf("drop: %s %s", r.stdout, r.stderr)
 	}
 	broken.Store(false)

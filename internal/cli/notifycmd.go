@@ -3,85 +3,109 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/trailwatch/trailwatch/internal/actor"
 	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
+	"github.com/trailwatch/trailwatch/internal/printable"
 )
 
-func runNotify(ctx context.Context, env *Env, args []string) int {
-	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(env.Stderr, "Usage: trailwatch notify test --config FILE --channel NAME")
-		return ExitError
+func notifyCommand() *command {
+	return &command{
+		name:     "notify",
+		summary:  "send a clearly marked test message to channels",
+		examples: []string{"trailwatch notify test --config trailwatch.yaml --channel secops-slack"},
+		subs: []*command{{
+			name: "test", args: "[flags]", summary: "send a clearly marked test message to channels",
+			help: `Send a test message, marked as such ("TEST: trailwatch can reach this channel. No
+AWS change happened."), to the channels named with --channel, or to every channel
+of --config without it. Only the named channels receive anything; a name the
+configuration does not have is an error, and then nothing is sent. Exit status 2
+when a channel failed.`,
+			examples: []string{
+				"trailwatch notify test --config trailwatch.yaml --channel secops-slack",
+				"trailwatch notify test --config trailwatch.yaml",
+			},
+			run: notifyTest,
+		}},
 	}
-	fs := newFlags(env, "notify test", "--config FILE --channel NAME")
-	cfgPath := fs.String("config", "trailwatch.yaml", "configuration file")
+}
+
+func notifyTest(ctx context.Context, env *Env, c *command, args []string) int {
+	fs := c.flags()
+	cfgPath := configFlag(fs, "trailwatch.yaml")
 	var names multi
-	fs.Var(&names, "channel", "channel name (repeatable; default every channel)")
-	timeout := fs.Duration("timeout", 30*time.Second, "time allowed for the delivery")
-	if _, err := parse(fs, args[1:]); err != nil {
-		return flagErr(err)
+	fs.Var(&names, "channel", "channel `NAME` (repeatable; default every channel)")
+	timeout := durationFlag(fs, "timeout", 30*time.Second, "time allowed for each delivery")
+	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
+		return code
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfig(env, *cfgPath)
 	if err != nil {
 		return fail(env, err)
 	}
-	chans, _, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: newLogger(env, false)})
-	if err != nil {
-		return fail(env, fmt.Errorf("config: %w", err))
+	if len(cfg.Channels) == 0 {
+		return fail(env, fmt.Errorf("%s configures no channels", printable.Quote(*cfgPath)))
+	}
+	// Every name must exist before anything is sent.
+	var known []string
+	for _, ch := range cfg.Channels {
+		known = append(known, ch.Name)
 	}
 	want := map[string]bool{}
+	bad := false
 	for _, n := range names {
+		if !contains(known, n) {
+			fmt.Fprintf(env.Stderr, "trailwatch: no channel named %s in %s%s; its channels: %s\n", printable.Quote(n), printable.Quote(*cfgPath),
+				config.DidYouMean(n, known), printable.Line(strings.Join(known, ", ")))
+			bad = true
+		}
 		want[n] = true
 	}
-	m := notify.Message{Finding: TestFinding(time.Now()), Kind: notify.Test, Repeats: 1, IdempotencyKey: fmt.Sprintf("test-%d", time.Now().UnixNano())}
-	code, sent := ExitOK, 0
-	for _, c := range chans {
-		if len(want) > 0 && !want[c.Name] {
+	if bad {
+		return ExitError
+	}
+	chans, _, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: newLogger(env, cfg, false), Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return fail(env, cfg.Merge(err))
+	}
+	now := time.Now()
+	m := notify.Message{Finding: app.TestFinding(now), Kind: notify.Test, Repeats: 1, IdempotencyKey: fmt.Sprintf("test-%d", now.UnixNano())}
+	code := ExitOK
+	for _, ch := range chans {
+		if len(want) > 0 && !want[ch.Name] {
 			continue
 		}
-		delete(want, c.Name)
-		sent++
-		if c.DashboardURL != "" {
-			m.DashboardURL = c.DashboardURL
-		}
+		msg := m
+		msg.DashboardURL = ch.DashboardURL
 		cctx, cancel := context.WithTimeout(ctx, *timeout)
-		_, err := c.Notifier.Notify(cctx, m)
+		_, err := ch.Notifier.Notify(cctx, msg)
 		cancel()
 		if err != nil {
 			kind := "will be retried in normal operation"
 			if notify.IsPermanent(err) {
 				kind = "permanent: fix the channel's configuration"
 			}
-			fmt.Fprintf(env.Stdout, "%s: FAILED (%s): %v\n", c.Name, kind, err)
+			fmt.Fprintf(env.Stdout, "%s: FAILED (%s): %s\n", printable.Line(ch.Name), kind, printable.Line(err.Error()))
 			code = ExitError
 			continue
 		}
-		fmt.Fprintf(env.Stdout, "%s: sent\n", c.Name)
-	}
-	for n := range want {
-		fmt.Fprintf(env.Stderr, "trailwatch: no channel named %q in %s\n", n, *cfgPath)
-		code = ExitError
-	}
-	if sent == 0 && len(names) == 0 {
-		return fail(env, fmt.Errorf("%s configures no channels", *cfgPath))
+		fmt.Fprintf(env.Stdout, "%s: sent\n", printable.Line(ch.Name))
 	}
 	return code
 }
 
-// TestFinding is the clearly marked finding test messages carry.
-func TestFinding(now time.Time) finding.Finding {
-	return finding.Finding{
-		ID: "f-test", Fingerprint: "test", RuleID: "TRAILWATCH-TEST", RuleTitle: "trailwatch test message",
-		Service: "eks", Risk: finding.Low, RiskReasons: []string{"this is a test: no change was made"},
-		EventID: "test", EventTime: now.UTC(), EventSource: "eks.amazonaws.com", EventName: "UpdateClusterConfig",
-		AccountID: "111122223333", Region: "us-east-1",
-		Actor:        actor.Actor{Type: "IAMUser", ARN: "arn:aws:iam::111122223333:user/trailwatch-test", Name: "trailwatch-test"},
-		AccessMethod: "cli", UserAgent: "trailwatch notify test", SourceIP: "192.0.2.1", Outcome: "success",
-		Resource: finding.Resource{Type: "cluster", Name: "example"},
-		Summary:  "TEST: trailwatch can reach this channel. No AWS change happened.",
-		Changes:  map[string]any{}, Remediation: "Nothing to do: this was a test.",
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
 	}
+	return false
 }
+
+// TestFinding is the clearly marked finding test messages carry.
+func TestFinding(now time.Time) finding.Finding { return app.TestFinding(now) }

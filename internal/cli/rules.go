@@ -2,126 +2,254 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/printable"
 	"github.com/trailwatch/trailwatch/internal/rule"
 )
 
-func runRules(ctx context.Context, env *Env, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, "Usage: trailwatch rules list|show|test [flags]")
-		return ExitError
+func rulesCommand() *command {
+	return &command{
+		name:    "rules",
+		summary: "list the rule catalogue, show a rule, run every rule's tests",
+		help: `The rule catalogue: the rules built into trailwatch, plus those in rule_paths
+(--config) and --rules folders. See docs/rules.md for the format.`,
+		examples: []string{"trailwatch rules list", "trailwatch rules show EKS-ACCESS-POLICY", "trailwatch rules test --rules ./my-rules"},
+		subs: []*command{
+			{
+				name: "list", args: "[flags]", summary: "list every rule: id, default risk, events watched, title",
+				examples: []string{"trailwatch rules list", "trailwatch rules list --format json | jq -r '.[].id'"},
+				run:      rulesList,
+			},
+			{
+				name: "show", args: "[flags] ID", summary: "show one rule: what it watches, when it fires, how risky and why",
+				examples: []string{"trailwatch rules show EKS-ACCESS-POLICY", "trailwatch rules show --format json EKS-CLUSTER-CONFIG"},
+				run:      rulesShow,
+			},
+			{
+				name: "test", args: "[flags]", summary: "run every rule's own test events",
+				help: `Run every rule's own test events (the tests: of each rule) through an engine built
+from the whole catalogue, and report each failure. Exit status 2 when a test fails or
+a rule file is broken.`,
+				examples: []string{"trailwatch rules test", "trailwatch rules test --rules ./my-rules --format json"},
+				run:      rulesTest,
+			},
+		},
 	}
-	sub := args[0]
-	fs := newFlags(env, "rules "+sub, "[flags]")
-	cfgPath := fs.String("config", "", "configuration file")
-	var ruleDirs multi
-	fs.Var(&ruleDirs, "rules", "folder of extra rule files (repeatable)")
-	format := fs.String("format", "table", "output: table or json (list, show)")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return flagErr(err)
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(env, err)
-	}
-	cat, err := app.Catalogue(cfg, ruleDirs)
-	if err != nil {
-		return fail(env, err)
-	}
-	switch sub {
-	case "list":
-		if *format == "json" {
-			type row struct {
-				ID, Title, Service, Risk, EventSource string
-				EventNames                            []string
-			}
-			var rows []row
-			for _, r := range cat.Rules {
-				rows = append(rows, row{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames})
-			}
-			return writeJSON(env, rows)
-		}
-		for _, r := range cat.Rules {
-			fmt.Fprintf(env.Stdout, "%-26s %-9s %2d events  %s\n", r.ID, r.Risk, len(r.EventNames), r.Title)
-		}
-		return ExitOK
-	case "show":
-		if len(pos) != 1 {
-			fmt.Fprintln(env.Stderr, "Usage: trailwatch rules show [flags] ID")
-			return ExitError
-		}
-		r, ok := cat.Get(pos[0])
-		if !ok {
-			return fail(env, fmt.Errorf("no rule %s (see trailwatch rules list)", pos[0]))
-		}
-		if *format == "json" {
-			return writeJSON(env, r)
-		}
-		showRule(env, r)
-		return ExitOK
-	case "test":
-		res, err := rule.RunTests(cat)
-		if err != nil {
-			return fail(env, err)
-		}
-		passed, failed := 0, 0
-		for _, r := range res {
-			if len(r.Problems) == 0 {
-				passed++
-				continue
-			}
-			failed++
-			for _, p := range r.Problems {
-				fmt.Fprintf(env.Stdout, "FAIL %s / %s: %s\n", r.RuleID, r.Test, p)
-			}
-		}
-		fmt.Fprintf(env.Stdout, "rules: %d passed, %d failed\n", passed, failed)
-		if failed > 0 {
-			return ExitError
-		}
-		return ExitOK
-	}
-	fmt.Fprintf(env.Stderr, "trailwatch rules: unknown subcommand %q (want list, show or test)\n", sub)
-	return ExitError
 }
 
-func writeJSON(env *Env, v any) int {
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+// catalogueFlags are the flags every rules subcommand takes.
+func catalogueFlags(c *command) (fs *flag.FlagSet, cfgPath *string, dirs *multi) {
+	fs = c.flags()
+	cfgPath = configFlag(fs, "")
+	dirs = &multi{}
+	fs.Var(dirs, "rules", "`FOLDER` of extra rule files (repeatable)")
+	return
+}
+
+func loadCatalogue(env *Env, cfgPath string, dirs multi) (*rule.Catalogue, error) {
+	cfg, err := loadConfig(env, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return app.Catalogue(cfg, dirs)
+}
+
+// ruleRow is a rule in rules list --format json.
+type ruleRow struct {
+	ID          string   `json:"id"`
+	Title       string   `json:"title"`
+	Service     string   `json:"service"`
+	Risk        string   `json:"risk"`
+	EventSource string   `json:"event_source"`
+	EventNames  []string `json:"event_names"`
+}
+
+func rulesList(_ context.Context, env *Env, c *command, args []string) int {
+	fs, cfgPath, dirs := catalogueFlags(c)
+	format := fs.String("format", "table", "output `FORMAT`: table or json")
+	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
+		return code
+	}
+	if err := checkFormat(*format, "table", "json"); err != nil {
+		return usageErr(env, c, err.Error())
+	}
+	cat, err := loadCatalogue(env, *cfgPath, *dirs)
+	if err != nil {
 		return fail(env, err)
+	}
+	if *format == "json" {
+		rows := []ruleRow{}
+		for _, r := range cat.Rules {
+			rows = append(rows, ruleRow{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames})
+		}
+		return writeJSON(env, rows)
+	}
+	width := 0
+	for _, r := range cat.Rules {
+		width = max(width, len(r.ID))
+	}
+	for _, r := range cat.Rules {
+		fmt.Fprintf(env.Stdout, "%-*s  %-9s  %s  %s\n", width, printable.Line(r.ID), r.Risk, fmt.Sprintf("%2d %-6s", len(r.EventNames), pluralWord(len(r.EventNames), "event", "events")), printable.Line(r.Title))
 	}
 	return ExitOK
 }
 
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// ruleDetail is a rule in rules show --format json.
+type ruleDetail struct {
+	ID          string       `json:"id"`
+	Title       string       `json:"title"`
+	Service     string       `json:"service"`
+	EventSource string       `json:"event_source"`
+	EventNames  []string     `json:"event_names"`
+	Outcomes    []string     `json:"outcomes"`
+	Risk        string       `json:"risk"`
+	TTL         string       `json:"ttl"`
+	Description string       `json:"description"`
+	Condition   string       `json:"condition,omitempty"`
+	Adjust      []adjustJSON `json:"adjust"`
+	Remediation string       `json:"remediation"`
+	References  []string     `json:"references"`
+	Tests       int          `json:"tests"`
+	File        string       `json:"file"`
+}
+
+type adjustJSON struct {
+	Risk   string `json:"risk"`
+	Reason string `json:"reason"`
+	When   string `json:"when"`
+}
+
+func rulesShow(_ context.Context, env *Env, c *command, args []string) int {
+	fs, cfgPath, dirs := catalogueFlags(c)
+	format := fs.String("format", "text", "output `FORMAT`: text or json")
+	pos, code, ok := c.parse(env, fs, args, 1, 1)
+	if !ok {
+		return code
+	}
+	if err := checkFormat(*format, "text", "json"); err != nil {
+		return usageErr(env, c, err.Error())
+	}
+	cat, err := loadCatalogue(env, *cfgPath, *dirs)
+	if err != nil {
+		return fail(env, err)
+	}
+	r, ok := cat.Get(pos[0])
+	if !ok {
+		var ids []string
+		for _, r := range cat.Rules {
+			ids = append(ids, r.ID)
+		}
+		return fail(env, fmt.Errorf("no rule %s%s (see trailwatch rules list)", printable.Quote(pos[0]), config.DidYouMean(pos[0], ids)))
+	}
+	if *format == "json" {
+		d := ruleDetail{ID: r.ID, Title: r.Title, Service: r.Service, EventSource: r.EventSource, EventNames: r.EventNames,
+			Outcomes: r.Outcomes, Risk: r.Risk.String(), TTL: rule.FormatDuration(r.TTL), Description: strings.TrimSpace(r.Description),
+			Condition: r.Condition, Adjust: []adjustJSON{}, Remediation: strings.TrimSpace(r.Remediation), References: r.References,
+			Tests: len(r.Tests), File: r.File}
+		for _, a := range r.Adjust {
+			d.Adjust = append(d.Adjust, adjustJSON{a.Risk.String(), a.Reason, strings.Join(strings.Fields(a.When), " ")})
+		}
+		if d.References == nil {
+			d.References = []string{}
+		}
+		return writeJSON(env, d)
+	}
+	showRule(env, r)
+	return ExitOK
+}
+
+// testResult is one failed rule test in rules test --format json.
+type testResult struct {
+	RuleID   string   `json:"rule_id"`
+	Test     string   `json:"test"`
+	Problems []string `json:"problems"`
+}
+
+func rulesTest(_ context.Context, env *Env, c *command, args []string) int {
+	fs, cfgPath, dirs := catalogueFlags(c)
+	format := fs.String("format", "text", "output `FORMAT`: text or json")
+	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
+		return code
+	}
+	if err := checkFormat(*format, "text", "json"); err != nil {
+		return usageErr(env, c, err.Error())
+	}
+	cat, err := loadCatalogue(env, *cfgPath, *dirs)
+	if err != nil {
+		return fail(env, err)
+	}
+	res, err := rule.RunTests(cat)
+	if err != nil {
+		return fail(env, err)
+	}
+	passed, failed := 0, 0
+	failures := []testResult{}
+	for _, r := range res {
+		if len(r.Problems) == 0 {
+			passed++
+			continue
+		}
+		failed++
+		failures = append(failures, testResult{r.RuleID, r.Test, r.Problems})
+	}
+	code := ExitOK
+	if failed > 0 {
+		code = ExitError
+	}
+	if *format == "json" {
+		if c := writeJSON(env, struct {
+			Passed   int          `json:"passed"`
+			Failed   int          `json:"failed"`
+			Failures []testResult `json:"failures"`
+		}{passed, failed, failures}); c != ExitOK {
+			return c
+		}
+		return code
+	}
+	for _, f := range failures {
+		for _, p := range f.Problems {
+			fmt.Fprintf(env.Stdout, "FAIL %s / %s: %s\n", printable.Line(f.RuleID), printable.Line(f.Test), printable.Line(p))
+		}
+	}
+	fmt.Fprintf(env.Stdout, "rules: %d passed, %d failed\n", passed, failed)
+	return code
+}
+
 func showRule(env *Env, r *rule.Rule) {
 	w := env.Stdout
-	fmt.Fprintf(w, "%s: %s\n", r.ID, r.Title)
-	fmt.Fprintf(w, "Service:     %s (%s)\n", r.Service, r.EventSource)
+	l, t := printable.Line, printable.Text
+	fmt.Fprintf(w, "%s: %s\n", l(r.ID), l(r.Title))
+	fmt.Fprintf(w, "Service:     %s (%s)\n", l(r.Service), l(r.EventSource))
 	fmt.Fprintf(w, "Risk:        %s (default)\n", r.Risk)
-	fmt.Fprintf(w, "Outcomes:    %s\n", strings.Join(r.Outcomes, ", "))
-	fmt.Fprintf(w, "Events:      %s\n", strings.Join(r.EventNames, ", "))
+	fmt.Fprintf(w, "Outcomes:    %s\n", l(strings.Join(r.Outcomes, ", ")))
+	fmt.Fprintf(w, "Events:      %s\n", l(strings.Join(r.EventNames, ", ")))
 	fmt.Fprintf(w, "TTL:         %s\n", rule.FormatDuration(r.TTL))
-	fmt.Fprintf(w, "Source:      %s\n", r.File)
-	fmt.Fprintf(w, "\n%s\n", r.Description)
+	fmt.Fprintf(w, "Source:      %s\n", l(r.File))
+	fmt.Fprintf(w, "\n%s\n", t(strings.TrimSpace(r.Description)))
 	if r.Condition != "" {
-		fmt.Fprintf(w, "\nFires when:  %s\n", r.Condition)
+		fmt.Fprintf(w, "\nFires when:  %s\n", t(r.Condition))
 	}
 	if len(r.Adjust) > 0 {
 		fmt.Fprintln(w, "\nRisk adjustments:")
 		for _, a := range r.Adjust {
-			fmt.Fprintf(w, "  %-9s %s\n            when %s\n", a.Risk, a.Reason, strings.Join(strings.Fields(a.When), " "))
+			fmt.Fprintf(w, "  %-9s %s\n            when %s\n", a.Risk, l(a.Reason), l(strings.Join(strings.Fields(a.When), " ")))
 		}
 	}
-	fmt.Fprintf(w, "\nRemediation: %s\n", r.Remediation)
+	fmt.Fprintf(w, "\nRemediation: %s\n", t(strings.TrimSpace(r.Remediation)))
 	for _, ref := range r.References {
-		fmt.Fprintf(w, "See:         %s\n", ref)
+		fmt.Fprintf(w, "See:         %s\n", l(ref))
 	}
 	fmt.Fprintf(w, "Tests:       %d\n", len(r.Tests))
 }

@@ -9,23 +9,50 @@ import (
 	"github.com/trailwatch/trailwatch/internal/config"
 )
 
-func runRun(ctx context.Context, env *Env, args []string) int {
-	fs := newFlags(env, "run", "[flags]")
-	cfgPath := fs.String("config", "", "configuration file (default: a webhook on 127.0.0.1:8080, console alerts, ./trailwatch.db)")
-	var ruleDirs multi
-	fs.Var(&ruleDirs, "rules", "folder of extra rule files (repeatable)")
-	if _, err := parse(fs, args); err != nil {
-		return flagErr(err)
+func runCommand() *command {
+	return &command{
+		name:    "run",
+		args:    "[flags]",
+		summary: "watch in real time: sources in, findings stored, alerts out",
+		help: `Run the service: read the configured sources (SQS, S3, folders, a webhook for
+EventBridge API destinations), store findings, acknowledge the sources only after
+that, and deliver alerts to the channels. It serves /healthz, /readyz and Prometheus
+/metrics on admin.listen.
+
+With no --config it runs on local defaults: a webhook on ` + config.DefaultWebhookListen + `/events without
+authentication, alerts on the console, SQLite in ./trailwatch.db (--db to choose
+another file). SIGINT or SIGTERM stops it gracefully (exit status 0); a second one
+stops it at once. Logs go to stderr: text on a terminal, JSON otherwise or as
+log.format says.`,
+		examples: []string{
+			"trailwatch run --db run.db",
+			"trailwatch run --config trailwatch.yaml",
+		},
+		run: runRun,
 	}
-	cfg, err := loadConfig(*cfgPath)
+}
+
+func runRun(ctx context.Context, env *Env, c *command, args []string) int {
+	fs := c.flags()
+	cfgPath := configFlag(fs, "")
+	db := dbFlag(fs)
+	var ruleDirs multi
+	fs.Var(&ruleDirs, "rules", "`FOLDER` of extra rule files (repeatable)")
+	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
+		return code
+	}
+	cfg, err := loadConfig(env, *cfgPath)
 	if err != nil {
 		return fail(env, err)
 	}
+	useDB(cfg, *db)
 	log := serviceLogger(env, cfg.Log)
 	if *cfgPath == "" {
-		log.Info("no --config: running on local defaults", "webhook", "http://127.0.0.1:8080/events", "admin", "http://127.0.0.1:9090", "store", cfg.Store.Path)
+		log.Info("no --config: running on local defaults", "webhook", "http://"+config.DefaultWebhookListen+"/events",
+			"admin", "http://"+config.DefaultAdminListen, "store", cfg.Store.Path)
 	}
-	svc, err := app.NewService(ctx, cfg, app.RunOptions{Getenv: env.Getenv, Logger: log, RuleDirs: ruleDirs, Started: env.Started})
+	svc, err := app.NewService(ctx, cfg, app.RunOptions{Getenv: env.Getenv, Logger: log, RuleDirs: ruleDirs, Started: env.Started,
+		Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
 		return fail(env, err)
 	}
@@ -35,7 +62,8 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 	return ExitOK
 }
 
-// serviceLogger builds the structured logger of trailwatch run.
+// serviceLogger builds the structured logger of trailwatch run: text on a
+// terminal, JSON otherwise, unless log.format says.
 func serviceLogger(env *Env, c config.Log) *slog.Logger {
 	level := slog.LevelInfo
 	switch c.Level {
@@ -46,9 +74,5 @@ func serviceLogger(env *Env, c config.Log) *slog.Logger {
 	case "error":
 		level = slog.LevelError
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(env.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(env.Stderr, opts))
+	return logger(env, c.Format, level)
 }

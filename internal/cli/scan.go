@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
+	"github.com/trailwatch/trailwatch/internal/printable"
 	"github.com/trailwatch/trailwatch/internal/scan"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -21,59 +23,75 @@ const ScanGCPercent = 400
 // saveBatch is how many findings are committed together during a scan.
 const saveBatch = 256
 
-func runScan(ctx context.Context, env *Env, args []string) int {
-	fs := newFlags(env, "scan", "[flags] PATH|s3://BUCKET/PREFIX|- ...")
-	cfgPath := fs.String("config", "", "configuration file (trailwatch.yaml)")
+func scanCommand() *command {
+	return &command{
+		name:    "scan",
+		args:    "[flags] PATH|s3://BUCKET/PREFIX|- ...",
+		summary: "scan CloudTrail files, folders, S3 or stdin for configuration changes",
+		help: `Scan CloudTrail logs for configuration changes and print the findings, oldest first.
+
+PATH is a file, a folder (walked recursively; CloudTrail-Digest is skipped), an
+s3://bucket/prefix, or - for standard input. Every delivery format is read:
+CloudTrail S3 files (gzip or not), JSON arrays, JSON lines, EventBridge events and
+single records. Findings are saved in the store (idempotent: scanning the same files
+again adds nothing). FIFOs and devices named as PATH are read only with
+--special-files; inside folders they are skipped.
+
+Output: a table on a terminal, JSON lines in a pipe (--format). A summary goes to
+stderr (--quiet drops it). Exit status: 0 done; 2 when some input could not be read,
+or with --notify when deliveries ended dead or still pending (everything else is
+still scanned, saved and printed); 3 with --fail-on LEVEL when a finding at or above
+LEVEL exists and nothing failed; 130 when interrupted (Ctrl-C).`,
+		examples: []string{
+			"trailwatch scan examples/",
+			"trailwatch scan --format json --min-risk HIGH examples/ | jq '.[] | .summary'",
+			"trailwatch scan --fail-on VERY_HIGH examples/cloudtrail/",
+			"gunzip -c trail.json.gz | trailwatch scan -",
+			"trailwatch scan --config trailwatch.yaml --notify s3://my-trail-bucket/AWSLogs/",
+		},
+		run: runScan,
+	}
+}
+
+func runScan(ctx context.Context, env *Env, c *command, args []string) int {
+	fs := c.flags()
+	cfgPath := configFlag(fs, "")
 	var ruleDirs multi
-	fs.Var(&ruleDirs, "rules", "folder of extra rule files (repeatable)")
-	db := fs.String("db", "", "SQLite database for findings (default from config, else "+"trailwatch.db; :memory: keeps nothing)")
-	format := fs.String("format", "", "output: table, json or jsonl (default table on a terminal, else jsonl)")
-	minRisk := fs.String("min-risk", "", "print only findings at or above this risk")
-	failOn := fs.String("fail-on", "", "exit 3 when a finding at or above this risk exists")
+	fs.Var(&ruleDirs, "rules", "folder of extra rule files, beside the built-in catalogue (repeatable)")
+	db := dbFlag(fs)
+	format := fs.String("format", "", "output `FORMAT`: table, json or jsonl (default table on a terminal, jsonl in a pipe)")
+	minRisk := riskFlag(fs, "min-risk", "print only findings at or above this risk (all are saved)")
+	failOn := riskFlag(fs, "fail-on", "exit 3 when a finding at or above this risk exists")
 	workers := fs.Int("workers", 2, "files scanned at once")
 	raw := fs.Bool("raw", false, "include the raw event in JSON output")
-	quiet := fs.Bool("quiet", false, "no summary or progress on stderr")
-	notifyFlag := fs.Bool("notify", false, "deliver new findings to the configured channels")
-	attempt := fs.Duration("attempt-timeout", 30*time.Second, "with --notify, time allowed for one delivery attempt")
-	notifyTimeout := fs.Duration("notify-timeout", 2*time.Minute, "with --notify, how long to keep delivering (retries included) before leaving the rest in the outbox")
-	paths, err := parse(fs, args)
-	if err != nil {
-		return flagErr(err)
+	quiet := fs.Bool("quiet", false, "no summary, progress or warnings on stderr (errors still)")
+	special := fs.Bool("special-files", false, "also read FIFOs and devices named as PATH")
+	notifyFlag := fs.Bool("notify", false, "deliver new findings to the channels of --config")
+	attempt := durationFlag(fs, "attempt-timeout", 30*time.Second, "with --notify, time allowed for one delivery attempt")
+	notifyTimeout := durationFlag(fs, "notify-timeout", 2*time.Minute, "with --notify, how long to keep delivering (retries included) before leaving the rest in the outbox")
+	paths, code, ok := c.parse(env, fs, args, 1, -1)
+	if !ok {
+		return code
 	}
 	// A scan keeps little alive (one buffer per worker) but allocates
 	// steadily; collecting less often is a measured ~5% of throughput for a
 	// few MB of peak memory (bench/README.md).
 	defer debug.SetGCPercent(debug.SetGCPercent(ScanGCPercent))
-	if len(paths) == 0 {
-		fmt.Fprintln(env.Stderr, "trailwatch scan: name at least one file, folder, s3://bucket/prefix or - (stdin)")
-		fs.Usage()
-		return ExitError
-	}
 	if *format == "" {
 		*format = defaultFormat(env)
 	}
-	if err := checkFormat(*format); err != nil {
-		return fail(env, err)
+	if err := checkFormat(*format, "table", "json", "jsonl"); err != nil {
+		return usageErr(env, c, err.Error())
 	}
-	var min, failAt finding.Risk
-	if *minRisk != "" {
-		if min, err = finding.ParseRisk(*minRisk); err != nil {
-			return fail(env, fmt.Errorf("--min-risk: %w", err))
-		}
-	}
-	if *failOn != "" {
-		if failAt, err = finding.ParseRisk(*failOn); err != nil {
-			return fail(env, fmt.Errorf("--fail-on: %w", err))
-		}
-	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfig(env, *cfgPath)
 	if err != nil {
 		return fail(env, err)
 	}
 	useDB(cfg, *db)
+	log := newLogger(env, cfg, *quiet)
 	_, eng, err := app.Engine(cfg, ruleDirs)
 	if err != nil {
-		return fail(env, err)
+		return fail(env, cfg.Merge(err))
 	}
 	var (
 		channels []notify.Channel
@@ -83,9 +101,9 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		if len(cfg.Channels) == 0 {
 			return fail(env, fmt.Errorf("--notify: no channels configured (add channels: to the --config file; see docs/channels/README.md)"))
 		}
-		chs, r, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: newLogger(env, *quiet)})
+		chs, r, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: log, Stdout: env.Stdout, Stderr: env.Stderr})
 		if err != nil {
-			return fail(env, fmt.Errorf("config: %w", err))
+			return fail(env, cfg.Merge(err))
 		}
 		channels, router = chs, r.Route
 	}
@@ -100,7 +118,9 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		found    []finding.Finding
 		saved    store.SaveResult
 		worst    finding.Risk
-		errCount int
+		hidden   int64
+		errCount int64
+		foreign  []string
 	)
 	flush := func() error {
 		if len(pending) == 0 {
@@ -117,20 +137,31 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	}
 	var progressMu sync.Mutex
 	clearProgress := func() {}
-	showProgress := env.StderrTTY && !*quiet
+	shown := false // a progress line is on the screen
+	showProgress := env.StderrTTY && !*quiet && env.Getenv("TERM") != "dumb"
+	say := func(prefix, msg string) {
+		progressMu.Lock()
+		clearProgress()
+		progressMu.Unlock()
+		fmt.Fprintln(env.Stderr, "trailwatch: "+prefix+printable.Line(msg))
+	}
 	sc := scan.New(scan.Options{
 		Engine:  eng,
 		Workers: *workers,
+		Special: *special,
+		Logger:  log,
 		Findings: func(fs []finding.Finding) error {
 			for _, f := range fs {
 				worst = max(worst, f.Risk)
 				pending = append(pending, f)
-				if f.Risk >= min {
-					if !*raw {
-						f.Raw = nil
-					}
-					found = append(found, f)
+				if f.Risk < *minRisk {
+					hidden++
+					continue
 				}
+				if !*raw {
+					f.Raw = nil
+				}
+				found = append(found, f)
 			}
 			if len(pending) >= saveBatch {
 				return flush()
@@ -139,17 +170,16 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		},
 		Errors: func(err error) {
 			errCount++
-			progressMu.Lock()
-			clearProgress()
-			progressMu.Unlock()
-			fmt.Fprintln(env.Stderr, "trailwatch: error:", err)
+			say("error: ", err.Error())
 		},
 		Warnings: func(msg string) {
 			if !*quiet {
-				progressMu.Lock()
-				clearProgress()
-				progressMu.Unlock()
-				fmt.Fprintln(env.Stderr, "trailwatch: warning:", msg)
+				say("warning: ", msg)
+			}
+		},
+		Foreign: func(name string, _ int64) {
+			if len(foreign) < 3 {
+				foreign = append(foreign, printable.Quote(name))
 			}
 		},
 	})
@@ -157,7 +187,12 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	if showProgress {
-		clearProgress = func() { fmt.Fprint(env.Stderr, "\r\x1b[K") }
+		clearProgress = func() {
+			if shown {
+				fmt.Fprint(env.Stderr, "\r\x1b[K")
+				shown = false
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -173,7 +208,9 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 				case <-t.C:
 					s := sc.Stats.Snapshot()
 					progressMu.Lock()
-					fmt.Fprintf(env.Stderr, "\r\x1b[Kscanning: %d files, %.1f MB, %d records, %d findings", s.Files, float64(s.Bytes)/1e6, s.Records, s.Findings)
+					fmt.Fprintf(env.Stderr, "\r\x1b[Kscanning: %s, %.1f MB, %s, %s", plural(s.Files, "file", "files"), float64(s.Bytes)/1e6,
+						plural(s.Records, "record", "records"), plural(s.Findings, "finding", "findings"))
+					shown = true
 					progressMu.Unlock()
 				}
 			}
@@ -194,40 +231,72 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		}
 		return found[i].ID < found[j].ID
 	})
-	if err := printFindings(env.Stdout, *format, found, env.StdoutTTY, *raw); err != nil {
+	if err := printFindings(env.Stdout, *format, found, env.colour(env.StdoutTTY), *raw); err != nil {
 		return fail(env, err)
 	}
+	deliveryFailed := false
 	if *notifyFlag {
-		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: newLogger(env, *quiet), AttemptTimeout: *attempt})
+		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: log, AttemptTimeout: *attempt})
 		dctx, cancel := context.WithTimeout(ctx, *notifyTimeout)
 		left, err := d.Drain(dctx)
 		cancel()
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			return fail(env, fmt.Errorf("deliver: %w", err))
 		}
-		if !*quiet {
-			var sent, dead int64
-			for _, s := range d.Stats() {
-				sent += s.Sent
-				dead += s.Dead
-			}
-			fmt.Fprintf(env.Stderr, "trailwatch: notifications: %d delivered, %d dead, %d still pending (see trailwatch outbox list)\n", sent, dead, left)
+		var sent, dead int64
+		for _, s := range d.Stats() {
+			sent += s.Sent
+			dead += s.Dead
+		}
+		deliveryFailed = dead > 0 || left > 0
+		if !*quiet || deliveryFailed {
+			fmt.Fprintf(env.Stderr, "trailwatch: notifications: %d delivered, %d dead, %d still pending%s\n", sent, dead, left, seeOutbox(dead, int64(left)))
 		}
 	}
 	s := sc.Stats.Snapshot()
 	if !*quiet {
-		fmt.Fprintf(env.Stderr, "trailwatch: scanned %d files (%.1f MB), %d records, %d findings (%d new, %d already stored) in %s; %d errors",
-			s.Files, float64(s.Bytes)/1e6, s.Records, s.Findings, saved.Inserted, saved.Duplicates, time.Since(start).Round(time.Millisecond), errCount)
-		if s.FilesWithErrors > 0 {
-			fmt.Fprintf(env.Stderr, " in %d files", s.FilesWithErrors)
+		if s.Foreign > 0 {
+			fmt.Fprintf(env.Stderr, "trailwatch: %s held JSON but no CloudTrail records (%s%s): nothing to scan in them\n",
+				plural(s.Foreign, "file", "files"), strings.Join(foreign, ", "), more(s.Foreign, len(foreign)))
 		}
-		fmt.Fprintln(env.Stderr)
+		var b strings.Builder
+		fmt.Fprintf(&b, "trailwatch: scanned %s (%.1f MB), %s, %s (%d new, %d already stored)",
+			plural(s.Files, "file", "files"), float64(s.Bytes)/1e6, plural(s.Records, "record", "records"),
+			plural(s.Findings, "finding", "findings"), saved.Inserted, saved.Duplicates)
+		if hidden > 0 {
+			fmt.Fprintf(&b, ", %d below --min-risk %s not shown", hidden, *minRisk)
+		}
+		fmt.Fprintf(&b, " in %s; %s", time.Since(start).Round(time.Millisecond), plural(errCount, "error", "errors"))
+		if s.FilesWithErrors > 0 {
+			fmt.Fprintf(&b, " in %s", plural(s.FilesWithErrors, "file", "files"))
+		}
+		fmt.Fprintln(env.Stderr, b.String())
 	}
 	switch {
-	case errCount > 0:
+	case errCount > 0 || deliveryFailed:
+		if *failOn != 0 && worst >= *failOn {
+			fmt.Fprintf(env.Stderr, "trailwatch: a finding at or above --fail-on %s exists too, but errors decide the exit status: %d\n", *failOn, ExitError)
+		}
 		return ExitError
-	case failAt != 0 && worst >= failAt:
+	case *failOn != 0 && worst >= *failOn:
+		if !*quiet {
+			fmt.Fprintf(env.Stderr, "trailwatch: a finding at or above --fail-on %s (%s): exit %d\n", *failOn, worst, ExitFindings)
+		}
 		return ExitFindings
 	}
 	return ExitOK
+}
+
+func more(total int64, shown int) string {
+	if total > int64(shown) {
+		return fmt.Sprintf(" and %d more", total-int64(shown))
+	}
+	return ""
+}
+
+func seeOutbox(dead, left int64) string {
+	if dead > 0 || left > 0 {
+		return " (see trailwatch outbox list)"
+	}
+	return ""
 }
