@@ -146,3 +146,21 @@ heartbeat: {max_silence: 1h}
 		t.Error("a disabled rule has findings series")
 	}
 }
+
+// Every duration is read in the one grammar, source settings included.
+func TestDurationsInOneGrammar(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse(strings.NewReader(`sources:
+  - {name: logs, type: file, path: "` + dir + `", poll_interval: 2 minutes}
+channels:
+  - {name: mail, type: email, host: smtp.example.com, port: 587, from: tw@example.com, to: [soc@example.com], timeout: 1m30s, max_age: 2d}
+rules: {EKS-TAGS: {ttl: 1w}}
+heartbeat: {max_silence: 90m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(cfg, CheckOptions{Getenv: func(string) string { return "" }}); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}

@@ -309,3 +309,13 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestProblemsQuoteOddFileNames(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad\nname.yaml")
+	os.WriteFile(p, []byte("stroe: {}\n"), 0o600)
+	_, err := Load(p)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `bad\nname.yaml":1: stroe: unknown key (did you mean store?)`) {
+		t.Errorf("odd file name: %q", err)
+	}
+}

@@ -43,6 +43,8 @@ func (ps *Problems) Error() string {
 	file := ps.File
 	if file == "" {
 		file = "configuration"
+	} else if q := strconv.Quote(file); q[1:len(q)-1] != file || strings.ContainsAny(file, " :") {
+		file = q // a name with control characters, spaces or colons
 	}
 	where := func(p *Problem) string {
 		s := file

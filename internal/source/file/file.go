@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -69,7 +70,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	}
 	c.poll = 10 * time.Second
 	if c.PollInterval != "" {
-		d, err := time.ParseDuration(c.PollInterval)
+		d, err := duration.Parse(c.PollInterval)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("poll_interval: %q is not a duration (10s, 1m; 0 for one pass)", c.PollInterval))

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -117,7 +118,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	}
 	c.poll = 60 * time.Second
 	if c.PollInterval != "" {
-		d, err := time.ParseDuration(c.PollInterval)
+		d, err := duration.Parse(c.PollInterval)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("poll_interval: %q is not a duration (60s, 5m; 0 for one pass)", c.PollInterval))
