@@ -367,7 +367,7 @@ func (m *multi) Set(v string) error {
 
 func configFlag(fs *flag.FlagSet, def string) *string {
 	if def == "" {
-		return fs.String("config", "", "configuration `FILE` (trailwatch.yaml; default: none, built-in defaults)")
+		return fs.String("config", "", "configuration `FILE` (trailwatch.yaml; default: none, the built-in defaults)")
 	}
 	return fs.String("config", def, "configuration `FILE`")
 }

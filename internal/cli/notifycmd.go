@@ -39,7 +39,7 @@ func notifyTest(ctx context.Context, env *Env, c *command, args []string) int {
 	cfgPath := configFlag(fs, "trailwatch.yaml")
 	var names multi
 	fs.Var(&names, "channel", "channel `NAME` (repeatable; default every channel)")
-	timeout := durationFlag(fs, "timeout", 30*time.Second, "time allowed for each delivery")
+	timeout := durationFlag(fs, "timeout", 30*time.Second, "`DURATION` allowed for each delivery")
 	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
 		return code
 	}

@@ -99,8 +99,8 @@ func outboxList(ctx context.Context, env *Env, c *command, args []string) int {
 	cfgPath := configFlag(fs, "")
 	db := dbFlag(fs)
 	var status, channels multi
-	fs.Var(&status, "status", "`STATE`: pending, sending, done, dead or dropped (repeatable)")
-	fs.Var(&channels, "channel", "only this channel `NAME` (repeatable)")
+	fs.Var(&status, "status", "only deliveries in this `STATE`: pending, sending, done, dead or dropped (repeatable)")
+	fs.Var(&channels, "channel", "only deliveries to this channel `NAME` (repeatable)")
 	limit := fs.Int("limit", 100, "at most `N`, newest first (0: all)")
 	format := fs.String("format", "table", "output `FORMAT`: table or json")
 	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
@@ -248,8 +248,8 @@ func outboxDeliver(ctx context.Context, env *Env, c *command, args []string) int
 	fs := c.flags()
 	cfgPath := configFlag(fs, "")
 	db := dbFlag(fs)
-	timeout := durationFlag(fs, "timeout", 2*time.Minute, "how long to keep delivering, retries included")
-	attempt := durationFlag(fs, "attempt-timeout", 30*time.Second, "time allowed for one delivery attempt")
+	timeout := durationFlag(fs, "timeout", 2*time.Minute, "`DURATION` of delivering, retries included")
+	attempt := durationFlag(fs, "attempt-timeout", 30*time.Second, "`DURATION` allowed for one delivery attempt")
 	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
 		return code
 	}

@@ -247,6 +247,6 @@ func (v riskValue) Set(s string) error {
 
 func riskFlag(fs *flag.FlagSet, name, usage string) *finding.Risk {
 	var r finding.Risk
-	fs.Var(riskValue{&r}, name, usage+": `LEVEL`, one of "+riskLevels)
+	fs.Var(riskValue{&r}, name, usage+" ("+riskLevels+")")
 	return &r
 }
