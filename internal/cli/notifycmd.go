@@ -8,7 +8,6 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
-	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/printable"
 )
@@ -106,6 +105,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-// TestFinding is the clearly marked finding test messages carry.
-func TestFinding(now time.Time) finding.Finding { return app.TestFinding(now) }
