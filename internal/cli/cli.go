@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 
@@ -85,21 +86,33 @@ type command struct {
 	hidden   bool
 }
 
-var root = &command{
-	name:    "trailwatch",
-	summary: "real-time monitor of AWS configuration changes",
-	help: `trailwatch reads CloudTrail events (log files, EventBridge, S3, SQS), judges each
-configuration change with its rules (who, how, from where, how risky), stores the
-findings and alerts your channels.`,
-	examples: []string{
-		"trailwatch scan examples/",
-		"trailwatch findings list --min-risk VERY_HIGH",
-		"trailwatch run --config trailwatch.yaml",
-		"trailwatch help findings list",
-	},
+// commands builds the command tree on first use, not in an init function:
+// a program that imports cli for a constant (bench/cmd/scanbench) then
+// links none of the commands' dependencies.
+func commands() *command {
+	rootOnce.Do(buildTree)
+	return root
 }
 
-func init() {
+var (
+	rootOnce sync.Once
+	root     *command
+)
+
+func buildTree() {
+	root = &command{
+		name:    "trailwatch",
+		summary: "real-time monitor of AWS configuration changes",
+		help: `trailwatch reads CloudTrail events (log files, EventBridge, S3, SQS), judges each
+configuration change with its rules (who, how, from where, how risky), stores the
+findings and alerts your channels.`,
+		examples: []string{
+			"trailwatch scan examples/",
+			"trailwatch findings list --min-risk VERY_HIGH",
+			"trailwatch run --config trailwatch.yaml",
+			"trailwatch help findings list",
+		},
+	}
 	root.subs = []*command{scanCommand(), runCommand(), findingsCommand(), rulesCommand(), configCommand(),
 		notifyCommand(), outboxCommand(), versionCommand()}
 	tree(root, "")
@@ -126,7 +139,7 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		args = []string{"version"}
 	}
-	code := dispatch(ctx, env, root, args)
+	code := dispatch(ctx, env, commands(), args)
 	if code != ExitOK && ctx.Err() != nil {
 		fmt.Fprintln(env.Stderr, "trailwatch: interrupted")
 		return ExitInterrupted
@@ -191,7 +204,7 @@ func unknown(env *Env, c *command, name string) int {
 		}
 	}
 	what := "command"
-	if c != root {
+	if c != commands() {
 		what = "subcommand"
 	}
 	fmt.Fprintf(env.Stderr, "%s: unknown %s %s%s\nRun '%s --help' for the list: %s.\n", c.path, what, printable.Quote(name),
@@ -230,7 +243,7 @@ func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 		}
 	}
 	switch {
-	case c == root:
+	case c == commands():
 		fmt.Fprintln(w, "\nRun 'trailwatch COMMAND --help' for a command's flags; docs/cli.md has all of them, the outputs and exit codes.")
 		fmt.Fprintln(w, "Exit codes: 0 ok, 2 error, 3 scan --fail-on found a finding, 130 interrupted (143 on SIGTERM).")
 	case len(c.subs) > 0:

@@ -32,7 +32,7 @@ func every(c *command, f func(*command)) {
 // Every command and subcommand answers -h, --help and help with a usage
 // line, a description and examples on stdout, and exits 0.
 func TestHelpEverywhere(t *testing.T) {
-	every(root, func(c *command) {
+	every(commands(), func(c *command) {
 		words := strings.Fields(c.path)[1:]
 		forms := [][]string{
 			append(append([]string(nil), words...), "-h"),
