@@ -22,8 +22,9 @@ type Router func(finding.Finding) []Route
 
 // Delivery kinds, as notify.Kind.
 const (
-	KindTrigger = "trigger"
-	KindUpdate  = "update"
+	KindTrigger    = "trigger"
+	KindUpdate     = "update"
+	KindEscalation = "escalation"
 )
 
 // Delivery states.
@@ -41,9 +42,12 @@ type Delivery struct {
 	ID        int64
 	FindingID string
 	Channel   string
-	// Kind is trigger (the first alert of a fingerprint within its TTL)
-	// or update (a repeat while that alert lives).
+	// Kind is trigger (the first alert of a fingerprint within its TTL),
+	// update (a repeat while that alert lives) or escalation (a finding on
+	// a live alert that must be alerted again: see Judge).
 	Kind string
+	// Escalation says why, for an escalation.
+	Escalation *Escalation
 	// Repeats counts the fingerprint's findings while its alert lived,
 	// this one included.
 	Repeats int
@@ -90,16 +94,24 @@ type AlertCount struct {
 // concurrent use; every method returns after commit.
 type Outbox interface {
 	// SaveRouted saves findings like Store.Save and, for each finding
-	// newly inserted, the deliveries its routes owe, in one transaction.
-	// A finding whose fingerprint has a live alert (same channel, event
-	// time before the alert's expiry) becomes an update of that alert
-	// (or is only counted, when its route takes no repeats); otherwise it
-	// opens a new alert that lives for the finding's TTL.
+	// newly inserted (or stored earlier without being routed, by a scan
+	// that did not notify), the deliveries its routes owe, in one
+	// transaction. Each channel's alert of the finding's fingerprint
+	// decides what it owes (Judge): a trigger opening a new alert that
+	// lives for the finding's TTL, an escalation of the live alert
+	// (another principal, a higher risk, a new reason), or a repeat —
+	// an update of the live alert, or only a count when the route takes
+	// no repeats. With a nil route the findings are stored unrouted.
 	SaveRouted(ctx context.Context, findings []finding.Finding, route Router) (SaveResult, error)
+	// Unrouted returns up to limit findings stored without routing (by a
+	// scan that did not notify) whose event is at or after since, oldest
+	// first, with their raw event and TTL. SaveRouted of them routes them.
+	Unrouted(ctx context.Context, since time.Time, limit int) ([]finding.Finding, error)
 	// Claim leases up to limit due deliveries of a channel (pending with
 	// NextAttempt <= now, or sending with an expired lease), oldest first,
-	// marking them sending until now+lease. An update is not claimed
-	// while its alert's trigger is still undelivered.
+	// marking them sending until now+lease. An update or escalation is not
+	// claimed while an earlier trigger or escalation of its alert is still
+	// undelivered, so it carries the reference that one returns.
 	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
 	// Settle records the outcomes of several attempts in one
 	// transaction: Done (with Ref, remembered as Complete does), Pending

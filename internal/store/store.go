@@ -28,6 +28,9 @@ type SaveResult struct {
 	Updated int
 	// New holds the ids of the findings inserted.
 	New map[string]bool
+	// Routed counts findings stored earlier without routing (by a scan
+	// that did not notify) that this save routed.
+	Routed int
 }
 
 // Filter selects findings. Zero fields match everything; list fields match

@@ -97,6 +97,23 @@ var migrations = []string{
 		value      text NOT NULL,
 		updated_at bigint NOT NULL
 	);`,
+	// As the SQLite store's fifth migration: what each alert has told its
+	// channel, why an escalation was raised, whether a finding was routed,
+	// and its TTL.
+	`ALTER TABLE alerts ADD COLUMN risk integer NOT NULL DEFAULT 0;
+	ALTER TABLE alerts ADD COLUMN principals text NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN reasons text NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN escalations integer NOT NULL DEFAULT 0;
+	ALTER TABLE outbox ADD COLUMN escalation text;
+	ALTER TABLE findings ADD COLUMN routed boolean NOT NULL DEFAULT true;
+	ALTER TABLE findings ADD COLUMN ttl_ms bigint NOT NULL DEFAULT 0;
+	UPDATE alerts a SET risk = f.risk,
+		principals = json_build_array(CASE WHEN f.actor_arn <> '' THEN f.actor_arn WHEN f.actor_name <> '' THEN f.actor_name
+			ELSE coalesce(f.data::jsonb #>> '{actor,type}', '') END)::text,
+		reasons = coalesce(f.data::jsonb -> 'risk_reasons', '[]'::jsonb)::text
+		FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = a.trigger_id;
+	UPDATE findings f SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = f.id);
+	CREATE INDEX findings_unrouted ON findings(event_time) WHERE NOT routed;`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value

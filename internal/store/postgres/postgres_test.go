@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -284,5 +286,74 @@ func TestBadDSNIsNotPrinted(t *testing.T) {
 	_, err := postgres.Open(context.Background(), "postgres://tw:hunter2@db:notaport/tw", nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "db:") {
 		t.Errorf("bad DSN: %v (want an error without the DSN)", err)
+	}
+}
+
+// Two instances on one database take turns (each step saved by the other
+// one, the first closed and opened again in between): what is a repeat is
+// judged from the database, never from an instance's memory.
+func TestRepeatsAcrossInstancesAndRestarts(t *testing.T) {
+	dsn := freshDSN(t)
+	var other storetest.OutboxStore
+	storetest.RunRepeatCases(t, func(t *testing.T) storetest.OutboxStore {
+		other = open(t, dsn)
+		return open(t, dsn)
+	}, func(t *testing.T, s storetest.OutboxStore) storetest.OutboxStore {
+		s.Close()
+		next := other
+		other = open(t, dsn)
+		return next
+	})
+}
+
+// Two instances saving at once, one a harmless repeat and one a riskier
+// change by someone else, of many fingerprints: each fingerprint ends with
+// one trigger and one escalation, never two triggers and never a riskier
+// change counted as a repeat.
+func TestInstancesEscalateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sms"}} }
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		alice := storetest.Sample(2*i, "EKS-A", finding.High)
+		alice.Fingerprint = fmt.Sprintf("fp-%d", i)
+		alice.EventTime, alice.TTL = t0, time.Hour
+		mallory := storetest.Sample(2*i+1, "EKS-A", finding.VeryHigh)
+		mallory.Fingerprint, mallory.EventTime, mallory.TTL = alice.Fingerprint, t0.Add(time.Minute), time.Hour
+		mallory.Actor.ARN, mallory.Actor.Name = "arn:aws:iam::111122223333:user/mallory", "mallory"
+		for _, x := range []struct {
+			s *postgres.Store
+			f finding.Finding
+		}{{a, alice}, {b, mallory}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := x.s.SaveRouted(ctx, []finding.Finding{x.f}, route); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	dels, err := a.Deliveries(ctx, store.OutboxFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string][]string{}
+	for _, d := range dels {
+		kinds[d.AlertKey] = append(kinds[d.AlertKey], d.Kind)
+	}
+	if len(kinds) != n {
+		t.Fatalf("%d alerts with deliveries, want %d", len(kinds), n)
+	}
+	for k, ks := range kinds {
+		sort.Strings(ks)
+		if len(ks) != 2 || ks[0] != store.KindEscalation || ks[1] != store.KindTrigger {
+			t.Errorf("alert %s owes %v, want one escalation and one trigger", k, ks)
+		}
 	}
 }

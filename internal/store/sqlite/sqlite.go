@@ -83,6 +83,26 @@ var migrations = []string{
 		value      TEXT NOT NULL,
 		updated_at INTEGER NOT NULL
 	);`,
+	// What each alert has told its channel (highest risk, principals,
+	// reasons), so a riskier change is never counted as a repeat; why an
+	// escalation was raised; and whether a finding was routed (a scan
+	// without --notify stores findings unrouted). Existing alerts learn
+	// their trigger's risk, principal and reasons; existing findings count
+	// as routed when they owe a delivery.
+	`ALTER TABLE alerts ADD COLUMN risk INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE alerts ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN reasons TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE outbox ADD COLUMN escalation TEXT;
+	ALTER TABLE findings ADD COLUMN routed INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE findings ADD COLUMN ttl_ms INTEGER NOT NULL DEFAULT 0;
+	UPDATE alerts SET
+		risk = coalesce((SELECT f.risk FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), 0),
+		principals = coalesce((SELECT json_array(CASE WHEN f.actor_arn != '' THEN f.actor_arn WHEN f.actor_name != '' THEN f.actor_name
+			ELSE coalesce(json_extract(f.data, '$.actor.type'), '') END) FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), '[]'),
+		reasons = coalesce((SELECT json_extract(f.data, '$.risk_reasons') FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), '[]');
+	UPDATE findings SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = findings.id);
+	CREATE INDEX findings_unrouted ON findings(event_time) WHERE routed = 0;`,
 }
 
 // Open opens (creating if needed) the database at path; ":memory:" gives a

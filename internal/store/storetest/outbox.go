@@ -57,7 +57,10 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if n, _ := s.Pending(ctx, []string{"sms"}); n != 1 {
 			t.Errorf("Pending(sms) = %d, want 1", n)
 		}
-		alerts, _ := s.Alerts(ctx)
+		alerts, err := s.Alerts(ctx)
+		if err != nil || len(alerts) != 2 {
+			t.Fatalf("Alerts = %d alerts, %v; want one per channel", len(alerts), err)
+		}
 		for _, a := range alerts {
 			if a.Repeats != 3 {
 				t.Errorf("alert %s/%s counted %d repeats, want 3", a.Channel, a.AlertKey, a.Repeats)
@@ -70,6 +73,44 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		smsDel, _ = s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"sms"}})
 		if len(smsDel) != 2 || smsDel[0].Kind != store.KindTrigger {
 			t.Errorf("after the TTL: %d sms deliveries, newest %+v", len(smsDel), smsDel[0].Kind)
+		}
+	})
+	t.Run("RiskierChangeIsNeverARepeat", func(t *testing.T) {
+		RunRepeatCases(t, func(t *testing.T) OutboxStore { return open(t) }, nil)
+	})
+	t.Run("UnroutedAreRoutedOnNextSight", func(t *testing.T) {
+		s := open(t)
+		f := repeat(1, t0)
+		if _, err := s.SaveRouted(ctx, []finding.Finding{f}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Deliveries(ctx, store.OutboxFilter{}); err != nil || len(d) != 0 {
+			t.Fatalf("unrouted save owes %d deliveries, %v", len(d), err)
+		}
+		un, err := s.Unrouted(ctx, time.Time{}, 10)
+		if err != nil || len(un) != 1 || un[0].ID != f.ID || un[0].TTL != time.Hour || len(un[0].Raw) == 0 {
+			t.Fatalf("Unrouted = %+v, %v; want the finding with its TTL and raw event", un, err)
+		}
+		if un, _ := s.Unrouted(ctx, t0.Add(time.Minute), 10); len(un) != 0 {
+			t.Errorf("Unrouted since after its event = %d findings", len(un))
+		}
+		// The same event seen again by a routing save: routed now, once.
+		r, err := s.SaveRouted(ctx, []finding.Finding{f, f}, routeAll(pd, sms))
+		if err != nil || r.Inserted != 0 || r.Duplicates != 2 || r.Routed != 1 {
+			t.Fatalf("second save = %+v, %v; want 2 duplicates, 1 routed", r, err)
+		}
+		d, _ := s.Deliveries(ctx, store.OutboxFilter{})
+		if len(d) != 2 || d[0].Kind != store.KindTrigger || d[1].Kind != store.KindTrigger {
+			t.Fatalf("deliveries after routing: %+v", d)
+		}
+		if r, _ := s.SaveRouted(ctx, []finding.Finding{f}, routeAll(pd, sms)); r.Routed != 0 {
+			t.Errorf("routed twice: %+v", r)
+		}
+		if un, _ := s.Unrouted(ctx, time.Time{}, 10); len(un) != 0 {
+			t.Errorf("still unrouted: %d", len(un))
+		}
+		if d, _ := s.Deliveries(ctx, store.OutboxFilter{}); len(d) != 2 {
+			t.Errorf("%d deliveries after a third sight, want 2", len(d))
 		}
 	})
 	t.Run("ClaimOrderLeaseAndRef", func(t *testing.T) {
@@ -176,4 +217,91 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 			}
 		}
 	})
+}
+
+// RunRepeatCases checks when a finding on a live alert is a repeat and when
+// it must be alerted again. open returns a fresh store; reopen, when not
+// nil, returns the same store opened anew (a restart) and is used between
+// steps.
+func RunRepeatCases(t *testing.T, open func(t *testing.T) OutboxStore, reopen func(t *testing.T, s OutboxStore) OutboxStore) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	pd := store.Route{Channel: "pd", Repeats: true}
+	sms := store.Route{Channel: "sms", Repeats: false}
+	n := 0
+	change := func(who string, risk finding.Risk, at time.Duration, reasons ...string) finding.Finding {
+		n++
+		f := Sample(n, "EKS-CLUSTER-CONFIG", risk)
+		f.EventTime = t0.Add(at)
+		f.TTL = time.Hour
+		f.Actor.ARN, f.Actor.Name = "arn:aws:iam::111122223333:user/"+who, who
+		f.RiskReasons = reasons
+		return f
+	}
+	type step struct {
+		name    string
+		f       finding.Finding
+		pd, sms string // the delivery kind owed, "" for none
+		why     []string
+	}
+	steps := []step{
+		{"alice changes the authentication mode", change("alice", finding.High, 0, "authentication mode changed"), store.KindTrigger, store.KindTrigger, nil},
+		{"alice again, same risk and reason, within the TTL", change("alice", finding.High, 5*time.Minute, "authentication mode changed"), store.KindUpdate, "", nil},
+		{"alice at a lower risk with no new reason", change("alice", finding.Medium, 6*time.Minute, "authentication mode changed"), store.KindUpdate, "", nil},
+		{"mallory opens the endpoint (escalation)", change("mallory", finding.VeryHigh, 7*time.Minute, "authentication mode changed", "endpoint opened to 0.0.0.0/0"),
+			store.KindEscalation, store.KindEscalation, []string{"risk raised from HIGH to VERY_HIGH", "made by another principal: mallory", "new risk reason: endpoint opened to 0.0.0.0/0"}},
+		{"mallory again: now a repeat", change("mallory", finding.VeryHigh, 8*time.Minute, "endpoint opened to 0.0.0.0/0"), store.KindUpdate, "", nil},
+		{"bob, same risk and reasons (another actor)", change("bob", finding.High, 9*time.Minute, "authentication mode changed"),
+			store.KindEscalation, store.KindEscalation, []string{"made by another principal: bob"}},
+		{"alice with a new reason at a lower risk", change("alice", finding.Medium, 10*time.Minute, "audit log switched off"),
+			store.KindEscalation, store.KindEscalation, []string{"new risk reason: audit log switched off"}},
+		{"alice after the TTL: a new alert", change("alice", finding.High, 3*time.Hour, "authentication mode changed"), store.KindTrigger, store.KindTrigger, nil},
+		{"mallory within the new alert: forgotten with the old one", change("mallory", finding.High, 3*time.Hour+time.Minute, "authentication mode changed"),
+			store.KindEscalation, store.KindEscalation, []string{"made by another principal: mallory"}},
+	}
+	s := open(t)
+	for i, st := range steps {
+		if reopen != nil && i > 0 {
+			s = reopen(t, s)
+		}
+		if _, err := s.SaveRouted(ctx, []finding.Finding{st.f}, routeAll(pd, sms)); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		for _, ch := range []struct{ name, want string }{{"pd", st.pd}, {"sms", st.sms}} {
+			got := ""
+			var d store.Delivery
+			list, err := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{ch.name}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range list {
+				if x.FindingID == st.f.ID {
+					got, d = x.Kind, x
+				}
+			}
+			if got != ch.want {
+				t.Errorf("step %d (%s): %s owes %q, want %q", i+1, st.name, ch.name, got, ch.want)
+				continue
+			}
+			if got == store.KindEscalation {
+				if d.Escalation == nil || !equal(d.Escalation.Why, st.why) {
+					t.Errorf("step %d (%s): %s escalation %+v, want why %q", i+1, st.name, ch.name, d.Escalation, st.why)
+				}
+			} else if d.Escalation != nil {
+				t.Errorf("step %d (%s): %s %s carries an escalation %+v", i+1, st.name, ch.name, got, d.Escalation)
+			}
+		}
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
