@@ -288,6 +288,9 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 		Ref:            del.Ref,
 		IdempotencyKey: del.FindingID + "/" + c.Name,
 	}
+	if e := del.Escalation; e != nil {
+		m.Escalated = &Escalated{Number: e.Number, PreviousRisk: e.PreviousRisk, Why: e.Why}
+	}
 	if c.DashboardURL != "" {
 		m.DashboardURL = strings.ReplaceAll(c.DashboardURL, "{id}", del.FindingID)
 	}
