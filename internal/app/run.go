@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -46,8 +46,8 @@ type Service struct {
 	log      *slog.Logger
 	engine   *rule.Engine
 	store    Backend
-	router   notify.Router
-	disp     *notify.Dispatcher
+	router   dispatch.Router
+	disp     *dispatch.Dispatcher
 	sources  []source.Source
 	admin    *http.Server
 	adminLn  net.Listener
@@ -110,7 +110,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 	}()
 	s.metrics = newMetrics(s.store)
-	s.disp = notify.NewDispatcher(s.store, chans, notify.DispatcherOptions{Logger: o.Logger})
+	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
 	s.metrics.watchDispatcher(s.disp)
 	if cfg.Admin.Listen != "off" {
 		addr := cfg.Admin.Listen
@@ -337,8 +337,8 @@ func (s *Service) commit(group []pending) {
 				s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 			}
 		}
-		if res.Inserted > 0 {
-			s.disp.Kick()
+		if chs := owedChannels(res); len(chs) > 0 {
+			s.disp.Kick(chs...)
 		}
 	}
 	for _, p := range group {
@@ -353,6 +353,15 @@ func (s *Service) commit(group []pending) {
 		s.metrics.batches.WithLabelValues(p.src, result).Inc()
 		s.metrics.latency.WithLabelValues(p.src).Observe(s.o.Now().Sub(p.at).Seconds())
 	}
+}
+
+// owedChannels names the channels a save added deliveries for.
+func owedChannels(res store.SaveResult) []string {
+	out := make([]string, 0, len(res.Owed))
+	for ch := range res.Owed {
+		out = append(out, ch)
+	}
+	return out
 }
 
 func (s *Service) heartbeatLoop(ctx context.Context) {
@@ -410,7 +419,7 @@ func newMetrics(ob store.Outbox) *metrics {
 }
 
 // watchDispatcher exposes the dispatcher's counters.
-func (m *metrics) watchDispatcher(d *notify.Dispatcher) {
+func (m *metrics) watchDispatcher(d *dispatch.Dispatcher) {
 	m.reg.MustRegister(&dispatchCollector{d: d, desc: prometheus.NewDesc("trailwatch_notifications_total", "Delivery attempts, per channel and result (sent, failed, dead).", []string{"channel", "result"}, nil)})
 }
 
@@ -451,7 +460,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 type dispatchCollector struct {
-	d    *notify.Dispatcher
+	d    *dispatch.Dispatcher
 	desc *prometheus.Desc
 }
 

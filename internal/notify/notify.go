@@ -1,9 +1,10 @@
-// Package notify delivers findings to the places a team works. It owns the
-// Notifier contract every channel implements, the delivery errors that say
-// whether to retry, the message text and its templates, and the shared HTTP
-// plumbing. Channel packages (notify/slack, notify/email, …) import notify
-// and finding only, never config, store, app or each other. The dispatcher
-// that owns retries, rate limits and the dead letter lives in notify too.
+// Package notify is the contract between trailwatch and the places a team
+// works: the Notifier every channel implements, the Message it gets, the
+// delivery errors that say whether to retry, the message text and its
+// templates, and the shared HTTP plumbing. Channel packages (notify/slack,
+// notify/email, …) import notify, finding and secret only, never config,
+// store, app or each other. Routing and the dispatcher that owns retries,
+// rate limits and the dead letter live in package dispatch.
 package notify
 
 import (

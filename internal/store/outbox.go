@@ -82,13 +82,6 @@ type OutboxFilter struct {
 	Limit   int
 }
 
-// AlertCount is how often a fingerprint repeated on one channel.
-type AlertCount struct {
-	Channel, AlertKey string
-	Repeats           int
-	ExpiresAt         time.Time
-}
-
 // Outbox is the durable queue of deliveries, written in the same
 // transaction as the findings that owe them. Implementations are safe for
 // concurrent use; every method returns after commit.
@@ -114,18 +107,11 @@ type Outbox interface {
 	// undelivered, so it carries the reference that one returns.
 	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
 	// Settle records the outcomes of several attempts in one
-	// transaction: Done (with Ref, remembered as Complete does), Pending
-	// (a retry at Next, with Err) or Dead (with Err).
+	// transaction: Done (a non-empty Ref — from the trigger, an
+	// escalation, or an update that opened a new record — is remembered on
+	// the alert for later deliveries), Pending (a retry at Next, with Err)
+	// or Dead (with Err).
 	Settle(ctx context.Context, outcomes []Outcome) error
-	// Complete marks a delivery done; a non-empty ref (from the trigger,
-	// or from an update that opened a new record) is remembered on its
-	// alert for later updates.
-	Complete(ctx context.Context, id int64, ref string, now time.Time) error
-	// Retry puts a delivery back to pending with its next attempt time
-	// and the error of the failed attempt.
-	Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error
-	// Kill moves a delivery to the dead letter.
-	Kill(ctx context.Context, id int64, lastErr string, now time.Time) error
 	// Deliveries lists deliveries, newest first.
 	Deliveries(ctx context.Context, f OutboxFilter) ([]Delivery, error)
 	// Requeue makes dead (or dropped) deliveries pending again now.
@@ -137,6 +123,4 @@ type Outbox interface {
 	Pending(ctx context.Context, channels []string) (int, error)
 	// Depth counts deliveries by channel and status.
 	Depth(ctx context.Context) (map[string]map[string]int, error)
-	// Alerts lists alerts with their repeat counts.
-	Alerts(ctx context.Context) ([]AlertCount, error)
 }

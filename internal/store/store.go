@@ -31,6 +31,9 @@ type SaveResult struct {
 	// Routed counts findings stored earlier without routing (by a scan
 	// that did not notify) that this save routed.
 	Routed int
+	// Owed counts the deliveries the save added, per channel, so only
+	// those channels' dispatchers need waking.
+	Owed map[string]int
 }
 
 // Filter selects findings. Zero fields match everything; list fields match

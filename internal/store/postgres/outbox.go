@@ -86,8 +86,15 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 				return describe(err, "save finding %s", f.ID)
 			}
 			for _, rt := range route(fs[i]) {
-				if err := owe(ctx, tx, fs[i], rt, now); err != nil {
+				owed, err := owe(ctx, tx, fs[i], rt, now)
+				if err != nil {
 					return describe(err, "save finding %s: channel %s", f.ID, rt.Channel)
+				}
+				if owed {
+					if res.Owed == nil {
+						res.Owed = map[string]int{}
+					}
+					res.Owed[rt.Channel]++
 				}
 			}
 		}
@@ -147,15 +154,16 @@ func describe(err error, format string, a ...any) error {
 // from the channel's alert of the fingerprint. The alert row is created if
 // missing and then locked (FOR UPDATE) until commit: instances saving
 // findings of one fingerprint concurrently are serialized on it, so each
-// judges against what the other committed.
-func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now time.Time) error {
+// judges against what the other committed. It reports whether it added a
+// delivery.
+func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
 	at := f.EventTime
 	if at.IsZero() {
 		at = now
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
 		ON CONFLICT (channel, alert_key) DO NOTHING`, rt.Channel, f.Fingerprint); err != nil {
-		return err
+		return false, err
 	}
 	var (
 		cur                 store.Alert
@@ -165,7 +173,7 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 	if err := tx.QueryRow(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts
 		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).
 		Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations); err != nil {
-		return err
+		return false, err
 	}
 	var prev *store.Alert
 	if cur.Repeats > 0 {
@@ -177,14 +185,14 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 	ms := now.UnixMilli()
 	if kind == store.KindUpdate {
 		if _, err := tx.Exec(ctx, `UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
-			return err
+			return false, err
 		}
 		if !rt.Repeats {
-			return nil
+			return false, nil
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+		tag, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
-		return err
+		return err == nil && tag.RowsAffected() == 1, err
 	}
 	// A trigger or an escalation: delivered on every channel.
 	var id *int64
@@ -192,20 +200,21 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING RETURNING id`,
 		f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).Scan(&id)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
+		return false, err
 	}
+	added := id != nil
 	if kind == store.KindEscalation {
 		_, err = tx.Exec(ctx, `UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
 			WHERE channel = $7 AND alert_key = $8`,
 			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
 			rt.Channel, f.Fingerprint)
-		return err
+		return added, err
 	}
 	_, err = tx.Exec(ctx, `UPDATE alerts SET opened_at = $1, expires_at = $2, repeats = $3, trigger_id = $4, ref = NULL, risk = $5, principals = $6,
 		reasons = $7, escalations = 0 WHERE channel = $8 AND alert_key = $9`,
 		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk), store.EncodeList(next.Principals),
 		store.EncodeList(next.Reasons), rt.Channel, f.Fingerprint)
-	return err
+	return added, err
 }
 
 const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at, coalesce(o.escalation, '')`
@@ -339,21 +348,6 @@ func settle(ctx context.Context, tx pgx.Tx, o store.Outcome) error {
 	return nil
 }
 
-// Complete marks a delivery done and remembers its reference.
-func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Done, Ref: ref, At: now}})
-}
-
-// Retry schedules another attempt.
-func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Pending, Next: next, Err: lastErr, At: now}})
-}
-
-// Kill moves a delivery to the dead letter.
-func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Dead, Err: lastErr, At: now}})
-}
-
 // Deliveries lists deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.Delivery, error) {
 	var where []string
@@ -448,29 +442,6 @@ func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("outbox depth: %w", s.mapErr(err))
-	}
-	return out, nil
-}
-
-// Alerts lists alerts and their repeat counts.
-func (s *Store) Alerts(ctx context.Context) ([]store.AlertCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT channel, alert_key, repeats, expires_at FROM alerts ORDER BY channel, alert_key`)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.AlertCount
-	for rows.Next() {
-		var a store.AlertCount
-		var exp int64
-		if err := rows.Scan(&a.Channel, &a.AlertKey, &a.Repeats, &exp); err != nil {
-			return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
-		}
-		a.ExpiresAt = time.UnixMilli(exp).UTC()
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
 	}
 	return out, nil
 }

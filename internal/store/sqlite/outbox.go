@@ -87,8 +87,15 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			continue
 		}
 		for _, rt := range route(fs[i]) {
-			if err := s.owe(ctx, tx, fs[i], rt, now); err != nil {
+			owed, err := s.owe(ctx, tx, fs[i], rt, now)
+			if err != nil {
 				return store.SaveResult{}, fmt.Errorf("save finding %s: channel %s: %w", f.ID, rt.Channel, mapErr(err))
+			}
+			if owed {
+				if res.Owed == nil {
+					res.Owed = map[string]int{}
+				}
+				res.Owed[rt.Channel]++
 			}
 		}
 	}
@@ -126,8 +133,9 @@ func (s *Store) Unrouted(ctx context.Context, since time.Time, limit int) ([]fin
 // owe records what one finding owes one channel, as store.Judge decides
 // from the channel's alert of the fingerprint: a trigger opening a new
 // alert, an escalation of the live one, or a repeat (an update, or only a
-// count). The one SQLite writer serializes concurrent saves.
-func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store.Route, now time.Time) error {
+// count), and reports whether it added a delivery. The one SQLite writer
+// serializes concurrent saves.
+func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
 	at := f.EventTime
 	if at.IsZero() {
 		at = now
@@ -146,32 +154,37 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 		cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
 		prev = &cur
 	case !errors.Is(err, sql.ErrNoRows):
-		return err
+		return false, err
 	}
 	kind, esc, next := store.Judge(prev, f, at, f.TTL)
 	ms := now.UnixMilli()
 	if kind == store.KindUpdate {
 		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
-			return err
+			return false, err
 		}
 		if !rt.Repeats {
-			return nil
+			return false, nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+		r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
 			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
-		return err
+		if err != nil {
+			return false, err
+		}
+		n, _ := r.RowsAffected()
+		return n == 1, nil
 	}
 	// A trigger or an escalation: delivered on every channel.
 	r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
 		VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc))
 	if err != nil {
-		return err
+		return false, err
 	}
+	added, _ := r.RowsAffected()
 	if kind == store.KindEscalation {
 		_, err = tx.ExecContext(ctx, `UPDATE alerts SET expires_at = ?, repeats = ?, risk = ?, principals = ?, reasons = ?, escalations = ? WHERE channel = ? AND alert_key = ?`,
 			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
 			rt.Channel, f.Fingerprint)
-		return err
+		return added == 1, err
 	}
 	id, _ := r.LastInsertId()
 	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref, risk, principals, reasons, escalations)
@@ -180,7 +193,7 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0`,
 		rt.Channel, f.Fingerprint, next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk),
 		store.EncodeList(next.Principals), store.EncodeList(next.Reasons))
-	return err
+	return added == 1, err
 }
 
 const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at, coalesce(o.escalation, '')`
@@ -301,21 +314,6 @@ func settle(ctx context.Context, tx *sql.Tx, o store.Outcome) error {
 	return nil
 }
 
-// Complete marks a delivery done and remembers its reference.
-func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Done, Ref: ref, At: now}})
-}
-
-// Retry schedules another attempt.
-func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Pending, Next: next, Err: lastErr, At: now}})
-}
-
-// Kill moves a delivery to the dead letter.
-func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Dead, Err: lastErr, At: now}})
-}
-
 // Deliveries lists deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.Delivery, error) {
 	var where []string
@@ -433,26 +431,6 @@ func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
 			out[ch] = map[string]int{}
 		}
 		out[ch][st] = n
-	}
-	return out, mapErr(rows.Err())
-}
-
-// Alerts lists alerts and their repeat counts.
-func (s *Store) Alerts(ctx context.Context) ([]store.AlertCount, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT channel, alert_key, repeats, expires_at FROM alerts ORDER BY channel, alert_key`)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.AlertCount
-	for rows.Next() {
-		var a store.AlertCount
-		var exp int64
-		if err := rows.Scan(&a.Channel, &a.AlertKey, &a.Repeats, &exp); err != nil {
-			return nil, mapErr(err)
-		}
-		a.ExpiresAt = time.UnixMilli(exp).UTC()
-		out = append(out, a)
 	}
 	return out, mapErr(rows.Err())
 }

@@ -35,12 +35,16 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 	t.Run("TriggerUpdateAndCount", func(t *testing.T) {
 		s := open(t)
 		fs := []finding.Finding{repeat(1, t0), repeat(2, t0.Add(10*time.Minute)), repeat(3, t0.Add(20*time.Minute))}
-		if _, err := s.SaveRouted(ctx, fs, routeAll(pd, sms)); err != nil {
+		r, err := s.SaveRouted(ctx, fs, routeAll(pd, sms))
+		if err != nil {
 			t.Fatal(err)
 		}
+		if len(r.Owed) != 2 || r.Owed["pd"] != 3 || r.Owed["sms"] != 1 {
+			t.Errorf("Owed = %v, want pd 3, sms 1", r.Owed)
+		}
 		// Saving again owes nothing more.
-		if _, err := s.SaveRouted(ctx, fs, routeAll(pd, sms)); err != nil {
-			t.Fatal(err)
+		if r, err := s.SaveRouted(ctx, fs, routeAll(pd, sms)); err != nil || len(r.Owed) != 0 {
+			t.Fatalf("second save owes %v, %v", r.Owed, err)
 		}
 		pdDel, _ := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"pd"}})
 		smsDel, _ := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"sms"}})
@@ -57,14 +61,10 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if n, _ := s.Pending(ctx, []string{"sms"}); n != 1 {
 			t.Errorf("Pending(sms) = %d, want 1", n)
 		}
-		alerts, err := s.Alerts(ctx)
-		if err != nil || len(alerts) != 2 {
-			t.Fatalf("Alerts = %d alerts, %v; want one per channel", len(alerts), err)
-		}
-		for _, a := range alerts {
-			if a.Repeats != 3 {
-				t.Errorf("alert %s/%s counted %d repeats, want 3", a.Channel, a.AlertKey, a.Repeats)
-			}
+		// The third finding's update carries the alert's count: every
+		// finding counted once, the sms ones included.
+		if pdDel[0].FindingID != fs[2].ID || pdDel[0].Repeats != 3 {
+			t.Errorf("newest pd delivery is %s with %d repeats, want %s with 3", pdDel[0].FindingID, pdDel[0].Repeats, fs[2].ID)
 		}
 		// After the TTL the same change raises a new alert.
 		if _, err := s.SaveRouted(ctx, []finding.Finding{repeat(4, t0.Add(2*time.Hour))}, routeAll(pd, sms)); err != nil {
@@ -136,14 +136,14 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if len(got2) != 1 || got2[0].ID != got[0].ID || got2[0].Attempts != 2 {
 			t.Fatalf("after lease: %+v", got2)
 		}
-		if err := s.Complete(ctx, got2[0].ID, "INC-42", now); err != nil {
+		if err := s.Settle(ctx, []store.Outcome{{ID: got2[0].ID, Status: store.Done, Ref: "INC-42", At: now}}); err != nil {
 			t.Fatal(err)
 		}
 		upd, _ := s.Claim(ctx, "pd", now.Add(3*time.Minute), 10, time.Minute)
 		if len(upd) != 1 || upd[0].Kind != store.KindUpdate || upd[0].Ref != "INC-42" {
 			t.Fatalf("update claim: %+v", upd)
 		}
-		if err := s.Retry(ctx, upd[0].ID, now.Add(time.Hour), "HTTP 503", now); err != nil {
+		if err := s.Settle(ctx, []store.Outcome{{ID: upd[0].ID, Status: store.Pending, Next: now.Add(time.Hour), Err: "HTTP 503", At: now}}); err != nil {
 			t.Fatal(err)
 		}
 		if c, _ := s.Claim(ctx, "pd", now.Add(30*time.Minute), 10, time.Minute); len(c) != 0 {
@@ -153,7 +153,9 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if len(c) != 1 || c[0].LastError != "HTTP 503" {
 			t.Fatalf("retry claim: %+v", c)
 		}
-		s.Kill(ctx, c[0].ID, "permanent: HTTP 400", now)
+		if err := s.Settle(ctx, []store.Outcome{{ID: c[0].ID, Status: store.Dead, Err: "permanent: HTTP 400", At: now}}); err != nil {
+			t.Fatal(err)
+		}
 		dead, _ := s.Deliveries(ctx, store.OutboxFilter{Status: []string{store.Dead}})
 		if len(dead) != 1 || dead[0].LastError != "permanent: HTTP 400" {
 			t.Fatalf("dead letter: %+v", dead)
