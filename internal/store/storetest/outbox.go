@@ -46,8 +46,10 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if r, err := s.SaveRouted(ctx, fs, routeAll(pd, sms)); err != nil || len(r.Owed) != 0 {
 			t.Fatalf("second save owes %v, %v", r.Owed, err)
 		}
-		pdDel, _ := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"pd"}})
-		smsDel, _ := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"sms"}})
+		pdDel, err := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"pd"}})
+		noErr(t, err)
+		smsDel, err := s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"sms"}})
+		noErr(t, err)
 		if len(pdDel) != 3 || len(smsDel) != 1 {
 			t.Fatalf("pd %d deliveries (want trigger + 2 updates), sms %d (want the trigger only)", len(pdDel), len(smsDel))
 		}
@@ -58,7 +60,7 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if n, err := s.Pending(ctx, []string{"pd", "sms"}); err != nil || n != 4 {
 			t.Errorf("Pending = %d, %v; want 4", n, err)
 		}
-		if n, _ := s.Pending(ctx, []string{"sms"}); n != 1 {
+		if n, err := s.Pending(ctx, []string{"sms"}); err != nil || n != 1 {
 			t.Errorf("Pending(sms) = %d, want 1", n)
 		}
 		// The third finding's update carries the alert's count: every
@@ -70,7 +72,8 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if _, err := s.SaveRouted(ctx, []finding.Finding{repeat(4, t0.Add(2*time.Hour))}, routeAll(pd, sms)); err != nil {
 			t.Fatal(err)
 		}
-		smsDel, _ = s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"sms"}})
+		smsDel, err = s.Deliveries(ctx, store.OutboxFilter{Channel: []string{"sms"}})
+		noErr(t, err)
 		if len(smsDel) != 2 || smsDel[0].Kind != store.KindTrigger {
 			t.Errorf("after the TTL: %d sms deliveries, newest %+v", len(smsDel), smsDel[0].Kind)
 		}
@@ -91,7 +94,7 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if err != nil || len(un) != 1 || un[0].ID != f.ID || un[0].TTL != time.Hour || len(un[0].Raw) == 0 {
 			t.Fatalf("Unrouted = %+v, %v; want the finding with its TTL and raw event", un, err)
 		}
-		if un, _ := s.Unrouted(ctx, t0.Add(time.Minute), 10); len(un) != 0 {
+		if un, err := s.Unrouted(ctx, t0.Add(time.Minute), 10); err != nil || len(un) != 0 {
 			t.Errorf("Unrouted since after its event = %d findings", len(un))
 		}
 		// The same event seen again by a routing save: routed now, once.
@@ -99,17 +102,18 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if err != nil || r.Inserted != 0 || r.Duplicates != 2 || r.Routed != 1 {
 			t.Fatalf("second save = %+v, %v; want 2 duplicates, 1 routed", r, err)
 		}
-		d, _ := s.Deliveries(ctx, store.OutboxFilter{})
+		d, err := s.Deliveries(ctx, store.OutboxFilter{})
+		noErr(t, err)
 		if len(d) != 2 || d[0].Kind != store.KindTrigger || d[1].Kind != store.KindTrigger {
 			t.Fatalf("deliveries after routing: %+v", d)
 		}
-		if r, _ := s.SaveRouted(ctx, []finding.Finding{f}, routeAll(pd, sms)); r.Routed != 0 {
+		if r, err := s.SaveRouted(ctx, []finding.Finding{f}, routeAll(pd, sms)); err != nil || r.Routed != 0 {
 			t.Errorf("routed twice: %+v", r)
 		}
-		if un, _ := s.Unrouted(ctx, time.Time{}, 10); len(un) != 0 {
+		if un, err := s.Unrouted(ctx, time.Time{}, 10); err != nil || len(un) != 0 {
 			t.Errorf("still unrouted: %d", len(un))
 		}
-		if d, _ := s.Deliveries(ctx, store.OutboxFilter{}); len(d) != 2 {
+		if d, err := s.Deliveries(ctx, store.OutboxFilter{}); err != nil || len(d) != 2 {
 			t.Errorf("%d deliveries after a third sight, want 2", len(d))
 		}
 	})
@@ -128,49 +132,54 @@ func RunOutbox(t *testing.T, open func(t *testing.T) OutboxStore) {
 		if len(got) != 1 || got[0].Kind != store.KindTrigger || got[0].Attempts != 1 || got[0].Finding.ID != fs[0].ID {
 			t.Fatalf("first claim: %+v", got)
 		}
-		if again, _ := s.Claim(ctx, "pd", now, 10, time.Minute); len(again) != 0 {
+		if again, err := s.Claim(ctx, "pd", now, 10, time.Minute); err != nil || len(again) != 0 {
 			t.Fatalf("claimed again while leased: %+v", again)
 		}
 		// The lease runs out (the dispatcher died): claimable again.
-		got2, _ := s.Claim(ctx, "pd", now.Add(2*time.Minute), 10, time.Minute)
+		got2, err := s.Claim(ctx, "pd", now.Add(2*time.Minute), 10, time.Minute)
+		noErr(t, err)
 		if len(got2) != 1 || got2[0].ID != got[0].ID || got2[0].Attempts != 2 {
 			t.Fatalf("after lease: %+v", got2)
 		}
 		if err := s.Settle(ctx, []store.Outcome{{ID: got2[0].ID, Status: store.Done, Ref: "INC-42", At: now}}); err != nil {
 			t.Fatal(err)
 		}
-		upd, _ := s.Claim(ctx, "pd", now.Add(3*time.Minute), 10, time.Minute)
+		upd, err := s.Claim(ctx, "pd", now.Add(3*time.Minute), 10, time.Minute)
+		noErr(t, err)
 		if len(upd) != 1 || upd[0].Kind != store.KindUpdate || upd[0].Ref != "INC-42" {
 			t.Fatalf("update claim: %+v", upd)
 		}
 		if err := s.Settle(ctx, []store.Outcome{{ID: upd[0].ID, Status: store.Pending, Next: now.Add(time.Hour), Err: "HTTP 503", At: now}}); err != nil {
 			t.Fatal(err)
 		}
-		if c, _ := s.Claim(ctx, "pd", now.Add(30*time.Minute), 10, time.Minute); len(c) != 0 {
+		if c, err := s.Claim(ctx, "pd", now.Add(30*time.Minute), 10, time.Minute); err != nil || len(c) != 0 {
 			t.Errorf("claimed before its next attempt: %+v", c)
 		}
-		c, _ := s.Claim(ctx, "pd", now.Add(61*time.Minute), 10, time.Minute)
+		c, err := s.Claim(ctx, "pd", now.Add(61*time.Minute), 10, time.Minute)
+		noErr(t, err)
 		if len(c) != 1 || c[0].LastError != "HTTP 503" {
 			t.Fatalf("retry claim: %+v", c)
 		}
 		if err := s.Settle(ctx, []store.Outcome{{ID: c[0].ID, Status: store.Dead, Err: "permanent: HTTP 400", At: now}}); err != nil {
 			t.Fatal(err)
 		}
-		dead, _ := s.Deliveries(ctx, store.OutboxFilter{Status: []string{store.Dead}})
+		dead, err := s.Deliveries(ctx, store.OutboxFilter{Status: []string{store.Dead}})
+		noErr(t, err)
 		if len(dead) != 1 || dead[0].LastError != "permanent: HTTP 400" {
 			t.Fatalf("dead letter: %+v", dead)
 		}
-		if n, _ := s.Requeue(ctx, []int64{dead[0].ID, got2[0].ID}, now); n != 1 {
+		if n, err := s.Requeue(ctx, []int64{dead[0].ID, got2[0].ID}, now); err != nil || n != 1 {
 			t.Errorf("requeue of one dead and one done delivery = %d, want 1", n)
 		}
-		if c, _ := s.Claim(ctx, "pd", now, 10, time.Minute); len(c) != 1 || c[0].Attempts != 1 {
+		if c, err := s.Claim(ctx, "pd", now, 10, time.Minute); err != nil || len(c) != 1 || c[0].Attempts != 1 {
 			t.Errorf("requeued claim: %+v", c)
 		}
-		depth, _ := s.Depth(ctx)
+		depth, err := s.Depth(ctx)
+		noErr(t, err)
 		if depth["pd"][store.Done] != 1 || depth["pd"][store.Sending] != 1 {
 			t.Errorf("depth %v", depth)
 		}
-		if n, _ := s.Drop(ctx, []int64{c[0].ID}, now); n != 1 {
+		if n, err := s.Drop(ctx, []int64{c[0].ID}, now); err != nil || n != 1 {
 			t.Errorf("drop = %d", n)
 		}
 	})
