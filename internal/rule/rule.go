@@ -124,7 +124,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// DefaultTTL is the reference product's usual TTL.
+// DefaultTTL is how long an alert lives when a rule names no TTL: a day, so
+// the same change repeated through a working day pages once, while the
+// next day's is a new alert.
 const DefaultTTL = 24 * time.Hour
 
 // file is the YAML form of a rule file: shared defaults and the rules.
