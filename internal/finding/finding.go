@@ -113,6 +113,11 @@ type Finding struct {
 	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
+// DefaultTTL is how long an alert lives when a rule names no TTL: a day, so
+// the same change repeated through a working day pages once, while the
+// next day's is a new alert.
+const DefaultTTL = 24 * time.Hour
+
 // ID derives a finding's id from the event and the rule: the same event
 // judged by the same rule always yields the same finding, which makes
 // saving idempotent.

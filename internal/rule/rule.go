@@ -124,10 +124,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// DefaultTTL is how long an alert lives when a rule names no TTL: a day, so
-// the same change repeated through a working day pages once, while the
-// next day's is a new alert.
-const DefaultTTL = 24 * time.Hour
+// DefaultTTL is how long an alert lives when a rule names no TTL.
+const DefaultTTL = finding.DefaultTTL
 
 // file is the YAML form of a rule file: shared defaults and the rules.
 type file struct {

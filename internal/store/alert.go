@@ -9,9 +9,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/finding"
 )
 
-// DefaultTTL is how long an alert lives when its finding names no TTL.
-const DefaultTTL = 24 * time.Hour
-
 // maxRemembered bounds the principals and reasons an alert remembers. One
 // forgotten comes back as an escalation: an attacker who churns through
 // principals gets more alerts, never fewer.
@@ -73,7 +70,7 @@ func Principal(f finding.Finding) string {
 // (KindTrigger). next is the alert's state after the finding.
 func Judge(a *Alert, f finding.Finding, at time.Time, ttl time.Duration) (kind string, esc *Escalation, next Alert) {
 	if ttl <= 0 {
-		ttl = DefaultTTL
+		ttl = finding.DefaultTTL
 	}
 	who := Principal(f)
 	if a == nil || !at.Before(a.ExpiresAt) {
@@ -178,18 +175,4 @@ func DecodeEscalation(s string) (*Escalation, error) {
 		return nil, fmt.Errorf("corrupt escalation: %w", err)
 	}
 	return &e, nil
-}
-
-// DecodeFinding reads a finding stored as its JSON form (data), its raw
-// event and its TTL in milliseconds, as both stores keep them.
-func DecodeFinding(data, raw string, ttlMillis int64) (finding.Finding, error) {
-	var f finding.Finding
-	if err := json.Unmarshal([]byte(data), &f); err != nil {
-		return f, fmt.Errorf("corrupt finding: %w", err)
-	}
-	if raw != "" {
-		f.Raw = json.RawMessage(raw)
-	}
-	f.TTL = time.Duration(ttlMillis) * time.Millisecond
-	return f, nil
 }

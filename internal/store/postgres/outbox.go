@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,17 +20,17 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	if len(fs) == 0 {
 		return store.SaveResult{}, nil
 	}
-	type doc struct{ data, raw any }
+	type doc struct {
+		data string
+		raw  any
+	}
 	docs := make([]doc, len(fs))
 	for i := range fs {
-		f := fs[i]
-		raw := f.Raw
-		f.Raw = nil
-		data, err := json.Marshal(&f)
+		data, raw, err := store.EncodeFinding(fs[i])
 		if err != nil {
-			return store.SaveResult{}, fmt.Errorf("save finding %s: %w", f.ID, err)
+			return store.SaveResult{}, err
 		}
-		docs[i] = doc{string(data), nullable(raw)}
+		docs[i] = doc{data, raw}
 	}
 	var res store.SaveResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -217,38 +216,14 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 	return added, err
 }
 
-const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at, coalesce(o.escalation, '')`
-
-func scanDelivery(sc interface{ Scan(...any) error }, extra ...any) (store.Delivery, error) {
-	var d store.Delivery
-	var next, created, updated int64
-	var esc string
-	dst := append([]any{&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated, &esc}, extra...)
-	if err := sc.Scan(dst...); err != nil {
-		return d, err
-	}
-	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	var err error
-	if d.Escalation, err = store.DecodeEscalation(esc); err != nil {
-		return d, fmt.Errorf("delivery %d: %w", d.ID, err)
-	}
-	return d, nil
-}
-
-// scanDeliveries reads rows of deliveryCols, the alert's ref and the
-// finding's data.
+// scanDeliveries reads rows of store.DeliveryColumns.
 func scanDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
 	var out []store.Delivery
 	for rows.Next() {
-		var data, ref string
-		d, err := scanDelivery(rows, &ref, &data)
+		d, err := store.ScanDelivery(rows)
 		if err != nil {
 			return nil, err
-		}
-		d.Ref = ref
-		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
-			return nil, fmt.Errorf("delivery %d: corrupt finding: %w", d.ID, err)
 		}
 		out = append(out, d)
 	}
@@ -263,7 +238,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	var out []store.Delivery
 	ms := now.UnixMilli()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
+		rows, err := tx.Query(ctx, `SELECT `+store.DeliveryColumns+`
 			FROM outbox o JOIN findings f ON f.id = o.finding_id
 			LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 			WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
@@ -358,7 +333,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	if len(f.Channel) > 0 {
 		where = append(where, "o.channel = ANY("+a.add(f.Channel)+")")
 	}
-	q := `SELECT ` + deliveryCols + `, coalesce(a.ref, ''), f.data FROM outbox o JOIN findings f ON f.id = o.finding_id
+	q := `SELECT ` + store.DeliveryColumns + `  FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -9,7 +9,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -207,13 +206,6 @@ func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResul
 	return s.SaveRouted(ctx, fs, nil)
 }
 
-func nullable(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return string(b)
-}
-
 // args numbers query arguments: add returns the placeholder of a value.
 type args []any
 
@@ -327,9 +319,9 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 		if err := rows.Scan(&data); err != nil {
 			return nil, fmt.Errorf("list findings: %w", s.mapErr(err))
 		}
-		var fd finding.Finding
-		if err := json.Unmarshal([]byte(data), &fd); err != nil {
-			return nil, fmt.Errorf("list findings: corrupt row: %w", err)
+		fd, err := store.DecodeFinding(data, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("list findings: %w", err)
 		}
 		out = append(out, fd)
 	}
@@ -341,21 +333,17 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 
 // Finding returns one finding with its raw event.
 func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error) {
-	var data string
-	var raw *string
-	err := s.pool.QueryRow(ctx, `SELECT data, raw FROM findings WHERE id = $1`, id).Scan(&data, &raw)
+	var data, raw string
+	err := s.pool.QueryRow(ctx, `SELECT data, coalesce(raw, '') FROM findings WHERE id = $1`, id).Scan(&data, &raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, s.mapErr(err))
 	}
-	var fd finding.Finding
-	if err := json.Unmarshal([]byte(data), &fd); err != nil {
-		return finding.Finding{}, fmt.Errorf("finding %s: corrupt row: %w", id, err)
-	}
-	if raw != nil {
-		fd.Raw = json.RawMessage(*raw)
+	fd, err := store.DecodeFinding(data, raw, 0)
+	if err != nil {
+		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, err)
 	}
 	return fd, nil
 }

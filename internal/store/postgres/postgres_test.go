@@ -29,6 +29,9 @@ func freshDSN(t *testing.T) string {
 	t.Helper()
 	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
 	if dsn == "" {
+		if os.Getenv("TRAILWATCH_REQUIRE_POSTGRES") != "" {
+			t.Fatal("TRAILWATCH_REQUIRE_POSTGRES is set (as .ci/run sets it) but TRAILWATCH_POSTGRES_DSN is not: the PostgreSQL suite must run")
+		}
 		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
 	}
 	var b [6]byte

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,15 +38,13 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 		routed = 1
 	}
 	for i := range fs {
-		f := fs[i]
-		raw := f.Raw
-		f.Raw = nil
-		data, err := json.Marshal(&f)
+		f := &fs[i]
+		data, raw, err := store.EncodeFinding(*f)
 		if err != nil {
-			return res, fmt.Errorf("save finding %s: %w", f.ID, err)
+			return res, err
 		}
 		r, err := ins.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
-			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, string(data), nullable(raw), now.UnixMilli(), routed, f.TTL.Milliseconds())
+			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds())
 		if err != nil {
 			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
 		}
@@ -62,7 +59,7 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 				if _, err := tx.ExecContext(ctx, `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
 					actor_name = ?, outcome = ?, event_name = ?, data = ?, raw = ? WHERE id = ?`,
 					f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
-					string(data), nullable(raw), f.ID); err != nil {
+					data, raw, f.ID); err != nil {
 					return res, fmt.Errorf("update finding %s: %w", f.ID, mapErr(err))
 				}
 				res.Updated++
@@ -196,24 +193,6 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 	return added == 1, err
 }
 
-const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at, coalesce(o.escalation, '')`
-
-func scanDelivery(sc interface{ Scan(...any) error }, extra ...any) (store.Delivery, error) {
-	var d store.Delivery
-	var next, created, updated int64
-	var esc string
-	dst := append([]any{&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated, &esc}, extra...)
-	if err := sc.Scan(dst...); err != nil {
-		return d, err
-	}
-	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	var err error
-	if d.Escalation, err = store.DecodeEscalation(esc); err != nil {
-		return d, fmt.Errorf("delivery %d: %w", d.ID, err)
-	}
-	return d, nil
-}
-
 // Claim leases due deliveries of one channel.
 func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -222,7 +201,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	}
 	defer tx.Rollback()
 	ms := now.UnixMilli()
-	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
+	rows, err := tx.QueryContext(ctx, `SELECT `+store.DeliveryColumns+`
 		FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 		WHERE o.channel = ? AND o.status IN ('pending', 'sending') AND o.next_attempt <= ?
@@ -234,16 +213,10 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	}
 	var out []store.Delivery
 	for rows.Next() {
-		var data, ref string
-		d, err := scanDelivery(rows, &ref, &data)
+		d, err := store.ScanDelivery(rows)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
-		}
-		d.Ref = ref
-		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("claim delivery %d: corrupt finding: %w", d.ID, err)
 		}
 		out = append(out, d)
 	}
@@ -329,7 +302,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	}
 	in("o.status", f.Status)
 	in("o.channel", f.Channel)
-	q := `SELECT ` + deliveryCols + `, coalesce(a.ref, ''), f.data FROM outbox o JOIN findings f ON f.id = o.finding_id
+	q := `SELECT ` + store.DeliveryColumns + ` FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -345,14 +318,9 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	defer rows.Close()
 	var out []store.Delivery
 	for rows.Next() {
-		var data, ref string
-		d, err := scanDelivery(rows, &ref, &data)
+		d, err := store.ScanDelivery(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list deliveries: %w", mapErr(err))
-		}
-		d.Ref = ref
-		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
-			return nil, fmt.Errorf("delivery %d: corrupt finding: %w", d.ID, err)
 		}
 		out = append(out, d)
 	}

@@ -5,7 +5,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -184,13 +183,6 @@ func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResul
 	return s.SaveRouted(ctx, fs, nil)
 }
 
-func nullable(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return string(b)
-}
-
 // Findings lists findings matching f.
 func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding, error) {
 	var where []string
@@ -250,9 +242,9 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 		if err := rows.Scan(&data); err != nil {
 			return nil, fmt.Errorf("list findings: %w", mapErr(err))
 		}
-		var fd finding.Finding
-		if err := json.Unmarshal([]byte(data), &fd); err != nil {
-			return nil, fmt.Errorf("list findings: corrupt row: %w", err)
+		fd, err := store.DecodeFinding(data, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("list findings: %w", err)
 		}
 		out = append(out, fd)
 	}
@@ -273,12 +265,9 @@ func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error)
 	if err != nil {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, mapErr(err))
 	}
-	var fd finding.Finding
-	if err := json.Unmarshal([]byte(data), &fd); err != nil {
-		return finding.Finding{}, fmt.Errorf("finding %s: corrupt row: %w", id, err)
-	}
-	if raw.Valid {
-		fd.Raw = json.RawMessage(raw.String)
+	fd, err := store.DecodeFinding(data, raw.String, 0)
+	if err != nil {
+		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, err)
 	}
 	return fd, nil
 }
