@@ -14,6 +14,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/actor"
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/notify/console"
@@ -122,7 +123,7 @@ type ChannelOptions struct {
 // Each channel's templates are rendered against a sample alert, update and
 // test message, so a template that would fail every delivery is a
 // configuration error, not a dead letter.
-func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Router, error) {
+func Channels(cfg *config.Config, o ChannelOptions) ([]dispatch.Channel, dispatch.Router, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -137,8 +138,8 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Ro
 		chans = config.DefaultChannels()
 	}
 	var errs []error
-	var out []notify.Channel
-	var router notify.Router
+	var out []dispatch.Channel
+	var router dispatch.Router
 	for i := range chans {
 		ch := &chans[i]
 		p := fmt.Sprintf("channels[%d] (%s)", i, ch.Name)
@@ -178,18 +179,18 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Ro
 		if dash == "" {
 			dash = cfg.DashboardURL
 		}
-		out = append(out, notify.Channel{
+		out = append(out, dispatch.Channel{
 			Name: ch.Name, Notifier: n, Concurrency: ch.Concurrency, RatePerMinute: rate, Burst: ch.Burst,
 			MaxAttempts: ch.MaxAttempts, MaxAge: ch.MaxAge.D(), DashboardURL: dash,
 		})
-		router = append(router, notify.RouteEntry{Channel: ch.Name, Filter: filterOf(ch.Common), Repeats: repeats})
+		router = append(router, dispatch.RouteEntry{Channel: ch.Name, Filter: filterOf(ch.Common), Repeats: repeats})
 	}
 	return out, router, errors.Join(errs...)
 }
 
 // filterOf is the routing filter of a channel (validated by config).
-func filterOf(c config.Common) notify.Filter {
-	return notify.Filter{Rules: c.Rules, Services: c.Services, Accounts: c.Accounts, Regions: c.Regions,
+func filterOf(c config.Common) dispatch.Filter {
+	return dispatch.Filter{Rules: c.Rules, Services: c.Services, Accounts: c.Accounts, Regions: c.Regions,
 		Outcomes: c.Outcomes, Actors: c.Actors, MinRisk: c.MinRisk}
 }
 

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -50,8 +50,8 @@ type Service struct {
 	log      *slog.Logger
 	engine   *rule.Engine
 	store    Backend
-	router   notify.Router
-	disp     *notify.Dispatcher
+	router   dispatch.Router
+	disp     *dispatch.Dispatcher
 	sources  []source.Source
 	admin    *http.Server
 	adminLn  net.Listener
@@ -114,7 +114,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 	}()
 	s.metrics = newMetrics(s.store, chans)
-	s.disp = notify.NewDispatcher(s.store, chans, notify.DispatcherOptions{Logger: o.Logger})
+	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
 	s.metrics.watchDispatcher(s.disp)
 	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
 	if cfg.Admin.Listen != "off" {
@@ -345,8 +345,8 @@ func (s *Service) commit(group []pending) {
 				s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 			}
 		}
-		if res.Inserted > 0 {
-			s.disp.Kick()
+		if chs := owedChannels(res); len(chs) > 0 {
+			s.disp.Kick(chs...)
 		}
 	}
 	for _, p := range group {
@@ -361,6 +361,15 @@ func (s *Service) commit(group []pending) {
 		s.metrics.batches.WithLabelValues(p.src, result).Inc()
 		s.metrics.latency.WithLabelValues(p.src).Observe(s.o.Now().Sub(p.at).Seconds())
 	}
+}
+
+// owedChannels names the channels a save added deliveries for.
+func owedChannels(res store.SaveResult) []string {
+	out := make([]string, 0, len(res.Owed))
+	for ch := range res.Owed {
+		out = append(out, ch)
+	}
+	return out
 }
 
 func (s *Service) heartbeatLoop(ctx context.Context) {
@@ -401,7 +410,7 @@ type metrics struct {
 	latency                                      *prometheus.HistogramVec
 }
 
-func newMetrics(ob store.Outbox, chans []notify.Channel) *metrics {
+func newMetrics(ob store.Outbox, chans []dispatch.Channel) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_received_total", Help: "CloudTrail records received, per source."}, []string{"source"})
 	m.matched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_matched_total", Help: "Records that raised at least one finding, per source."}, []string{"source"})
@@ -449,7 +458,7 @@ func (m *metrics) zeroSource(name string) {
 }
 
 // watchDispatcher exposes the dispatcher's counters.
-func (m *metrics) watchDispatcher(d *notify.Dispatcher) {
+func (m *metrics) watchDispatcher(d *dispatch.Dispatcher) {
 	m.reg.MustRegister(&dispatchCollector{d: d, desc: prometheus.NewDesc("trailwatch_notifications_total", "Delivery attempts, per channel and result (sent, failed, dead).", []string{"channel", "result"}, nil)})
 }
 
@@ -501,7 +510,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 type dispatchCollector struct {
-	d    *notify.Dispatcher
+	d    *dispatch.Dispatcher
 	desc *prometheus.Desc
 }
 

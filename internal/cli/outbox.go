@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/printable"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -263,7 +264,7 @@ func outboxDeliver(ctx context.Context, env *Env, c *command, args []string) int
 	if err != nil {
 		return fail(env, cfg.Merge(err))
 	}
-	d := notify.NewDispatcher(st, chans, notify.DispatcherOptions{Logger: log, AttemptTimeout: *attempt})
+	d := dispatch.New(st, chans, dispatch.Options{Logger: log, AttemptTimeout: *attempt})
 	dctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	left, err := d.Drain(dctx)

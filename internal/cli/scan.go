@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/printable"
 	"github.com/trailwatch/trailwatch/internal/scan"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -94,7 +94,7 @@ func runScan(ctx context.Context, env *Env, c *command, args []string) int {
 		return fail(env, cfg.Merge(err))
 	}
 	var (
-		channels []notify.Channel
+		channels []dispatch.Channel
 		router   store.Router
 	)
 	if *notifyFlag {
@@ -236,7 +236,7 @@ func runScan(ctx context.Context, env *Env, c *command, args []string) int {
 	}
 	deliveryFailed := false
 	if *notifyFlag {
-		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: log, AttemptTimeout: *attempt})
+		d := dispatch.New(st, channels, dispatch.Options{Logger: log, AttemptTimeout: *attempt})
 		dctx, cancel := context.WithTimeout(ctx, *notifyTimeout)
 		left, err := d.Drain(dctx)
 		cancel()

@@ -112,8 +112,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // ("90m", "24h", "7d", ...).
 func ParseDuration(s string) (time.Duration, error) { return duration.Parse(s) }
 
-// DefaultTTL is the reference product's usual TTL.
-const DefaultTTL = 24 * time.Hour
+// DefaultTTL is how long an alert lives when a rule names no TTL.
+const DefaultTTL = finding.DefaultTTL
 
 // file is the YAML form of a rule file: shared defaults and the rules.
 type file struct {
