@@ -139,7 +139,7 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		args = []string{"version"}
 	}
-	code := dispatch(ctx, env, commands(), args)
+	code := runGroup(ctx, env, commands(), args)
 	if code != ExitOK && ctx.Err() != nil {
 		fmt.Fprintln(env.Stderr, "trailwatch: interrupted")
 		return ExitInterrupted
@@ -147,8 +147,8 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	return code
 }
 
-// dispatch runs a group: its subcommand, or its help.
-func dispatch(ctx context.Context, env *Env, c *command, args []string) int {
+// runGroup runs a group: its subcommand, or its help.
+func runGroup(ctx context.Context, env *Env, c *command, args []string) int {
 	if c.run != nil {
 		return c.run(ctx, env, c, args)
 	}
@@ -184,7 +184,7 @@ func dispatch(ctx context.Context, env *Env, c *command, args []string) int {
 	if s == nil || s.hidden && args[0] != s.name {
 		return unknown(env, c, args[0])
 	}
-	return dispatch(ctx, env, s, args[1:])
+	return runGroup(ctx, env, s, args[1:])
 }
 
 func (c *command) sub(name string) *command {
