@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/config"
@@ -62,7 +63,10 @@ func Engine(cfg *config.Config, extraDirs []string) (*rule.Catalogue, *rule.Engi
 	return c, e, nil
 }
 
-var noSuchRule = regexp.MustCompile(`^rules\.(\S+): no such rule$`)
+var (
+	noSuchRule  = regexp.MustCompile(`^rules\.(\S+): no such rule$`)
+	noSuchEvent = regexp.MustCompile(`^rules\.(\S+)\.events\.(\S+): the rule does not watch this event`)
+)
 
 // suggestRules adds "did you mean" to the engine's errors about rule ids
 // the catalogue does not have.
@@ -79,6 +83,12 @@ func suggestRules(c *rule.Catalogue, err error) error {
 	for _, e := range j.Unwrap() {
 		if m := noSuchRule.FindStringSubmatch(e.Error()); m != nil {
 			e = fmt.Errorf("%s%s (see trailwatch rules list)", e, config.DidYouMean(m[1], ids))
+		} else if m := noSuchEvent.FindStringSubmatch(e.Error()); m != nil {
+			if r, ok := c.Get(m[1]); ok {
+				if d := config.DidYouMean(m[2], r.EventNames); d != "" {
+					e = fmt.Errorf("%s: the rule does not watch this event%s", strings.SplitN(e.Error(), ":", 2)[0], d)
+				}
+			}
 		}
 		out = append(out, e)
 	}

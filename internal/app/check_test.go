@@ -20,6 +20,7 @@ func TestCheckFindsWhatRunWouldReject(t *testing.T) {
   dsn: postgres://tw:${PG_PASSWORD_UNSET}@db/tw
 rules:
   EKS-TAG: {enabled: false}
+  EKS-ACCESS-POLICY: {events: {DisassociateAccessPolcy: false}}
 channels:
   - name: soc
     type: console
@@ -48,13 +49,14 @@ heartbeat: {max_silence: 1x}
 	for _, want := range []string{
 		"configuration:2: store.dsn: environment variable PG_PASSWORD_UNSET is not set",
 		"configuration:4: rules.EKS-TAG: no such rule (did you mean EKS-TAGS?)",
-		"configuration:9: channels[0] (soc).template.body: {{.Nope}} (line 1, column 2 of the template) fails on every message: can't evaluate field Nope",
-		"configuration:12: channels[1] (pd).routing_key",
-		"configuration:13: channels[1] (pd).componnet: unknown key for channel type pagerduty (did you mean component?)",
-		"configuration:16: sources[1] (b).listen: 127.0.0.1:8443 is also where sources[0] (a).listen listens",
-		"configuration:17: sources[2] (q).queue_url",
-		`configuration:18: admin.listen: "nonsense" is not host:port`,
-		`configuration:19: heartbeat.max_silence: "1x": unknown unit "x"`,
+		"configuration:5: rules.EKS-ACCESS-POLICY.events.DisassociateAccessPolcy: the rule does not watch this event (did you mean DisassociateAccessPolicy?)",
+		"configuration:10: channels[0] (soc).template.body: {{.Nope}} (line 1, column 2 of the template) fails on every message: can't evaluate field Nope",
+		"configuration:13: channels[1] (pd).routing_key",
+		"configuration:14: channels[1] (pd).componnet: unknown key for channel type pagerduty (did you mean component?)",
+		"configuration:17: sources[1] (b).listen: 127.0.0.1:8443 is also where sources[0] (a).listen listens",
+		"configuration:18: sources[2] (q).queue_url",
+		`configuration:19: admin.listen: "nonsense" is not host:port`,
+		`configuration:20: heartbeat.max_silence: "1x": unknown unit "x"`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Check lacks %q:\n%s", want, msg)
@@ -65,7 +67,7 @@ heartbeat: {max_silence: 1x}
 			t.Errorf("Check shows %q:\n%s", leak, msg)
 		}
 	}
-	if !strings.HasPrefix(msg, "configuration: 9 problems") {
+	if !strings.HasPrefix(msg, "configuration: 10 problems") {
 		t.Errorf("not every problem in one report, or more than expected:\n%s", msg)
 	}
 }
