@@ -99,7 +99,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	st, err := OpenStore(cfg, o.Getenv)
+	st, err := OpenStoreMode(cfg, o.Getenv, StoreRun)
 	if err != nil {
 		return nil, err
 	}

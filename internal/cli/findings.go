@@ -100,7 +100,7 @@ func findingsList(ctx context.Context, env *Env, args []string) int {
 		return fail(env, err)
 	}
 	useDB(cfg, *db)
-	st, err := app.OpenStore(cfg, env.Getenv)
+	st, err := app.OpenStoreMode(cfg, env.Getenv, app.StoreReadOnly)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -133,7 +133,7 @@ func findingsShow(ctx context.Context, env *Env, args []string) int {
 		return fail(env, err)
 	}
 	useDB(cfg, *db)
-	st, err := app.OpenStore(cfg, env.Getenv)
+	st, err := app.OpenStoreMode(cfg, env.Getenv, app.StoreReadOnly)
 	if err != nil {
 		return fail(env, err)
 	}
