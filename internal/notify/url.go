@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -82,6 +83,25 @@ func CheckURL(raw string, p URLPolicy) (*url.URL, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// QuoteSetting quotes a configured value for an error message with any
+// credentials in it (user:password@ in a URL or a host) cut out, so that
+// no configuration error prints userinfo.
+func QuoteSetting(v string) string {
+	if i := strings.LastIndex(v, "@"); i >= 0 {
+		if u, err := url.Parse(v); err == nil && u.User != nil {
+			u.User = nil
+			v = u.String()
+		} else {
+			head := ""
+			if j := strings.Index(v, "://"); j >= 0 && j < i {
+				head = v[:j+3]
+			}
+			v = head + "…" + v[i:]
+		}
+	}
+	return strconv.Quote(v)
 }
 
 // safeScheme quotes a scheme only when it is a plain word.

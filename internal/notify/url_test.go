@@ -93,3 +93,20 @@ func TestDialGuardRefusesLinkLocal(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestQuoteSettingDropsCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"ftp://u:SECRET-EXAMPLE@proxy.example/x": `"ftp://proxy.example/x"`,
+		"smtp://u:SECRET-EXAMPLE@relay.example":  `"smtp://relay.example"`,
+		"u:SECRET-EXAMPLE@relay.example":         `"…@relay.example"`,
+		"relay example":                          `"relay example"`,
+	} {
+		got := QuoteSetting(in)
+		if got != want {
+			t.Errorf("QuoteSetting(%q) = %s, want %s", in, got, want)
+		}
+		if strings.Contains(got, "u:SECRET") {
+			t.Errorf("QuoteSetting(%q) = %s keeps the credentials", in, got)
+		}
+	}
+}

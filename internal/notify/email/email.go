@@ -123,8 +123,8 @@ func (c *Config) Check(getenv func(string) string) error {
 	switch {
 	case c.Host == "":
 		add("host", "required")
-	case strings.ContainsAny(c.Host, " /\r\n") || strings.Contains(c.Host, "://"):
-		add("host", "%q is not a host name (give the port under port:)", c.Host)
+	case strings.ContainsAny(c.Host, " /@\r\n") || strings.Contains(c.Host, "://"):
+		add("host", "%s is not a host name (give the port under port:, credentials under username: and password:)", notify.QuoteSetting(c.Host))
 	}
 
 	c.TLS = strings.ToLower(strings.TrimSpace(c.TLS))
@@ -134,7 +134,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	case TLSStartTLS, TLSImplicit:
 	case TLSNone:
 		if c.Host != "" && !notify.Loopback(c.Host) {
-			add("tls", "none sends mail and passwords in clear and is only allowed for localhost, 127.0.0.1 or ::1, not %q", c.Host)
+			add("tls", "none sends mail and passwords in clear and is only allowed for localhost, 127.0.0.1 or ::1, not %s", notify.QuoteSetting(c.Host))
 		}
 	default:
 		add("tls", "%q is not starttls, implicit or none", c.TLS)

@@ -882,3 +882,14 @@ func TestEchoedPasswordNeverLeaks(t *testing.T) {
 		notifytest.NoLeak(t, err.Error()+logs.String(), testPassword, plain, base64.StdEncoding.EncodeToString([]byte(testPassword)))
 	}
 }
+
+func TestConfigErrorsNeverPrintCredentials(t *testing.T) {
+	for _, host := range []string{"smtp://trailwatch:SECRET-EXAMPLE@relay.example", "trailwatch:SECRET-EXAMPLE@relay.example"} {
+		c := email.Config{Host: host, TLS: email.TLSNone, From: "a@example.com", To: []string{"b@example.com"}}
+		err := c.Check(func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), "host:") {
+			t.Fatalf("host %s: %v", host, err)
+		}
+		notifytest.NoLeak(t, err.Error(), "SECRET-EXAMPLE")
+	}
+}

@@ -106,7 +106,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	}
 	if c.ClientURL != "" {
 		if u, err := url.Parse(c.ClientURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("client_url: %q is not an http(s) URL", c.ClientURL))
+			errs = append(errs, fmt.Errorf("client_url: %s is not an http(s) URL", notify.QuoteSetting(c.ClientURL)))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
