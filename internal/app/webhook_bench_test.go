@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -32,11 +31,6 @@ func BenchmarkWebhookFlood(b *testing.B) {
 	}
 	addrs, _, stop := startLogged(b, cfg)
 	defer stop()
-	ex, err := os.ReadFile("../../examples/eventbridge.jsonl")
-	if err != nil {
-		b.Fatal(err)
-	}
-	line := strings.SplitN(string(ex), "\n", 2)[0]
 	url := "http://" + addrs["eventbridge"] + "/events"
 
 	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM (Linux)
@@ -61,11 +55,7 @@ func BenchmarkWebhookFlood(b *testing.B) {
 	b.ResetTimer()
 	for n := range b.N {
 		// Fresh event ids every round, so each round stores new findings.
-		var body bytes.Buffer
-		for i := 0; body.Len() < 1<<20-len(line)-1; i++ {
-			body.WriteString(strings.Replace(line, "9e8d7c6b-0000-4000-8000-000000000020", fmt.Sprintf("9e8d7c6b-%04d-4000-8000-%012d", n, i), 1) + "\n")
-		}
-		payload := body.Bytes()
+		payload := eventsBody(b, n+1, 1<<20)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for range clients {

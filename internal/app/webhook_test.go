@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -110,13 +111,7 @@ func TestReadinessHoldsUnderAFlood(t *testing.T) {
 	}
 	addrs, _, stop := startLogged(t, cfg)
 	defer stop()
-	ex, _ := os.ReadFile("../../examples/eventbridge.jsonl")
-	line := strings.SplitN(string(ex), "\n", 2)[0]
-	var body strings.Builder
-	for i := 0; body.Len() < 1<<20-len(line)-1; i++ {
-		body.WriteString(strings.Replace(line, "9e8d7c6b-0000-4000-8000-000000000020", fmt.Sprintf("9e8d7c6b-0000-4000-8000-%012d", i), 1) + "\n")
-	}
-	payload := []byte(body.String())
+	payload := eventsBody(t, 0, 1<<20)
 	stopProbe := make(chan struct{})
 	probeDone := make(chan []int)
 	go func() {
@@ -144,7 +139,7 @@ func TestReadinessHoldsUnderAFlood(t *testing.T) {
 	statuses := make(chan int, 150)
 	for range 150 {
 		go func() {
-			req, _ := http.NewRequest(http.MethodPost, "http://"+addrs["eventbridge"]+"/events", strings.NewReader(string(payload)))
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addrs["eventbridge"]+"/events", bytes.NewReader(payload))
 			req.Header.Set("X-Api-Key", apiKey)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -168,4 +163,19 @@ func TestReadinessHoldsUnderAFlood(t *testing.T) {
 		t.Errorf("answers: %v; want 200s and 429s only", counts)
 	}
 	t.Logf("answers: %v", counts)
+}
+
+// eventsBody is about size bytes of JSON lines of the first example event
+// with distinct event ids (round tells rounds of a benchmark apart).
+func eventsBody(t testing.TB, round, size int) []byte {
+	ex, err := os.ReadFile("../../examples/eventbridge.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.SplitN(string(ex), "\n", 2)[0]
+	var b strings.Builder
+	for i := 0; b.Len() < size-len(line)-1; i++ {
+		b.WriteString(strings.Replace(line, "9e8d7c6b-0000-4000-8000-000000000020", fmt.Sprintf("9e8d7c6b-%04d-4000-8000-%012d", round, i), 1) + "\n")
+	}
+	return []byte(b.String())
 }

@@ -153,25 +153,29 @@ func (s *Secrets) Scrub(text string) string {
 	return text
 }
 
-// Err returns err with its text scrubbed, keeping what the dispatcher and
-// callers look at: whether it is permanent, the wait it asks for, and a
-// context deadline or cancellation it carries. An error whose text holds
-// no secret is returned as it is.
+// Err returns err with its text scrubbed (see Reword). An error whose
+// text holds no secret is returned as it is.
 func (s *Secrets) Err(err error) error {
-	if err == nil || s == nil {
+	if err == nil || s == nil || s.Scrub(err.Error()) == err.Error() {
 		return err
 	}
-	msg := err.Error()
-	clean := s.Scrub(msg)
-	if clean == msg {
-		return err
+	return Reword(err, s.Scrub)
+}
+
+// Reword returns err with its text replaced by f(text), keeping what the
+// dispatcher and callers look at: whether it is permanent, the wait it
+// asks for, and a context deadline or cancellation it carries. Nothing
+// else of the original error survives, so text a remote server put into
+// it is gone unless f keeps it.
+func Reword(err error, f func(string) string) error {
+	if err == nil {
+		return nil
 	}
-	e := &scrubbedError{msg: clean, cause: ctxCause(err)}
 	var ne *Error
 	if errors.As(err, &ne) {
-		return &Error{Err: e, Permanent: ne.Permanent, RetryAfter: ne.RetryAfter}
+		return &Error{Err: &scrubbedError{msg: f(ne.Err.Error()), cause: ctxCause(err)}, Permanent: ne.Permanent, RetryAfter: ne.RetryAfter}
 	}
-	return e
+	return &scrubbedError{msg: f(err.Error()), cause: ctxCause(err)}
 }
 
 // Format prints the set without its values, under every verb.

@@ -410,11 +410,12 @@ func (n *Notifier) mask(err error, to string) error {
 			return x // account ids and the like stay readable
 		})
 	}
+	masked := notify.Reword(err, func(s string) string { return Mask(to) + ": " + scrub(s) })
 	var ne *notify.Error
-	if errors.As(err, &ne) {
-		return &notify.Error{Err: &maskedError{msg: Mask(to) + ": " + scrub(ne.Err.Error()), cause: ctxCause(err)}, Permanent: ne.Permanent, RetryAfter: ne.RetryAfter}
+	if !errors.As(err, &ne) {
+		return notify.Retryable(masked, 0)
 	}
-	return notify.Retryable(&maskedError{msg: Mask(to) + ": " + scrub(err.Error()), cause: ctxCause(err)}, 0)
+	return masked
 }
 
 // failures joins the errors of several numbers on one line.
@@ -429,24 +430,3 @@ func (f failures) Error() string {
 }
 
 func (f failures) Unwrap() []error { return f }
-
-// maskedError carries a scrubbed text. It unwraps only to a context error,
-// so errors.Is still sees a deadline while the provider's original text,
-// which may hold the full number, is dropped.
-type maskedError struct {
-	msg   string
-	cause error
-}
-
-func (e *maskedError) Error() string { return e.msg }
-func (e *maskedError) Unwrap() error { return e.cause }
-
-func ctxCause(err error) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		return context.Canceled
-	}
-	return nil
-}
