@@ -24,11 +24,7 @@ import (
 func BenchmarkWebhookFlood(b *testing.B) {
 	const clients = 150
 	cfg := testConfig(b, "https://receiver.example")
-	for i := 0; i+1 < len(cfg.Sources[0].Node.Content); i += 2 {
-		if cfg.Sources[0].Node.Content[i].Value == "max_body" {
-			cfg.Sources[0].Node.Content[i+1].Value = "1048576"
-		}
-	}
+	setSourceKey(cfg, "max_body", "1048576")
 	addrs, _, stop := startLogged(b, cfg)
 	defer stop()
 	url := "http://" + addrs["eventbridge"] + "/events"

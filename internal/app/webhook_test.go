@@ -104,11 +104,7 @@ func TestThousandsOfBadRecordsAreOneSummaryInTheLog(t *testing.T) {
 // readiness answers 200 throughout.
 func TestReadinessHoldsUnderAFlood(t *testing.T) {
 	cfg := testConfig(t, "https://receiver.example")
-	for i := 0; i+1 < len(cfg.Sources[0].Node.Content); i += 2 {
-		if cfg.Sources[0].Node.Content[i].Value == "max_body" {
-			cfg.Sources[0].Node.Content[i+1].Value = "1048576"
-		}
-	}
+	setSourceKey(cfg, "max_body", "1048576")
 	addrs, _, stop := startLogged(t, cfg)
 	defer stop()
 	payload := eventsBody(t, 0, 1<<20)
@@ -178,4 +174,14 @@ func eventsBody(t testing.TB, round, size int) []byte {
 		b.WriteString(strings.Replace(line, "9e8d7c6b-0000-4000-8000-000000000020", fmt.Sprintf("9e8d7c6b-%04d-4000-8000-%012d", round, i), 1) + "\n")
 	}
 	return []byte(b.String())
+}
+
+// setSourceKey changes a setting of the first source as written.
+func setSourceKey(cfg *config.Config, key, value string) {
+	n := cfg.Sources[0].Node.Content
+	for i := 0; i+1 < len(n); i += 2 {
+		if n[i].Value == key {
+			n[i+1].Value = value
+		}
+	}
 }
