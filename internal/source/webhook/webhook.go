@@ -367,25 +367,24 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	body := &limited{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), max: s.cfg.MaxBody}
-	var in io.Reader = body
+	raw := &limited{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), max: s.cfg.MaxBody}
+	body := raw
 	if gz {
-		zr, err := gzip.NewReader(body)
+		zr, err := gzip.NewReader(raw)
 		if err != nil {
 			free()
-			s.bodyError(w, r, body, fmt.Errorf("gzip: %w", err))
+			s.bodyError(w, r, raw, raw, fmt.Errorf("gzip: %w", err))
 			return
 		}
 		defer zr.Close()
 		// The decompressed size counts against max_body.
-		dec := &limited{r: zr, max: s.cfg.MaxBody, decompressed: true}
-		in, body = dec, dec
+		body = &limited{r: zr, max: s.cfg.MaxBody, decompressed: true}
 	}
 	origin := fmt.Sprintf("webhook %s from %s", s.name, r.RemoteAddr)
-	d := source.DecodeAll(in, origin, s.wants, 0)
-	if body.err != nil {
+	d := source.DecodeAll(body, origin, s.wants, 0)
+	if body.err != nil || raw.err != nil {
 		free()
-		s.bodyError(w, r, body, body.err)
+		s.bodyError(w, r, raw, body, errors.Join(raw.err, body.err))
 		return
 	}
 	if d.CloudTrail == 0 {
@@ -438,14 +437,14 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// bodyError answers a body that could not be read: too large (413), not
-// gzip (400), or cut off (400).
-func (s *Source) bodyError(w http.ResponseWriter, r *http.Request, body *limited, err error) {
+// bodyError answers a body that could not be read: too large as sent or
+// decompressed (413), not gzip (400), or cut off (400).
+func (s *Source) bodyError(w http.ResponseWriter, r *http.Request, raw, body *limited, err error) {
 	var mbe *http.MaxBytesError
 	switch {
-	case body.over || errors.As(err, &mbe):
+	case raw.over || body.over || errors.As(err, &mbe):
 		what := "body"
-		if body.decompressed {
+		if body.over && body.decompressed {
 			what = "decompressed body"
 		}
 		w.Header().Set("Connection", "close")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -207,9 +209,41 @@ func TestGzipBodies(t *testing.T) {
 	if a := send(t, s, events(t, 1), map[string]string{"Content-Encoding": "br"}); a.status != http.StatusUnsupportedMediaType {
 		t.Errorf("brotli: %d %s", a.status, a.raw)
 	}
+	// Without a declared length (chunked), the size is measured as read:
+	// plain, and compressed before decompression.
+	for name, c := range map[string]struct {
+		body []byte
+		enc  string
+	}{
+		"plain": {events(t, 60), ""},
+		"gzip":  {randomGzip(t, 80<<10), "gzip"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL(), io.MultiReader(bytes.NewReader(c.body)))
+		req.Header.Set("X-Api-Key", apiKey)
+		if c.enc != "" {
+			req.Header.Set("Content-Encoding", c.enc)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "body larger than 65536 bytes") {
+			t.Errorf("chunked %s body over max_body: %d %s", name, resp.StatusCode, b)
+		}
+	}
 	if p.count() != 1 {
 		t.Errorf("%d batches handed out, want 1", p.count())
 	}
+}
+
+// randomGzip is a gzip stream of a JSON record holding n random bytes
+// (base64), which compress little.
+func randomGzip(t *testing.T, n int) []byte {
+	data := make([]byte, n)
+	rand.Read(data)
+	return gz([]byte(`{"eventSource":"eks.amazonaws.com","eventName":"TagResource","eventID":"x","blob":"` + base64.StdEncoding.EncodeToString(data) + `"}`))
 }
 
 func TestRejectedRequestsAreLoggedWithoutBodyOrSecrets(t *testing.T) {
