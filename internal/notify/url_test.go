@@ -2,8 +2,8 @@ package notify
 
 import (
 	"context"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -76,18 +76,9 @@ func TestDialGuardRefusesLinkLocal(t *testing.T) {
 		t.Errorf("dial to 169.254.169.254: %v", err)
 	}
 	// Loopback is fine.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			c.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
-			c.Close()
-		}
-	}()
-	resp, err := c.Get("http://" + ln.Addr().String() + "/")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	resp, err := c.Get(srv.URL)
 	if err != nil {
 		t.Fatalf("loopback refused: %v", err)
 	}
