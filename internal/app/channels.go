@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/notify/console"
@@ -94,7 +95,7 @@ type ChannelOptions struct {
 // Channels builds every configured channel and the router that feeds them.
 // Every problem is reported, each with the channel's path and name; a
 // misconfigured channel stops start-up rather than being switched off.
-func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Router, error) {
+func Channels(cfg *config.Config, o ChannelOptions) ([]dispatch.Channel, dispatch.Router, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -104,8 +105,8 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Ro
 		chans[0].Node.Kind = 0
 	}
 	var errs []error
-	var out []notify.Channel
-	var router notify.Router
+	var out []dispatch.Channel
+	var router dispatch.Router
 	for i := range chans {
 		ch := &chans[i]
 		p := fmt.Sprintf("channels[%d] (%s)", i, ch.Name)
@@ -163,17 +164,17 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]notify.Channel, notify.Ro
 		if dash == "" {
 			dash = cfg.DashboardURL
 		}
-		out = append(out, notify.Channel{
+		out = append(out, dispatch.Channel{
 			Name: ch.Name, Notifier: n, Concurrency: ch.Concurrency, RatePerMinute: rate, Burst: ch.Burst,
 			MaxAttempts: ch.MaxAttempts, MaxAge: maxAge, DashboardURL: dash,
 		})
-		router = append(router, notify.RouteEntry{Channel: ch.Name, Filter: filter, Repeats: repeats})
+		router = append(router, dispatch.RouteEntry{Channel: ch.Name, Filter: filter, Repeats: repeats})
 	}
 	return out, router, errors.Join(errs...)
 }
 
-func filterOf(c config.Common) (notify.Filter, error) {
-	f := notify.Filter{Rules: c.Rules, Services: c.Services, Accounts: c.Accounts, Regions: c.Regions, Outcomes: c.Outcomes, Actors: c.Actors}
+func filterOf(c config.Common) (dispatch.Filter, error) {
+	f := dispatch.Filter{Rules: c.Rules, Services: c.Services, Accounts: c.Accounts, Regions: c.Regions, Outcomes: c.Outcomes, Actors: c.Actors}
 	var errs []error
 	if c.MinRisk != "" {
 		r, err := finding.ParseRisk(c.MinRisk)

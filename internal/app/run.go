@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -46,8 +46,8 @@ type Service struct {
 	log      *slog.Logger
 	engine   *rule.Engine
 	store    Backend
-	router   notify.Router
-	disp     *notify.Dispatcher
+	router   dispatch.Router
+	disp     *dispatch.Dispatcher
 	sources  []source.Source
 	admin    *http.Server
 	adminLn  net.Listener
@@ -111,7 +111,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 	}()
 	s.metrics = newMetrics(s.store)
-	s.disp = notify.NewDispatcher(s.store, chans, notify.DispatcherOptions{Logger: o.Logger})
+	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
 	s.metrics.watchDispatcher(s.disp)
 	if cfg.Admin.Listen != "off" {
 		addr := cfg.Admin.Listen
@@ -354,8 +354,8 @@ func (s *Service) commit(group []pending) {
 		for src, n := range perSource {
 			s.metrics.matched.WithLabelValues(src).Add(float64(n))
 		}
-		if res.Inserted > 0 {
-			s.disp.Kick()
+		if chs := owedChannels(res); len(chs) > 0 {
+			s.disp.Kick(chs...)
 		}
 	}
 	// A finding is new once: the same event twice in the group is stored
@@ -381,6 +381,15 @@ func (s *Service) commit(group []pending) {
 		s.metrics.batches.WithLabelValues(p.src, result).Inc()
 		s.metrics.latency.WithLabelValues(p.src).Observe(s.o.Now().Sub(p.at).Seconds())
 	}
+}
+
+// owedChannels names the channels a save added deliveries for.
+func owedChannels(res store.SaveResult) []string {
+	out := make([]string, 0, len(res.Owed))
+	for ch := range res.Owed {
+		out = append(out, ch)
+	}
+	return out
 }
 
 func (s *Service) heartbeatLoop(ctx context.Context) {
@@ -438,7 +447,7 @@ func newMetrics(ob store.Outbox) *metrics {
 }
 
 // watchDispatcher exposes the dispatcher's counters.
-func (m *metrics) watchDispatcher(d *notify.Dispatcher) {
+func (m *metrics) watchDispatcher(d *dispatch.Dispatcher) {
 	m.reg.MustRegister(&dispatchCollector{d: d, desc: prometheus.NewDesc("trailwatch_notifications_total", "Delivery attempts, per channel and result (sent, failed, dead).", []string{"channel", "result"}, nil)})
 }
 
@@ -479,7 +488,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 type dispatchCollector struct {
-	d    *notify.Dispatcher
+	d    *dispatch.Dispatcher
 	desc *prometheus.Desc
 }
 

@@ -192,7 +192,10 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	fs, _ := st.Findings(context.Background(), store.Filter{})
+	fs, err := st.Findings(context.Background(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(fs) != 2 {
 		t.Fatalf("%d findings stored after the 200, want 2", len(fs))
 	}
@@ -202,7 +205,11 @@ func TestRunEndToEnd(t *testing.T) {
 	if code, _ := post(t, events, apiKey, body); code != http.StatusOK {
 		t.Errorf("repeat: %d", code)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The 200 means committed: nothing more is owed, so nothing more can
+	// be sent.
+	if dels, err := st.Deliveries(context.Background(), store.OutboxFilter{}); err != nil || len(dels) != 2 {
+		t.Errorf("after a duplicate post: %d deliveries owed, %v; want 2", len(dels), err)
+	}
 	if u, total := rcv.count(); u != 2 || total != 2 {
 		t.Errorf("after a duplicate post: %d unique alerts, %d deliveries; want 2 and 2", u, total)
 	}
@@ -210,7 +217,8 @@ func TestRunEndToEnd(t *testing.T) {
 	first := rcv.bodies[0]
 	bad := rcv.badSig
 	rcv.mu.Unlock()
-	if bad != 0 || first["kind"] != "trigger" || first["finding"].(map[string]any)["rule_id"] == "" {
+	fd, _ := first["finding"].(map[string]any)
+	if rid, _ := fd["rule_id"].(string); bad != 0 || first["kind"] != "trigger" || !strings.HasPrefix(rid, "EKS-") {
 		t.Errorf("alert body: %v (bad signatures %d)", first, bad)
 	}
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": `trailwatch_events_received_total{source="eventbridge"} 4`} {

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/notify/notifytest"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -174,7 +174,7 @@ channels:
 	if _, err := st.SaveRouted(ctx, []finding.Finding{f}, router.Route); err != nil {
 		t.Fatal(err)
 	}
-	d := notify.NewDispatcher(st, chans, notify.DispatcherOptions{Logger: logger, Poll: 5 * time.Millisecond, AttemptTimeout: 10 * time.Second,
+	d := dispatch.New(st, chans, dispatch.Options{Logger: logger, Poll: 5 * time.Millisecond, AttemptTimeout: 10 * time.Second,
 		Backoff: func(int) time.Duration { return 0 }})
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

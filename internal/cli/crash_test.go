@@ -103,7 +103,10 @@ channels:
 	if err != nil {
 		t.Fatal(err)
 	}
-	depth, _ := st.Depth(context.Background())
+	depth, err := st.Depth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 	if depth["soc"][store.Done] != 1 || depth["soc"][store.Sending] != 1 {
 		t.Fatalf("after the kill: %v; want 1 done and 1 in flight", depth["soc"])
@@ -131,7 +134,10 @@ channels:
 	}
 	st, _ = sqlite.Open(db, nil)
 	defer st.Close()
-	depth, _ = st.Depth(context.Background())
+	depth, err = st.Depth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if depth["soc"][store.Done] != 14 || len(depth["soc"]) != 1 {
 		t.Errorf("outbox after restart: %v, want 14 done", depth["soc"])
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -117,7 +118,7 @@ func runOutbox(ctx context.Context, env *Env, args []string) int {
 		if err != nil {
 			return fail(env, fmt.Errorf("config: %w", err))
 		}
-		d := notify.NewDispatcher(st, chans, notify.DispatcherOptions{Logger: newLogger(env, false), AttemptTimeout: *attempt})
+		d := dispatch.New(st, chans, dispatch.Options{Logger: newLogger(env, false), AttemptTimeout: *attempt})
 		dctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		left, err := d.Drain(dctx)

@@ -25,8 +25,10 @@ func envelope(i int) string {
 
 // TestRunKilledMidBatchLosesNothing feeds trailwatch run through SQS, kills
 // it with SIGKILL while it works, restarts it, and checks that every event
-// became exactly one finding and exactly one notification, and that the
-// queue is empty: nothing deleted before it was committed.
+// became exactly one finding and exactly one notification in the outbox,
+// each received (at least once, at most twice for the two in flight at the
+// kill, always with its idempotency key), and that the queue is empty:
+// nothing deleted before it was committed.
 func TestRunKilledMidBatchLosesNothing(t *testing.T) {
 	const n = 200
 	q := sqsfake.New()
@@ -131,12 +133,39 @@ channels:
 		t.Fatal(err)
 	}
 	defer st.Close()
-	fs, _ := st.Findings(context.Background(), store.Filter{})
+	fs, err := st.Findings(context.Background(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(fs) != n {
 		t.Errorf("%d findings, want %d (one per event)", len(fs), n)
 	}
-	dels, _ := st.Deliveries(context.Background(), store.OutboxFilter{Channel: []string{"soc"}})
+	dels, err := st.Deliveries(context.Background(), store.OutboxFilter{Channel: []string{"soc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(dels) != n {
 		t.Errorf("%d notifications in the outbox, want %d", len(dels), n)
+	}
+	// Delivery is at least once: an alert the receiver took but whose
+	// answer the killed process never recorded is sent again, with the
+	// same Idempotency-Key, so the receiver keeps one. Only the attempts
+	// in flight at the kill (the channel's concurrency, 2) may repeat, and
+	// none more than once.
+	mu.Lock()
+	defer mu.Unlock()
+	again := 0
+	for key, k := range keys {
+		switch {
+		case key == "":
+			t.Errorf("%d deliveries without an Idempotency-Key", k)
+		case k > 2:
+			t.Errorf("alert %s delivered %d times", key, k)
+		case k == 2:
+			again++
+		}
+	}
+	if again > 2 {
+		t.Errorf("%d alerts delivered twice, want at most the 2 in flight at the kill", again)
 	}
 }

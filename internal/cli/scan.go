@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/app"
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/scan"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -76,7 +76,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		return fail(env, err)
 	}
 	var (
-		channels []notify.Channel
+		channels []dispatch.Channel
 		router   store.Router
 	)
 	if *notifyFlag {
@@ -198,7 +198,7 @@ func runScan(ctx context.Context, env *Env, args []string) int {
 		return fail(env, err)
 	}
 	if *notifyFlag {
-		d := notify.NewDispatcher(st, channels, notify.DispatcherOptions{Logger: newLogger(env, *quiet), AttemptTimeout: *attempt})
+		d := dispatch.New(st, channels, dispatch.Options{Logger: newLogger(env, *quiet), AttemptTimeout: *attempt})
 		dctx, cancel := context.WithTimeout(ctx, *notifyTimeout)
 		left, err := d.Drain(dctx)
 		cancel()

@@ -113,6 +113,11 @@ type Finding struct {
 	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
+// DefaultTTL is how long an alert lives when a rule names no TTL: a day, so
+// the same change repeated through a working day pages once, while the
+// next day's is a new alert.
+const DefaultTTL = 24 * time.Hour
+
 // ID derives a finding's id from the event and the rule: the same event
 // judged by the same rule always yields the same finding, which makes
 // saving idempotent.
@@ -120,9 +125,11 @@ func ID(eventID, ruleID string) string {
 	return "f-" + digest(eventID, ruleID)[:24]
 }
 
-// Fingerprint identifies repeats of the same change: the same rule on the
-// same resource in the same account and region (the reference product's
-// TTL key). Outcomes differ in kind, so a denied attempt does not share a
+// Fingerprint identifies repeats of the same kind of change: the same rule
+// on the same resource in the same account and region, the key under which
+// a channel's alert lives for the rule's TTL (whether a finding of it is a
+// repeat also depends on who made it, its risk and its reasons; see
+// store.Judge). Outcomes differ in kind, so a denied attempt does not share a
 // fingerprint with a successful change.
 func Fingerprint(ruleID, account, region, resource string) string {
 	return digest(ruleID, account, region, resource)[:32]

@@ -1,9 +1,10 @@
-// Package notify delivers findings to the places a team works. It owns the
-// Notifier contract every channel implements, the delivery errors that say
-// whether to retry, the message text and its templates, and the shared HTTP
-// plumbing. Channel packages (notify/slack, notify/email, …) import notify
-// and finding only, never config, store, app or each other. The dispatcher
-// that owns retries, rate limits and the dead letter lives in notify too.
+// Package notify is the contract between trailwatch and the places a team
+// works: the Notifier every channel implements, the Message it gets, the
+// delivery errors that say whether to retry, the message text and its
+// templates, and the shared HTTP plumbing. Channel packages (notify/slack,
+// notify/email, …) import notify, finding and secret only, never config,
+// store, app or each other. Routing and the dispatcher that owns retries,
+// rate limits and the dead letter live in package dispatch.
 package notify
 
 import (
@@ -28,9 +29,28 @@ const (
 	// channel that can updates the existing incident, ticket or thread
 	// instead of raising a new one.
 	Update Kind = "update"
+	// Escalation is a finding on a live alert that must be alerted again
+	// although its fingerprint is the same: another principal made the
+	// change, at a higher risk, or for a new risk reason (Message.Escalated
+	// says which). Every channel alerts it; incident and ticket channels
+	// may join it to the open incident or ticket but must raise its
+	// severity and notify.
+	Escalation Kind = "escalation"
 	// Test is a clearly marked test message (trailwatch notify test).
 	Test Kind = "test"
 )
+
+// Escalated says why an Escalation is alerted again.
+type Escalated struct {
+	// Number is 1 for an alert's first escalation, 2 for the next, ….
+	Number int `json:"number"`
+	// PreviousRisk is the highest risk alerted before this finding.
+	PreviousRisk finding.Risk `json:"previous_risk,omitempty"`
+	// Why lists what is new, for people ("risk raised from HIGH to
+	// VERY_HIGH", "made by another principal: mallory", "new risk reason:
+	// …").
+	Why []string `json:"why"`
+}
 
 // Message is one delivery to one channel.
 type Message struct {
@@ -39,9 +59,12 @@ type Message struct {
 	// Repeats counts how often the fingerprint was seen while its alert
 	// was alive, this one included (1 for a trigger).
 	Repeats int
-	// Ref is, for an Update, what the channel returned when it delivered
-	// the trigger (an incident sys_id, a ticket id); empty if unknown.
+	// Ref is, for an Update or an Escalation, what the channel returned
+	// when it delivered the alert's trigger (an incident sys_id, a ticket
+	// id) or its latest escalation; empty if unknown.
 	Ref string
+	// Escalated is set for an Escalation.
+	Escalated *Escalated
 	// IdempotencyKey is stable for one (finding, channel) pair: channels
 	// whose API deduplicates on a key send it, so a delivery retried
 	// after a crash is not duplicated.

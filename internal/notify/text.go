@@ -21,7 +21,8 @@ type Text struct {
 }
 
 // Templates render Text from a Message. Each is a Go text/template whose
-// data is a Message (fields .Finding, .Kind, .Repeats, .DashboardURL) with
+// data is a Message (fields .Finding, .Kind, .Repeats, .Escalated,
+// .DashboardURL) with
 // helper functions join, upper, lower, json, time and trunc.
 type Templates struct {
 	title, body, short *template.Template
@@ -29,12 +30,17 @@ type Templates struct {
 
 // Default template sources.
 const (
-	DefaultTitle = `{{if eq .Kind "test"}}[TEST] {{end}}[{{.Finding.Risk}}] {{.Finding.RuleTitle}}{{with .Finding.Resource.Name}}: {{.}}{{end}}{{if gt .Repeats 1}} (seen {{.Repeats}} times){{end}}`
-	DefaultShort = `{{if eq .Kind "test"}}TEST: {{end}}trailwatch {{.Finding.Risk}}: {{.Finding.Summary}}`
+	DefaultTitle = `{{if eq .Kind "test"}}[TEST] {{end}}{{if eq .Kind "escalation"}}[ESCALATED] {{end}}[{{.Finding.Risk}}] {{.Finding.RuleTitle}}{{with .Finding.Resource.Name}}: {{.}}{{end}}{{if gt .Repeats 1}} (seen {{.Repeats}} times){{end}}`
+	DefaultShort = `{{if eq .Kind "test"}}TEST: {{end}}{{if eq .Kind "escalation"}}ESCALATED {{end}}trailwatch {{.Finding.Risk}}: {{.Finding.Summary}}`
 	DefaultBody  = `{{if eq .Kind "test"}}*** TEST MESSAGE from trailwatch: no action needed ***
 
 {{end}}{{.Finding.Summary}}
-{{if gt .Repeats 1}}
+{{with .Escalated}}
+ESCALATED: an alert of this change is open, and this is new:
+{{- range .Why}}
+  - {{.}}
+{{- end}}
+{{end}}{{if gt .Repeats 1}}
 This change was seen {{.Repeats}} times while its alert was open.
 {{end}}
 Risk:       {{.Finding.Risk}}

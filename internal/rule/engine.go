@@ -17,8 +17,10 @@ import (
 	"github.com/trailwatch/trailwatch/internal/glob"
 )
 
-// Settings are a user's choices for one rule, like the reference product's
-// real-time rule settings. The zero value keeps every default.
+// Settings are a user's choices for one rule, the knobs teams expect of a
+// real-time monitor (Cloud One Conformity's real-time rules have the
+// same): on or off, a risk override, per-event switches, a principal
+// safelist and a TTL. The zero value keeps every default.
 type Settings struct {
 	// Enabled turns the rule off when false; nil keeps it on.
 	Enabled *bool

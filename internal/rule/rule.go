@@ -124,8 +124,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// DefaultTTL is the reference product's usual TTL.
-const DefaultTTL = 24 * time.Hour
+// DefaultTTL is how long an alert lives when a rule names no TTL.
+const DefaultTTL = finding.DefaultTTL
 
 // file is the YAML form of a rule file: shared defaults and the rules.
 type file struct {

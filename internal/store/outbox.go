@@ -22,8 +22,9 @@ type Router func(finding.Finding) []Route
 
 // Delivery kinds, as notify.Kind.
 const (
-	KindTrigger = "trigger"
-	KindUpdate  = "update"
+	KindTrigger    = "trigger"
+	KindUpdate     = "update"
+	KindEscalation = "escalation"
 )
 
 // Delivery states.
@@ -41,9 +42,12 @@ type Delivery struct {
 	ID        int64
 	FindingID string
 	Channel   string
-	// Kind is trigger (the first alert of a fingerprint within its TTL)
-	// or update (a repeat while that alert lives).
+	// Kind is trigger (the first alert of a fingerprint within its TTL),
+	// update (a repeat while that alert lives) or escalation (a finding on
+	// a live alert that must be alerted again: see Judge).
 	Kind string
+	// Escalation says why, for an escalation.
+	Escalation *Escalation
 	// Repeats counts the fingerprint's findings while its alert lived,
 	// this one included.
 	Repeats int
@@ -78,42 +82,36 @@ type OutboxFilter struct {
 	Limit   int
 }
 
-// AlertCount is how often a fingerprint repeated on one channel.
-type AlertCount struct {
-	Channel, AlertKey string
-	Repeats           int
-	ExpiresAt         time.Time
-}
-
 // Outbox is the durable queue of deliveries, written in the same
 // transaction as the findings that owe them. Implementations are safe for
 // concurrent use; every method returns after commit.
 type Outbox interface {
 	// SaveRouted saves findings like Store.Save and, for each finding
-	// newly inserted, the deliveries its routes owe, in one transaction.
-	// A finding whose fingerprint has a live alert (same channel, event
-	// time before the alert's expiry) becomes an update of that alert
-	// (or is only counted, when its route takes no repeats); otherwise it
-	// opens a new alert that lives for the finding's TTL.
+	// newly inserted (or stored earlier without being routed, by a scan
+	// that did not notify), the deliveries its routes owe, in one
+	// transaction. Each channel's alert of the finding's fingerprint
+	// decides what it owes (Judge): a trigger opening a new alert that
+	// lives for the finding's TTL, an escalation of the live alert
+	// (another principal, a higher risk, a new reason), or a repeat —
+	// an update of the live alert, or only a count when the route takes
+	// no repeats. With a nil route the findings are stored unrouted.
 	SaveRouted(ctx context.Context, findings []finding.Finding, route Router) (SaveResult, error)
+	// Unrouted returns up to limit findings stored without routing (by a
+	// scan that did not notify) whose event is at or after since, oldest
+	// first, with their raw event and TTL. SaveRouted of them routes them.
+	Unrouted(ctx context.Context, since time.Time, limit int) ([]finding.Finding, error)
 	// Claim leases up to limit due deliveries of a channel (pending with
 	// NextAttempt <= now, or sending with an expired lease), oldest first,
-	// marking them sending until now+lease. An update is not claimed
-	// while its alert's trigger is still undelivered.
+	// marking them sending until now+lease. An update or escalation is not
+	// claimed while an earlier trigger or escalation of its alert is still
+	// undelivered, so it carries the reference that one returns.
 	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
 	// Settle records the outcomes of several attempts in one
-	// transaction: Done (with Ref, remembered as Complete does), Pending
-	// (a retry at Next, with Err) or Dead (with Err).
+	// transaction: Done (a non-empty Ref — from the trigger, an
+	// escalation, or an update that opened a new record — is remembered on
+	// the alert for later deliveries), Pending (a retry at Next, with Err)
+	// or Dead (with Err).
 	Settle(ctx context.Context, outcomes []Outcome) error
-	// Complete marks a delivery done; a non-empty ref (from the trigger,
-	// or from an update that opened a new record) is remembered on its
-	// alert for later updates.
-	Complete(ctx context.Context, id int64, ref string, now time.Time) error
-	// Retry puts a delivery back to pending with its next attempt time
-	// and the error of the failed attempt.
-	Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error
-	// Kill moves a delivery to the dead letter.
-	Kill(ctx context.Context, id int64, lastErr string, now time.Time) error
 	// Deliveries lists deliveries, newest first.
 	Deliveries(ctx context.Context, f OutboxFilter) ([]Delivery, error)
 	// Requeue makes dead (or dropped) deliveries pending again now.
@@ -125,6 +123,4 @@ type Outbox interface {
 	Pending(ctx context.Context, channels []string) (int, error)
 	// Depth counts deliveries by channel and status.
 	Depth(ctx context.Context) (map[string]map[string]int, error)
-	// Alerts lists alerts with their repeat counts.
-	Alerts(ctx context.Context) ([]AlertCount, error)
 }

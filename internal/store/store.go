@@ -1,7 +1,9 @@
-// Package store defines how findings (and later the notifications they owe)
-// are persisted. Implementations live in sub-packages (store/sqlite; a
-// PostgreSQL one can follow) and are checked by one shared suite,
-// store/storetest. It imports finding only.
+// Package store defines how findings, the notifications they owe (the
+// outbox) and the sources' checkpoints are persisted, and decides what a
+// finding owes a channel (Judge). Implementations live in sub-packages —
+// store/sqlite, embedded and the default, and store/postgres, for several
+// instances on one database — and pass one shared suite, store/storetest.
+// It imports finding only.
 package store
 
 import (
@@ -28,6 +30,12 @@ type SaveResult struct {
 	Updated int
 	// New holds the ids of the findings inserted.
 	New map[string]bool
+	// Routed counts findings stored earlier without routing (by a scan
+	// that did not notify) that this save routed.
+	Routed int
+	// Owed counts the deliveries the save added, per channel, so only
+	// those channels' dispatchers need waking.
+	Owed map[string]int
 }
 
 // Filter selects findings. Zero fields match everything; list fields match

@@ -317,7 +317,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 		return notify.Result{}, err
 	}
 	n.o.Logger.Debug("e-mail sent", "finding_id", m.Finding.ID, "message_id", id, "recipients", len(n.cfg.res.to)+len(n.cfg.res.cc))
-	if m.Kind == notify.Update && msgIDRE.MatchString(m.Ref) {
+	if (m.Kind == notify.Update || m.Kind == notify.Escalation) && msgIDRE.MatchString(m.Ref) {
 		// Later repeats keep replying to the first alert of the thread.
 		return notify.Result{Ref: m.Ref}, nil
 	}
@@ -390,7 +390,7 @@ func (n *Notifier) build(m notify.Message, txt notify.Text) (*gomail.Msg, string
 	// an Update also replies to the trigger (its Message-ID comes back as
 	// m.Ref) so mail clients nest repeats under the first alert.
 	root := n.threadID(m.Finding.Fingerprint)
-	if m.Kind == notify.Update {
+	if m.Kind == notify.Update || m.Kind == notify.Escalation {
 		parent := root
 		refs := root
 		if msgIDRE.MatchString(m.Ref) {

@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log"
 	"log/slog"
@@ -740,6 +741,40 @@ func TestUpdateThreadsUnderTrigger(t *testing.T) {
 	}
 	if !strings.Contains(second.Subject, "seen 3 times") || !strings.Contains(second.Text, "seen 3 times") {
 		t.Errorf("update does not say it repeats: %q", second.Subject)
+	}
+}
+
+// An escalation is sent (never swallowed), says so in its subject and
+// body, and threads under the alert's first mail.
+func TestEscalationIsSentAndThreaded(t *testing.T) {
+	_, ca := serverCert(t)
+	r := startRelay(t, &relay{mode: startTLS, user: testUser, pass: testPassword})
+	n := newNotifier(t, config(r, ca), nil)
+	res, err := send(t, n, notifytest.Message())
+	if err != nil {
+		t.Fatal(err)
+	}
+	esc := notifytest.Escalation()
+	esc.Ref = res.Ref
+	eres, err := send(t, n, esc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eres.Ref != res.Ref {
+		t.Errorf("escalation returned Ref %q, want the thread's %q", eres.Ref, res.Ref)
+	}
+	got := r.received()
+	if len(got) != 2 {
+		t.Fatalf("%d mails, want 2", len(got))
+	}
+	m := parse(t, got[1].Data)
+	if !strings.HasPrefix(m.Subject, "[ESCALATED] [VERY_HIGH]") || m.Header.Get("In-Reply-To") != res.Ref || m.Header.Get("X-Trailwatch-Kind") != "escalation" {
+		t.Errorf("escalation mail: subject %q, In-Reply-To %q, kind %q", m.Subject, m.Header.Get("In-Reply-To"), m.Header.Get("X-Trailwatch-Kind"))
+	}
+	for _, why := range esc.Escalated.Why {
+		if !strings.Contains(m.Text, why) || !strings.Contains(m.HTML, html.EscapeString(why)) {
+			t.Errorf("escalation mail does not say %q", why)
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ type htmlView struct {
 	Test                         bool
 	Repeats                      int
 	Reasons                      []string
+	Escalated                    []string
 	Rows                         []row
 	Changes                      string
 	Remediation                  string
@@ -48,6 +49,14 @@ var htmlTemplate = template.Must(template.New("email").Parse(`<!DOCTYPE html>
 {{- end}}
 <h2 style="margin:0 0 8px 0;padding:8px 12px;color:#fff;background:{{.Colour}}">{{.Title}}</h2>
 <p>{{.Summary}}</p>
+{{- if .Escalated}}
+<p style="margin-bottom:4px;background:#f8d7da;border:1px solid #d08080;padding:8px"><strong>ESCALATED: an alert of this change is open, and this is new:</strong></p>
+<ul style="margin-top:0">
+{{- range .Escalated}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
 {{- if gt .Repeats 1}}
 <p><strong>This change was seen {{.Repeats}} times while its alert was open.</strong></p>
 {{- end}}
@@ -105,6 +114,9 @@ func renderHTML(m notify.Message, txt notify.Text) (string, error) {
 		Remediation:  f.Remediation,
 		References:   f.References,
 		DashboardURL: m.DashboardURL,
+	}
+	if m.Escalated != nil {
+		v.Escalated = m.Escalated.Why
 	}
 	add := func(label, value string) {
 		if value != "" {

@@ -68,6 +68,19 @@ func Message() notify.Message {
 	return notify.Message{Finding: Finding(), Kind: notify.Trigger, Repeats: 1, IdempotencyKey: "f-0123456789abcdef01234567/test-channel"}
 }
 
+// Escalation is the shared sample escalation: the sample finding
+// (VERY_HIGH) made by another principal on an alert opened at HIGH.
+func Escalation() notify.Message {
+	m := Message()
+	m.Kind, m.Repeats = notify.Escalation, 3
+	m.Finding.ID = "f-1123456789abcdef01234567" // another event of the same fingerprint
+	m.IdempotencyKey = m.Finding.ID + "/test-channel"
+	m.Escalated = &notify.Escalated{Number: 1, PreviousRisk: finding.High, Why: []string{
+		"risk raised from HIGH to VERY_HIGH", "made by another principal: " + m.Finding.Actor.Name,
+		"new risk reason: " + m.Finding.RiskReasons[0]}}
+	return m
+}
+
 // StatusCase is how an HTTP status must be classified.
 type StatusCase struct {
 	Status     int

@@ -3,7 +3,10 @@
 // Every delivery is a trigger event whose dedup_key is derived from the
 // finding's fingerprint, so repeats of a change while its alert is open
 // are appended to the same PagerDuty alert instead of opening new
-// incidents. Test messages use a dedup_key of their own so they never merge
+// incidents. An escalation (another principal, a higher risk, a new risk
+// reason) is a trigger with a dedup_key of its own, at its own severity:
+// PagerDuty appends a trigger with an open alert's dedup_key to that alert
+// without notifying anyone, so joining it would hide the escalation. Test messages use a dedup_key of their own so they never merge
 // with a real incident. The routing key is a secret: it never appears in
 // an error or a log.
 package pagerduty
@@ -196,6 +199,8 @@ type (
 		RuleID       string      `json:"rule_id"`
 		Repeats      int         `json:"repeats"`
 		Test         bool        `json:"test,omitempty"`
+		// Escalation says why an escalation was raised.
+		Escalation *notify.Escalated `json:"escalation,omitempty"`
 	}
 	response struct {
 		Status   string `json:"status"`
@@ -257,6 +262,13 @@ func DedupKey(f finding.Finding) string {
 	return notify.Truncate("trailwatch-"+id, maxDedupKey)
 }
 
+// EscalationKey is the dedup_key of an alert's nth escalation: a new
+// PagerDuty alert, so it notifies; later repeats join it.
+func EscalationKey(f finding.Finding, n int) string {
+	suffix := "-escalation-" + strconv.Itoa(n)
+	return notify.Truncate(DedupKey(f), maxDedupKey-len(suffix)) + suffix
+}
+
 // Severity maps a risk to a PagerDuty severity.
 func Severity(r finding.Risk) string {
 	switch {
@@ -274,8 +286,15 @@ func Severity(r finding.Risk) string {
 func (n *Notifier) event(m notify.Message, txt notify.Text) event {
 	f := m.Finding
 	dedup := DedupKey(f)
-	if m.Kind == notify.Update && m.Ref != "" {
-		dedup = m.Ref // what PagerDuty reported for the trigger
+	switch {
+	case m.Kind == notify.Escalation:
+		n := 1
+		if m.Escalated != nil {
+			n = m.Escalated.Number
+		}
+		dedup = EscalationKey(f, n)
+	case m.Kind == notify.Update && m.Ref != "":
+		dedup = m.Ref // what PagerDuty reported for the trigger or the latest escalation
 	}
 	summary := txt.Title
 	if summary == "" {
@@ -310,6 +329,7 @@ func (n *Notifier) event(m notify.Message, txt notify.Text) event {
 		RuleID:       f.RuleID,
 		Repeats:      m.Repeats,
 		Test:         m.Kind == notify.Test,
+		Escalation:   m.Escalated,
 	}
 	if d.RiskReasons == nil {
 		d.RiskReasons = []string{}

@@ -49,6 +49,8 @@ func TestNotifyGolden(t *testing.T) {
 	upd.Kind, upd.Repeats, upd.Ref = notify.Update, 3, "trailwatch-9f2c1e0d4b5a69788796a5b4c3d2e1f0"
 	test := notifytest.Message()
 	test.Kind = notify.Test
+	esc := notifytest.Escalation()
+	esc.Ref = "trailwatch-9f2c1e0d4b5a69788796a5b4c3d2e1f0"
 	for _, tc := range []struct {
 		name    string
 		m       notify.Message
@@ -58,6 +60,9 @@ func TestNotifyGolden(t *testing.T) {
 		{"trigger", trigger, Config{ClientURL: "https://trailwatch.example.com/"}, "trailwatch-9f2c1e0d4b5a69788796a5b4c3d2e1f0"},
 		{"update", upd, Config{}, "trailwatch-9f2c1e0d4b5a69788796a5b4c3d2e1f0"},
 		{"test", test, Config{}, "trailwatch-test-1795169760000000000"},
+		// A new PagerDuty alert at the escalated severity: a trigger with
+		// the open alert's dedup_key would be appended to it silently.
+		{"escalation", esc, Config{}, "trailwatch-9f2c1e0d4b5a69788796a5b4c3d2e1f0-escalation-1"},
 		{"overrides", trigger, Config{Source: "trailwatch-prod", Component: "eks", Group: "platform", Class: "config-change"}, "trailwatch-9f2c1e0d4b5a69788796a5b4c3d2e1f0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +107,20 @@ func TestRepeatsShareAlert(t *testing.T) {
 	m.Ref = first
 	if got := n.event(m, notify.Text{Title: "t"}).DedupKey; got != first {
 		t.Errorf("update with Ref: dedup_key %q, want %q", got, first)
+	}
+	esc := notifytest.Escalation()
+	esc.Ref = first
+	escKey := n.event(esc, notify.Text{Title: "t"}).DedupKey
+	if escKey == first || escKey != EscalationKey(esc.Finding, 1) {
+		t.Errorf("escalation dedup_key %q: want a new alert's key, not the open alert's %q", escKey, first)
+	}
+	esc.Escalated.Number = 2
+	if k := n.event(esc, notify.Text{Title: "t"}).DedupKey; k == escKey || k == first {
+		t.Errorf("second escalation reuses dedup_key %q", k)
+	}
+	m.Ref = escKey // repeats after an escalation join the escalated alert
+	if got := n.event(m, notify.Text{Title: "t"}).DedupKey; got != escKey {
+		t.Errorf("update after escalation: dedup_key %q, want %q", got, escKey)
 	}
 	m.Kind = notify.Test
 	if got := n.event(m, notify.Text{Title: "t"}); got.DedupKey == first || !strings.HasPrefix(got.DedupKey, "trailwatch-test-") || got.Payload.Summary != "[TEST] t" {

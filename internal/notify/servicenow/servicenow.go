@@ -73,8 +73,11 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 
 // Notify delivers one message: a Trigger opens an incident (or notes an
 // open one with the same fingerprint), an Update adds a work note to
-// m.Ref or to the open incident found by fingerprint, and a Test opens a
-// marked incident of its own. The Result's Ref is the record's sys_id.
+// m.Ref or to the open incident found by fingerprint, an Escalation raises
+// that incident's urgency and impact to the highest risk alerted and adds
+// a work note saying why (or opens an incident when none is open), and a
+// Test opens a marked incident of its own. The Result's Ref is the
+// record's sys_id.
 func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
 	txt, err := n.o.Templates.Render(m)
 	if err != nil {
@@ -95,7 +98,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 			return n.workNote(ctx, rec.SysID, againNote(m, txt))
 		}
 		return n.create(ctx, n.record(m, txt, corr, ""))
-	case notify.Update:
+	case notify.Update, notify.Escalation:
 		ref := m.Ref
 		if ref != "" && !isSysID(ref) {
 			n.o.Logger.Warn("servicenow: ignoring a ref that is not a sys_id; looking the incident up", "finding_id", m.Finding.ID)
@@ -110,6 +113,14 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 			if rec != nil {
 				ref = rec.SysID
 			}
+		}
+		if m.Kind == notify.Escalation {
+			if ref != "" {
+				u := level(escalatedRisk(m))
+				return n.patch(ctx, ref, map[string]string{"work_notes": escalationNote(m, txt), "urgency": u, "impact": u})
+			}
+			note := "Escalation of a trailwatch alert whose incident was not found (resolved, closed or never created): opened this incident for it.\n" + whyLines(m)
+			return n.create(ctx, n.record(m, txt, corr, note))
 		}
 		if ref != "" {
 			return n.workNote(ctx, ref, repeatNote(m, txt))
@@ -173,6 +184,55 @@ func repeatNote(m notify.Message, txt notify.Text) string {
 		note += m.Finding.Summary + "\n\n"
 	}
 	return notify.TruncateRunes(note+txt.Body, maxDescription)
+}
+
+// escalatedRisk is the highest risk alerted on the incident, this
+// escalation included: urgency follows it and never drops.
+func escalatedRisk(m notify.Message) finding.Risk {
+	r := m.Finding.Risk
+	if m.Escalated != nil {
+		r = max(r, m.Escalated.PreviousRisk)
+	}
+	return r
+}
+
+// escalationNote is the work note of an escalation: what is new, then the
+// details.
+func escalationNote(m notify.Message, txt notify.Text) string {
+	note := fmt.Sprintf("ESCALATED to %s, urgency and impact raised to match.\n", escalatedRisk(m))
+	if !bodyLists(txt.Body, m) {
+		note += whyLines(m) // a custom body template that does not list them
+	}
+	note += "\n"
+	if !strings.HasPrefix(txt.Body, m.Finding.Summary) {
+		note += m.Finding.Summary + "\n\n"
+	}
+	return notify.TruncateRunes(note+txt.Body, maxDescription)
+}
+
+// bodyLists reports whether the rendered body already says why (the
+// default template does).
+func bodyLists(body string, m notify.Message) bool {
+	if m.Escalated == nil {
+		return true
+	}
+	for _, w := range m.Escalated.Why {
+		if !strings.Contains(body, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// whyLines lists what made the escalation, one "- " line each.
+func whyLines(m notify.Message) string {
+	var b strings.Builder
+	if m.Escalated != nil {
+		for _, w := range m.Escalated.Why {
+			b.WriteString("- " + w + "\n")
+		}
+	}
+	return b.String()
 }
 
 func againNote(m notify.Message, txt notify.Text) string {
@@ -253,7 +313,12 @@ func (n *Notifier) create(ctx context.Context, rec map[string]string) (notify.Re
 }
 
 func (n *Notifier) workNote(ctx context.Context, sysID, note string) (notify.Result, error) {
-	body, err := json.Marshal(map[string]string{"work_notes": note})
+	return n.patch(ctx, sysID, map[string]string{"work_notes": note})
+}
+
+// patch updates fields of an incident (a work note, urgency, impact).
+func (n *Notifier) patch(ctx context.Context, sysID string, fields map[string]string) (notify.Result, error) {
+	body, err := json.Marshal(fields)
 	if err != nil {
 		return notify.Result{}, notify.Permanent(fmt.Errorf("servicenow: encode work note: %w", err))
 	}

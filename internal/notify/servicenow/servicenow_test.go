@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/notify/notifytest"
 	"github.com/trailwatch/trailwatch/internal/notify/servicenow"
@@ -206,6 +207,11 @@ func (in *instance) patch(w http.ResponseWriter, sysID string, q url.Values, bod
 	for _, x := range in.incidents {
 		if x.sysID == sysID {
 			x.workNotes = append(x.workNotes, fields["work_notes"])
+			for k, v := range fields {
+				if k != "work_notes" {
+					x.fields[k] = v
+				}
+			}
 			reply(w, http.StatusOK, map[string]any{"result": map[string]string{"sys_id": x.sysID, "number": x.number}})
 			return
 		}
@@ -378,6 +384,70 @@ func TestUpdateWithoutRef(t *testing.T) {
 	recs := in.records()
 	if len(recs) != 2 || res.Ref != recs[1].sysID {
 		t.Errorf("ref = %q; records %d", res.Ref, len(recs))
+	}
+}
+
+// An escalation joins the open incident but raises its urgency and impact
+// and says why in a work note; with the incident gone it opens a new one.
+func TestEscalation(t *testing.T) {
+	in, srv := newInstance(t, basicAuth)
+	n := newNotifier(t, config(srv.URL))
+	first := notifytest.Message()
+	first.Finding.Risk = finding.High
+	trig, err := n.Notify(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := in.records()[0].fields["urgency"]; u != "2" {
+		t.Fatalf("trigger urgency %v, want 2", u)
+	}
+	in.take()
+	m := notifytest.Escalation()
+	m.Ref = trig.Ref
+	res, err := n.Notify(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := in.take()
+	expect(t, reqs, "PATCH "+table+"/"+trig.Ref)
+	notifytest.Golden(t, "escalation", reqs[0].body)
+	recs := in.records()
+	if len(recs) != 1 || res.Ref != trig.Ref {
+		t.Fatalf("%d incidents, ref %q; want the escalation on the open one", len(recs), res.Ref)
+	}
+	if f := recs[0].fields; f["urgency"] != "1" || f["impact"] != "1" {
+		t.Errorf("urgency %v impact %v after escalation to VERY_HIGH, want 1", f["urgency"], f["impact"])
+	}
+	note := recs[0].workNotes[len(recs[0].workNotes)-1]
+	for _, want := range append([]string{"ESCALATED to VERY_HIGH"}, m.Escalated.Why...) {
+		if !strings.Contains(note, want) {
+			t.Errorf("work note lacks %q:\n%s", want, note)
+		}
+	}
+	// Another principal at a lower risk: urgency never drops.
+	low := notifytest.Escalation()
+	low.Ref, low.Finding.Risk = trig.Ref, finding.Medium
+	low.Escalated.PreviousRisk, low.Escalated.Why = finding.VeryHigh, []string{"made by another principal: bob"}
+	if _, err := n.Notify(context.Background(), low); err != nil {
+		t.Fatal(err)
+	}
+	if u := in.records()[0].fields["urgency"]; u != "1" {
+		t.Errorf("urgency %v after a lower-risk escalation, want it kept at 1", u)
+	}
+	// The incident was resolved meanwhile: a new one, saying why.
+	in.mu.Lock()
+	in.incidents[0].active = false
+	in.mu.Unlock()
+	in.take()
+	m.Ref = ""
+	if _, err := n.Notify(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, in.take(), get, post)
+	recs = in.records()
+	if len(recs) != 2 || len(recs[1].workNotes) != 1 || !strings.Contains(recs[1].workNotes[0], "Escalation of a trailwatch alert") ||
+		recs[1].fields["urgency"] != "1" {
+		t.Errorf("new incident: %d records, notes %q", len(recs), recs[len(recs)-1].workNotes)
 	}
 }
 

@@ -247,7 +247,7 @@ func (n *Notifier) payload(m notify.Message, txt notify.Text) payload {
 	}
 
 	mention := ""
-	if n.cfg.Mention != "" && m.Kind == notify.Trigger && f.Risk >= n.cfg.r.mentionAt {
+	if n.cfg.Mention != "" && (m.Kind == notify.Trigger || m.Kind == notify.Escalation) && f.Risk >= n.cfg.r.mentionAt {
 		mention = strings.Join(strings.Fields(n.cfg.Mention), " ") + " "
 	}
 	fallback := title
@@ -271,6 +271,12 @@ func (n *Notifier) payload(m notify.Message, txt notify.Text) payload {
 		lead = fmt.Sprintf(":repeat: *Repeat #%d* of an alert that is still open (seen %d times).\n", repeatNo(m), m.Repeats)
 	case notify.Test:
 		lead = ":test_tube: *Test message from trailwatch: no action needed.*\n"
+	case notify.Escalation:
+		lead = ":rotating_light: *Escalated:* an alert of this change is open, and this is new: "
+		if m.Escalated != nil {
+			lead += escapeCut(strings.Join(m.Escalated.Why, "; "), maxSectionText/2)
+		}
+		lead += ".\n"
 	}
 	lead = mention + lead
 	blocks = append(blocks, block{Type: "section", Text: mrkdwn(lead + escapeCut(summary, maxSectionText-runes(lead)))})

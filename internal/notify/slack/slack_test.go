@@ -48,7 +48,7 @@ func messages() map[string]notify.Message {
 	upd.Kind, upd.Repeats = notify.Update, 3
 	test := notifytest.Message()
 	test.Kind = notify.Test
-	return map[string]notify.Message{"trigger": trigger, "update": upd, "test": test}
+	return map[string]notify.Message{"trigger": trigger, "update": upd, "test": test, "escalation": notifytest.Escalation()}
 }
 
 func TestNotifyGolden(t *testing.T) {
@@ -170,7 +170,7 @@ func TestLimits(t *testing.T) {
 	f.Resource.ARN = strings.Repeat("arn:aws:eks:", 500)
 	f.UserAgent = strings.Repeat("ua", 5000)
 	m.DashboardURL = "https://trailwatch.example.com/f/" + strings.Repeat("x", 4000) // too long for a button
-	for _, kind := range []notify.Kind{notify.Trigger, notify.Update, notify.Test} {
+	for _, kind := range []notify.Kind{notify.Trigger, notify.Update, notify.Escalation, notify.Test} {
 		m.Kind, m.Repeats = kind, 7
 		n := newNotifier(t, Config{Mention: "<!channel> <!subteam^S0EXAMPLE>"}, "https://hooks.slack.example", nil)
 		txt, err := n.o.Templates.Render(m)
@@ -221,6 +221,7 @@ func TestMention(t *testing.T) {
 		{"at or above", Config{Mention: "<!here>", MentionAt: "very high"}, notify.Trigger, finding.VeryHigh, true},
 		{"below", Config{Mention: "<!here>", MentionAt: "EXTREME"}, notify.Trigger, finding.VeryHigh, false},
 		{"not on repeats", Config{Mention: "<!here>"}, notify.Update, finding.Extreme, false},
+		{"on escalations", Config{Mention: "<!here>", MentionAt: "HIGH"}, notify.Escalation, finding.VeryHigh, true},
 		{"not on tests", Config{Mention: "<!here>"}, notify.Test, finding.Extreme, false},
 		{"none configured", Config{}, notify.Trigger, finding.Extreme, false},
 	} {

@@ -210,8 +210,11 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 // Body is what the webhook POSTs. Its JSON form is a contract receivers
 // script against: fields are added, never renamed or removed.
 type Body struct {
-	// Kind is trigger, update or test.
+	// Kind is trigger, update, escalation or test.
 	Kind notify.Kind `json:"kind"`
+	// Escalation says why an escalation was raised: another principal,
+	// a higher risk or a new risk reason on an open alert.
+	Escalation *notify.Escalated `json:"escalation,omitempty"`
 	// Repeats counts sightings of the fingerprint while its alert was
 	// open, this one included (1 for a trigger).
 	Repeats int `json:"repeats"`
@@ -235,7 +238,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(Body{Kind: m.Kind, Repeats: m.Repeats, Finding: f, DashboardURL: m.DashboardURL}); err != nil {
+	if err := enc.Encode(Body{Kind: m.Kind, Escalation: m.Escalated, Repeats: m.Repeats, Finding: f, DashboardURL: m.DashboardURL}); err != nil {
 		return notify.Result{}, notify.Permanentf("webhook: encode body: %v", err)
 	}
 	body := buf.Bytes()

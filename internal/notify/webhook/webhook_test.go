@@ -80,6 +80,7 @@ func TestNotifyGolden(t *testing.T) {
 	}{
 		{"trigger", trigger, signedConfig(), DefaultSignatureHeader},
 		{"update", upd, signedConfig(), DefaultSignatureHeader},
+		{"escalation", notifytest.Escalation(), signedConfig(), DefaultSignatureHeader},
 		{"test", test, Config{Secret: secret.New(hmacSecret), SignatureHeader: "x-hub-signature-256"}, "X-Hub-Signature-256"},
 		{"unsigned", trigger, Config{}, ""},
 	} {

@@ -71,8 +71,9 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 // Notify delivers one message. A Trigger opens a ticket, or comments on
 // the open ticket with the same external_id; an Update comments on m.Ref
 // or on the open ticket found by external_id, and opens a follow-up when
-// that ticket is solved or closed; a Test opens a marked ticket of its
-// own. The Result's Ref is the ticket id.
+// that ticket is solved or closed; an Escalation does the same but raises
+// the ticket's priority to the highest risk alerted and says why; a Test
+// opens a marked ticket of its own. The Result's Ref is the ticket id.
 func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
 	txt, err := n.o.Templates.Render(m)
 	if err != nil {
@@ -81,13 +82,14 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	switch m.Kind {
 	case notify.Test:
 		return n.create(ctx, n.ticket(m, txt, n.testExternalID(), txt.Body, nil), "")
-	case notify.Trigger, notify.Update:
+	case notify.Trigger, notify.Update, notify.Escalation:
 	default:
 		return notify.Result{}, notify.Permanentf("zendesk: unknown message kind %q", m.Kind)
 	}
 
+	again := m.Kind == notify.Update || m.Kind == notify.Escalation
 	var ref int64
-	if m.Kind == notify.Update && m.Ref != "" {
+	if again && m.Ref != "" {
 		if ref, err = strconv.ParseInt(m.Ref, 10, 64); err != nil || ref <= 0 {
 			n.o.Logger.Warn("zendesk: ignoring a ref that is not a ticket id; looking the ticket up", "finding_id", m.Finding.ID)
 			ref = 0
@@ -96,6 +98,9 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	ext := externalID(m)
 	if ext == "" && ref != 0 {
 		// Nothing to look up by: trust the ref.
+		if m.Kind == notify.Escalation {
+			return n.escalate(ctx, ref, m, txt)
+		}
 		return n.comment(ctx, ref, repeatNote(m, txt))
 	}
 	tickets, err := n.lookup(ctx, ext)
@@ -104,6 +109,9 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	}
 	open, prev := choose(tickets, ref)
 	if open != nil {
+		if m.Kind == notify.Escalation {
+			return n.escalate(ctx, open.ID, m, txt)
+		}
 		if m.Kind == notify.Update {
 			return n.comment(ctx, open.ID, repeatNote(m, txt))
 		}
@@ -114,6 +122,10 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 
 	body := txt.Body
 	switch {
+	case m.Kind == notify.Escalation && prev != nil:
+		body = fmt.Sprintf("Follow-up to ticket #%d, which is %s: this alert is ESCALATED.\n%s\n%s", prev.ID, prev.Status, whyLines(m), body)
+	case m.Kind == notify.Escalation:
+		body = fmt.Sprintf("Escalation of a trailwatch alert whose ticket was not found: opened this ticket for it.\n%s\n%s", whyLines(m), body)
 	case m.Kind == notify.Update && prev != nil:
 		body = fmt.Sprintf("Follow-up to ticket #%d, which is %s: this alert was seen again (repeat #%d).\n\n%s", prev.ID, prev.Status, m.Repeats, body)
 	case m.Kind == notify.Update:
@@ -122,7 +134,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 		body = fmt.Sprintf("An earlier ticket for this alert, #%d, is %s.\n\n%s", prev.ID, prev.Status, body)
 	}
 	key := ""
-	if m.Kind == notify.Trigger {
+	if m.Kind == notify.Trigger || m.Kind == notify.Escalation {
 		key = m.IdempotencyKey
 	}
 	return n.create(ctx, n.ticket(m, txt, ext, body, prev), key)
@@ -246,6 +258,41 @@ func repeatNote(m notify.Message, txt notify.Text) string {
 	return note + txt.Body
 }
 
+// escalatedRisk is the highest risk alerted on the ticket, this escalation
+// included: priority follows it and never drops.
+func escalatedRisk(m notify.Message) finding.Risk {
+	r := m.Finding.Risk
+	if m.Escalated != nil {
+		r = max(r, m.Escalated.PreviousRisk)
+	}
+	return r
+}
+
+// bodyLists reports whether the rendered body already says why (the
+// default template does).
+func bodyLists(body string, m notify.Message) bool {
+	if m.Escalated == nil {
+		return true
+	}
+	for _, w := range m.Escalated.Why {
+		if !strings.Contains(body, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// whyLines lists what made the escalation, one "- " line each.
+func whyLines(m notify.Message) string {
+	var b strings.Builder
+	if m.Escalated != nil {
+		for _, w := range m.Escalated.Why {
+			b.WriteString("- " + w + "\n")
+		}
+	}
+	return b.String()
+}
+
 func againNote(m notify.Message, txt notify.Text) string {
 	return fmt.Sprintf("trailwatch raised this alert again (finding %s) while this ticket was open; noted here instead of opening a second ticket.\n\n%s", m.Finding.ID, txt.Body)
 }
@@ -358,6 +405,29 @@ func (n *Notifier) comment(ctx context.Context, id int64, text string) (notify.R
 	body, err := json.Marshal(map[string]ticket{"ticket": {Comment: &comment{Body: text}}})
 	if err != nil {
 		return notify.Result{}, notify.Permanent(fmt.Errorf("zendesk: encode comment: %w", err))
+	}
+	if _, err := n.do(ctx, http.MethodPut, n.base+"/api/v2/tickets/"+strconv.FormatInt(id, 10)+".json", body, ""); err != nil {
+		return notify.Result{}, err
+	}
+	return notify.Result{Ref: strconv.FormatInt(id, 10)}, nil
+}
+
+// escalate raises an open ticket's priority to the highest risk alerted
+// and adds a private comment saying why; Zendesk notifies the assignee of
+// the update.
+func (n *Notifier) escalate(ctx context.Context, id int64, m notify.Message, txt notify.Text) (notify.Result, error) {
+	r := escalatedRisk(m)
+	note := fmt.Sprintf("ESCALATED to %s, priority raised to match.\n", r)
+	if !bodyLists(txt.Body, m) {
+		note += whyLines(m) // a custom body template that does not list them
+	}
+	note += "\n"
+	if !strings.HasPrefix(txt.Body, m.Finding.Summary) {
+		note += m.Finding.Summary + "\n\n"
+	}
+	body, err := json.Marshal(map[string]ticket{"ticket": {Comment: &comment{Body: note + txt.Body}, Priority: priorityOf(r)}})
+	if err != nil {
+		return notify.Result{}, notify.Permanent(fmt.Errorf("zendesk: encode escalation: %w", err))
 	}
 	if _, err := n.do(ctx, http.MethodPut, n.base+"/api/v2/tickets/"+strconv.FormatInt(id, 10)+".json", body, ""); err != nil {
 		return notify.Result{}, err

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/notify/notifytest"
 	"github.com/trailwatch/trailwatch/internal/notify/zendesk"
@@ -179,7 +180,8 @@ func (a *account) create(w http.ResponseWriter, key string, body []byte) {
 func (a *account) comment(w http.ResponseWriter, id int64, body []byte) {
 	var req struct {
 		Ticket struct {
-			Comment map[string]any `json:"comment"`
+			Comment  map[string]any `json:"comment"`
+			Priority string         `json:"priority"`
 		} `json:"ticket"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || req.Ticket.Comment == nil {
@@ -195,6 +197,9 @@ func (a *account) comment(w http.ResponseWriter, id int64, body []byte) {
 			return
 		}
 		t.comments = append(t.comments, req.Ticket.Comment)
+		if req.Ticket.Priority != "" {
+			t.created["priority"] = req.Ticket.Priority
+		}
 		reply(w, http.StatusOK, map[string]any{"ticket": map[string]any{"id": t.id, "status": t.status}})
 		return
 	}
@@ -406,6 +411,58 @@ func TestUpdateFinishedTicket(t *testing.T) {
 				t.Errorf("second repeat: ref %q (want %q), %d tickets", again.Ref, res.Ref, len(a.all()))
 			}
 		})
+	}
+}
+
+// An escalation joins the open ticket but raises its priority and says
+// why in a comment; with the ticket solved it opens a follow-up.
+func TestEscalation(t *testing.T) {
+	a, srv := newAccount(t)
+	n := newNotifier(t, config(srv.URL))
+	first := notifytest.Message()
+	first.Finding.Risk = finding.High
+	res, err := n.Notify(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := res.Ref
+	if p := a.all()[0].created["priority"]; p != "high" {
+		t.Fatalf("trigger priority %v, want high", p)
+	}
+	a.take()
+	m := notifytest.Escalation()
+	m.Ref = ref
+	res, err = n.Notify(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := a.take()
+	expect(t, reqs, list, put(ref))
+	notifytest.Golden(t, "escalation", reqs[1].body)
+	ts := a.all()
+	if len(ts) != 1 || res.Ref != ref || ts[0].created["priority"] != "urgent" || len(ts[0].comments) != 1 {
+		t.Fatalf("%d tickets, ref %q, priority %v: want the open ticket raised to urgent with a comment", len(ts), res.Ref, ts[0].created["priority"])
+	}
+	body, _ := ts[0].comments[0]["body"].(string)
+	for _, want := range append([]string{"ESCALATED to VERY_HIGH"}, m.Escalated.Why...) {
+		if !strings.Contains(body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, body)
+		}
+	}
+	// Solved meanwhile: a follow-up ticket that says why, at the
+	// escalated priority.
+	a.setStatus(ref, "solved")
+	a.take()
+	if _, err := n.Notify(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	ts = a.all()
+	if len(ts) != 2 || ts[1].created["priority"] != "urgent" {
+		t.Fatalf("%d tickets after escalating a solved one, want a follow-up at urgent", len(ts))
+	}
+	c, _ := ts[1].created["comment"].(map[string]any)
+	if b, _ := c["body"].(string); !strings.Contains(b, "this alert is ESCALATED") || !strings.Contains(b, m.Escalated.Why[0]) {
+		t.Errorf("follow-up body: %q", b)
 	}
 }
 

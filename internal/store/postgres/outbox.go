@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,17 +20,17 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	if len(fs) == 0 {
 		return store.SaveResult{}, nil
 	}
-	type doc struct{ data, raw any }
+	type doc struct {
+		data string
+		raw  any
+	}
 	docs := make([]doc, len(fs))
 	for i := range fs {
-		f := fs[i]
-		raw := f.Raw
-		f.Raw = nil
-		data, err := json.Marshal(&f)
+		data, raw, err := store.EncodeFinding(fs[i])
 		if err != nil {
-			return store.SaveResult{}, fmt.Errorf("save finding %s: %w", f.ID, err)
+			return store.SaveResult{}, err
 		}
-		docs[i] = doc{string(data), nullable(raw)}
+		docs[i] = doc{data, raw}
 	}
 	var res store.SaveResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -41,11 +40,22 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			f := &fs[i]
 			var id string
 			err := tx.QueryRow(ctx, `INSERT INTO findings
-				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT (id) DO NOTHING RETURNING id`,
+				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT (id) DO NOTHING RETURNING id`,
 				f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
-				f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, docs[i].data, docs[i].raw, now.UnixMilli()).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) {
+				f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, docs[i].data, docs[i].raw, now.UnixMilli(),
+				route != nil, f.TTL.Milliseconds()).Scan(&id)
+			switch {
+			case err == nil:
+				res.Inserted++
+				if res.New == nil {
+					res.New = map[string]bool{}
+				}
+				res.New[f.ID] = true
+				if route == nil {
+					continue
+				}
+			case errors.Is(err, pgx.ErrNoRows):
 				if f.Corrected {
 					if _, err := tx.Exec(ctx, `UPDATE findings SET fingerprint = $1, risk = $2, event_time = $3, account_id = $4, region = $5, actor_arn = $6,
 						actor_name = $7, outcome = $8, event_name = $9, data = $10, raw = $11 WHERE id = $12`,
@@ -54,25 +64,36 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 						return describe(err, "update finding %s", f.ID)
 					}
 					res.Updated++
+				} else {
+					res.Duplicates++
+				}
+				if route == nil {
 					continue
 				}
-				res.Duplicates++
-				continue
-			}
-			if err != nil {
+				// Stored before without routing (a scan that did not
+				// notify): route it now, once, whichever instance
+				// sees it first.
+				tag, err := tx.Exec(ctx, `UPDATE findings SET routed = true WHERE id = $1 AND NOT routed`, f.ID)
+				if err != nil {
+					return describe(err, "route finding %s", f.ID)
+				}
+				if tag.RowsAffected() != 1 {
+					continue
+				}
+				res.Routed++
+			default:
 				return describe(err, "save finding %s", f.ID)
 			}
-			res.Inserted++
-			if res.New == nil {
-				res.New = map[string]bool{}
-			}
-			res.New[f.ID] = true
-			if route == nil {
-				continue
-			}
 			for _, rt := range route(fs[i]) {
-				if err := owe(ctx, tx, fs[i], rt, now); err != nil {
+				owed, err := owe(ctx, tx, fs[i], rt, now)
+				if err != nil {
 					return describe(err, "save finding %s: channel %s", f.ID, rt.Channel)
+				}
+				if owed {
+					if res.Owed == nil {
+						res.Owed = map[string]int{}
+					}
+					res.Owed[rt.Channel]++
 				}
 			}
 		}
@@ -85,6 +106,33 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 		return store.SaveResult{}, fmt.Errorf("save findings: %w", s.mapErr(err))
 	}
 	return res, nil
+}
+
+// Unrouted returns findings stored without routing, oldest event first.
+func (s *Store) Unrouted(ctx context.Context, since time.Time, limit int) ([]finding.Finding, error) {
+	rows, err := s.pool.Query(ctx, `SELECT data, coalesce(raw, ''), ttl_ms FROM findings WHERE NOT routed AND event_time >= $1 ORDER BY event_time, id LIMIT $2`,
+		since.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unrouted findings: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var out []finding.Finding
+	for rows.Next() {
+		var data, raw string
+		var ttl int64
+		if err := rows.Scan(&data, &raw, &ttl); err != nil {
+			return nil, fmt.Errorf("unrouted findings: %w", s.mapErr(err))
+		}
+		f, err := store.DecodeFinding(data, raw, ttl)
+		if err != nil {
+			return nil, fmt.Errorf("unrouted findings: %w", err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("unrouted findings: %w", s.mapErr(err))
+	}
+	return out, nil
 }
 
 // described is an error with the operation that failed, keeping the driver
@@ -101,81 +149,81 @@ func describe(err error, format string, a ...any) error {
 	return &described{msg: fmt.Sprintf(format, a...), err: err}
 }
 
-// owe records what one finding owes one channel: a trigger opening a new
-// alert, or an update (or only a count) of the live one. The alert row is
-// upserted first, which locks it until commit: instances saving repeats of
-// one fingerprint concurrently are serialized on it and count correctly.
-func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now time.Time) error {
+// owe records what one finding owes one channel, as store.Judge decides
+// from the channel's alert of the fingerprint. The alert row is created if
+// missing and then locked (FOR UPDATE) until commit: instances saving
+// findings of one fingerprint concurrently are serialized on it, so each
+// judges against what the other committed. It reports whether it added a
+// delivery.
+func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
 	at := f.EventTime
 	if at.IsZero() {
 		at = now
 	}
-	ttl := f.TTL
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
+	if _, err := tx.Exec(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
+		ON CONFLICT (channel, alert_key) DO NOTHING`, rt.Channel, f.Fingerprint); err != nil {
+		return false, err
 	}
-	// The alert is live when this event is before its expiry: count the
-	// repeat. Otherwise (none, or expired) a new alert opens with this
-	// finding, its trigger_id set below.
-	var repeats int
-	err := tx.QueryRow(ctx, `INSERT INTO alerts AS a (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref)
-		VALUES ($1, $2, $3, $4, 1, NULL, NULL)
-		ON CONFLICT (channel, alert_key) DO UPDATE SET
-			repeats    = CASE WHEN excluded.opened_at < a.expires_at THEN a.repeats + 1 ELSE 1 END,
-			opened_at  = CASE WHEN excluded.opened_at < a.expires_at THEN a.opened_at ELSE excluded.opened_at END,
-			expires_at = CASE WHEN excluded.opened_at < a.expires_at THEN a.expires_at ELSE excluded.expires_at END,
-			trigger_id = CASE WHEN excluded.opened_at < a.expires_at THEN a.trigger_id ELSE NULL END,
-			ref        = CASE WHEN excluded.opened_at < a.expires_at THEN a.ref ELSE NULL END
-		RETURNING repeats`, rt.Channel, f.Fingerprint, at.UnixMilli(), at.Add(ttl).UnixMilli()).Scan(&repeats)
-	if err != nil {
-		return err
+	var (
+		cur                 store.Alert
+		opened, expires     int64
+		principals, reasons string
+	)
+	if err := tx.QueryRow(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts
+		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).
+		Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations); err != nil {
+		return false, err
 	}
+	var prev *store.Alert
+	if cur.Repeats > 0 {
+		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
+		cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
+		prev = &cur
+	}
+	kind, esc, next := store.Judge(prev, f, at, f.TTL)
 	ms := now.UnixMilli()
-	if repeats > 1 { // live
-		if !rt.Repeats {
-			return nil
+	if kind == store.KindUpdate {
+		if _, err := tx.Exec(ctx, `UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
+			return false, err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, repeats, f.Fingerprint, store.Pending, ms, ms, ms)
-		return err
+		if !rt.Repeats {
+			return false, nil
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
+		return err == nil && tag.RowsAffected() == 1, err
 	}
+	// A trigger or an escalation: delivered on every channel.
 	var id *int64
-	err = tx.QueryRow(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-		VALUES ($1,$2,$3,1,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING RETURNING id`, f.ID, rt.Channel, store.KindTrigger, f.Fingerprint, store.Pending, ms, ms, ms).Scan(&id)
+	err := tx.QueryRow(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING RETURNING id`,
+		f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).Scan(&id)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
+		return false, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE alerts SET trigger_id = $1 WHERE channel = $2 AND alert_key = $3`, id, rt.Channel, f.Fingerprint)
-	return err
+	added := id != nil
+	if kind == store.KindEscalation {
+		_, err = tx.Exec(ctx, `UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
+			WHERE channel = $7 AND alert_key = $8`,
+			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
+			rt.Channel, f.Fingerprint)
+		return added, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE alerts SET opened_at = $1, expires_at = $2, repeats = $3, trigger_id = $4, ref = NULL, risk = $5, principals = $6,
+		reasons = $7, escalations = 0 WHERE channel = $8 AND alert_key = $9`,
+		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk), store.EncodeList(next.Principals),
+		store.EncodeList(next.Reasons), rt.Channel, f.Fingerprint)
+	return added, err
 }
 
-const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at`
-
-func scanDelivery(sc interface{ Scan(...any) error }, extra ...any) (store.Delivery, error) {
-	var d store.Delivery
-	var next, created, updated int64
-	dst := append([]any{&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated}, extra...)
-	if err := sc.Scan(dst...); err != nil {
-		return d, err
-	}
-	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	return d, nil
-}
-
-// scanDeliveries reads rows of deliveryCols, the alert's ref and the
-// finding's data.
+// scanDeliveries reads rows of store.DeliveryColumns.
 func scanDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
 	var out []store.Delivery
 	for rows.Next() {
-		var data, ref string
-		d, err := scanDelivery(rows, &ref, &data)
+		d, err := store.ScanDelivery(rows)
 		if err != nil {
 			return nil, err
-		}
-		d.Ref = ref
-		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
-			return nil, fmt.Errorf("delivery %d: corrupt finding: %w", d.ID, err)
 		}
 		out = append(out, d)
 	}
@@ -190,12 +238,12 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	var out []store.Delivery
 	ms := now.UnixMilli()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
+		rows, err := tx.Query(ctx, `SELECT `+store.DeliveryColumns+`
 			FROM outbox o JOIN findings f ON f.id = o.finding_id
 			LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 			WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
-			AND NOT (o.kind = 'update' AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
-				AND t.kind = 'trigger' AND t.id < o.id AND t.status IN ('pending', 'sending')))
+			AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+				AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
 			ORDER BY o.next_attempt, o.id LIMIT $3
 			FOR UPDATE OF o SKIP LOCKED`, channel, ms, limit)
 		if err != nil {
@@ -275,21 +323,6 @@ func settle(ctx context.Context, tx pgx.Tx, o store.Outcome) error {
 	return nil
 }
 
-// Complete marks a delivery done and remembers its reference.
-func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Done, Ref: ref, At: now}})
-}
-
-// Retry schedules another attempt.
-func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Pending, Next: next, Err: lastErr, At: now}})
-}
-
-// Kill moves a delivery to the dead letter.
-func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Dead, Err: lastErr, At: now}})
-}
-
 // Deliveries lists deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.Delivery, error) {
 	var where []string
@@ -300,7 +333,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	if len(f.Channel) > 0 {
 		where = append(where, "o.channel = ANY("+a.add(f.Channel)+")")
 	}
-	q := `SELECT ` + deliveryCols + `, coalesce(a.ref, ''), f.data FROM outbox o JOIN findings f ON f.id = o.finding_id
+	q := `SELECT ` + store.DeliveryColumns + `  FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -384,29 +417,6 @@ func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("outbox depth: %w", s.mapErr(err))
-	}
-	return out, nil
-}
-
-// Alerts lists alerts and their repeat counts.
-func (s *Store) Alerts(ctx context.Context) ([]store.AlertCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT channel, alert_key, repeats, expires_at FROM alerts ORDER BY channel, alert_key`)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.AlertCount
-	for rows.Next() {
-		var a store.AlertCount
-		var exp int64
-		if err := rows.Scan(&a.Channel, &a.AlertKey, &a.Repeats, &exp); err != nil {
-			return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
-		}
-		a.ExpiresAt = time.UnixMilli(exp).UTC()
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("alerts: %w", s.mapErr(err))
 	}
 	return out, nil
 }

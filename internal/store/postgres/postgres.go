@@ -9,7 +9,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -97,6 +96,23 @@ var migrations = []string{
 		value      text NOT NULL,
 		updated_at bigint NOT NULL
 	);`,
+	// As the SQLite store's fifth migration: what each alert has told its
+	// channel, why an escalation was raised, whether a finding was routed,
+	// and its TTL.
+	`ALTER TABLE alerts ADD COLUMN risk integer NOT NULL DEFAULT 0;
+	ALTER TABLE alerts ADD COLUMN principals text NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN reasons text NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN escalations integer NOT NULL DEFAULT 0;
+	ALTER TABLE outbox ADD COLUMN escalation text;
+	ALTER TABLE findings ADD COLUMN routed boolean NOT NULL DEFAULT true;
+	ALTER TABLE findings ADD COLUMN ttl_ms bigint NOT NULL DEFAULT 0;
+	UPDATE alerts a SET risk = f.risk,
+		principals = json_build_array(CASE WHEN f.actor_arn <> '' THEN f.actor_arn WHEN f.actor_name <> '' THEN f.actor_name
+			ELSE coalesce(f.data::jsonb #>> '{actor,type}', '') END)::text,
+		reasons = coalesce(f.data::jsonb -> 'risk_reasons', '[]'::jsonb)::text
+		FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = a.trigger_id;
+	UPDATE findings f SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = f.id);
+	CREATE INDEX findings_unrouted ON findings(event_time) WHERE NOT routed;`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
@@ -188,13 +204,6 @@ func (s *Store) Ping(ctx context.Context) error {
 // counted as duplicates and left unchanged. It owes no notifications.
 func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResult, error) {
 	return s.SaveRouted(ctx, fs, nil)
-}
-
-func nullable(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return string(b)
 }
 
 // args numbers query arguments: add returns the placeholder of a value.
@@ -310,9 +319,9 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 		if err := rows.Scan(&data); err != nil {
 			return nil, fmt.Errorf("list findings: %w", s.mapErr(err))
 		}
-		var fd finding.Finding
-		if err := json.Unmarshal([]byte(data), &fd); err != nil {
-			return nil, fmt.Errorf("list findings: corrupt row: %w", err)
+		fd, err := store.DecodeFinding(data, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("list findings: %w", err)
 		}
 		out = append(out, fd)
 	}
@@ -324,21 +333,17 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 
 // Finding returns one finding with its raw event.
 func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error) {
-	var data string
-	var raw *string
-	err := s.pool.QueryRow(ctx, `SELECT data, raw FROM findings WHERE id = $1`, id).Scan(&data, &raw)
+	var data, raw string
+	err := s.pool.QueryRow(ctx, `SELECT data, coalesce(raw, '') FROM findings WHERE id = $1`, id).Scan(&data, &raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, s.mapErr(err))
 	}
-	var fd finding.Finding
-	if err := json.Unmarshal([]byte(data), &fd); err != nil {
-		return finding.Finding{}, fmt.Errorf("finding %s: corrupt row: %w", id, err)
-	}
-	if raw != nil {
-		fd.Raw = json.RawMessage(*raw)
+	fd, err := store.DecodeFinding(data, raw, 0)
+	if err != nil {
+		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, err)
 	}
 	return fd, nil
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,51 +26,73 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	}
 	defer tx.Rollback()
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO findings
-		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
+		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
 	if err != nil {
 		return res, fmt.Errorf("save findings: %w", mapErr(err))
 	}
 	defer ins.Close()
 	now := s.now()
+	routed := 0
+	if route != nil {
+		routed = 1
+	}
 	for i := range fs {
-		f := fs[i]
-		raw := f.Raw
-		f.Raw = nil
-		data, err := json.Marshal(&f)
+		f := &fs[i]
+		data, raw, err := store.EncodeFinding(*f)
 		if err != nil {
-			return res, fmt.Errorf("save finding %s: %w", f.ID, err)
+			return res, err
 		}
 		r, err := ins.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
-			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, string(data), nullable(raw), now.UnixMilli())
+			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds())
 		if err != nil {
 			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
 		}
-		if n, _ := r.RowsAffected(); n != 1 {
+		if n, _ := r.RowsAffected(); n == 1 {
+			res.Inserted++
+			if res.New == nil {
+				res.New = map[string]bool{}
+			}
+			res.New[f.ID] = true
+		} else {
 			if f.Corrected {
 				if _, err := tx.ExecContext(ctx, `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
 					actor_name = ?, outcome = ?, event_name = ?, data = ?, raw = ? WHERE id = ?`,
 					f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
-					string(data), nullable(raw), f.ID); err != nil {
+					data, raw, f.ID); err != nil {
 					return res, fmt.Errorf("update finding %s: %w", f.ID, mapErr(err))
 				}
 				res.Updated++
+			} else {
+				res.Duplicates++
+			}
+			if route == nil {
 				continue
 			}
-			res.Duplicates++
-			continue
+			// Stored before without routing (a scan that did not
+			// notify): route it now, once.
+			r, err := tx.ExecContext(ctx, `UPDATE findings SET routed = 1 WHERE id = ? AND routed = 0`, f.ID)
+			if err != nil {
+				return res, fmt.Errorf("route finding %s: %w", f.ID, mapErr(err))
+			}
+			if n, _ := r.RowsAffected(); n != 1 {
+				continue
+			}
+			res.Routed++
 		}
-		res.Inserted++
-		if res.New == nil {
-			res.New = map[string]bool{}
-		}
-		res.New[f.ID] = true
 		if route == nil {
 			continue
 		}
 		for _, rt := range route(fs[i]) {
-			if err := s.owe(ctx, tx, fs[i], rt, now); err != nil {
+			owed, err := s.owe(ctx, tx, fs[i], rt, now)
+			if err != nil {
 				return store.SaveResult{}, fmt.Errorf("save finding %s: channel %s: %w", f.ID, rt.Channel, mapErr(err))
+			}
+			if owed {
+				if res.Owed == nil {
+					res.Owed = map[string]int{}
+				}
+				res.Owed[rt.Channel]++
 			}
 		}
 	}
@@ -81,59 +102,95 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	return res, nil
 }
 
-// owe records what one finding owes one channel: a trigger opening a new
-// alert, or an update (or only a count) of the live one.
-func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store.Route, now time.Time) error {
+// Unrouted returns findings stored without routing, oldest event first.
+func (s *Store) Unrouted(ctx context.Context, since time.Time, limit int) ([]finding.Finding, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data, raw, ttl_ms FROM findings WHERE routed = 0 AND event_time >= ? ORDER BY event_time, id LIMIT ?`,
+		since.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unrouted findings: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []finding.Finding
+	for rows.Next() {
+		var data string
+		var raw sql.NullString
+		var ttl int64
+		if err := rows.Scan(&data, &raw, &ttl); err != nil {
+			return nil, fmt.Errorf("unrouted findings: %w", mapErr(err))
+		}
+		f, err := store.DecodeFinding(data, raw.String, ttl)
+		if err != nil {
+			return nil, fmt.Errorf("unrouted findings: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// owe records what one finding owes one channel, as store.Judge decides
+// from the channel's alert of the fingerprint: a trigger opening a new
+// alert, an escalation of the live one, or a repeat (an update, or only a
+// count), and reports whether it added a delivery. The one SQLite writer
+// serializes concurrent saves.
+func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
 	at := f.EventTime
 	if at.IsZero() {
 		at = now
 	}
-	ttl := f.TTL
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
+	var (
+		cur                 store.Alert
+		opened, expires     int64
+		principals, reasons string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts WHERE channel = ? AND alert_key = ?`,
+		rt.Channel, f.Fingerprint).Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
+	var prev *store.Alert
+	switch {
+	case err == nil:
+		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
+		cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
+		prev = &cur
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
 	}
-	var expires int64
-	var repeats int
-	err := tx.QueryRowContext(ctx, `SELECT expires_at, repeats FROM alerts WHERE channel = ? AND alert_key = ?`, rt.Channel, f.Fingerprint).Scan(&expires, &repeats)
-	live := err == nil && at.UnixMilli() < expires
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if live {
-		repeats++
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`, repeats, rt.Channel, f.Fingerprint); err != nil {
-			return err
+	kind, esc, next := store.Judge(prev, f, at, f.TTL)
+	ms := now.UnixMilli()
+	if kind == store.KindUpdate {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
+			return false, err
 		}
 		if !rt.Repeats {
-			return nil
+			return false, nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, repeats, f.Fingerprint, store.Pending, now.UnixMilli(), now.UnixMilli(), now.UnixMilli())
-		return err
+		r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
+		if err != nil {
+			return false, err
+		}
+		n, _ := r.RowsAffected()
+		return n == 1, nil
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindTrigger, 1, f.Fingerprint, store.Pending, now.UnixMilli(), now.UnixMilli(), now.UnixMilli())
+	// A trigger or an escalation: delivered on every channel.
+	r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
+		VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc))
 	if err != nil {
-		return err
+		return false, err
+	}
+	added, _ := r.RowsAffected()
+	if kind == store.KindEscalation {
+		_, err = tx.ExecContext(ctx, `UPDATE alerts SET expires_at = ?, repeats = ?, risk = ?, principals = ?, reasons = ?, escalations = ? WHERE channel = ? AND alert_key = ?`,
+			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
+			rt.Channel, f.Fingerprint)
+		return added == 1, err
 	}
 	id, _ := r.LastInsertId()
-	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref) VALUES (?,?,?,?,1,?,NULL)
-		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = 1, trigger_id = excluded.trigger_id, ref = NULL`,
-		rt.Channel, f.Fingerprint, at.UnixMilli(), at.Add(ttl).UnixMilli(), id)
-	return err
-}
-
-const deliveryCols = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt, coalesce(o.last_error, ''), o.created_at, o.updated_at`
-
-func scanDelivery(sc interface{ Scan(...any) error }, extra ...any) (store.Delivery, error) {
-	var d store.Delivery
-	var next, created, updated int64
-	dst := append([]any{&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated}, extra...)
-	if err := sc.Scan(dst...); err != nil {
-		return d, err
-	}
-	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	return d, nil
+	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref, risk, principals, reasons, escalations)
+		VALUES (?,?,?,?,?,?,NULL,?,?,?,0)
+		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = excluded.repeats,
+			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0`,
+		rt.Channel, f.Fingerprint, next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk),
+		store.EncodeList(next.Principals), store.EncodeList(next.Reasons))
+	return added == 1, err
 }
 
 // Claim leases due deliveries of one channel.
@@ -144,28 +201,22 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	}
 	defer tx.Rollback()
 	ms := now.UnixMilli()
-	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+`, coalesce(a.ref, ''), f.data
+	rows, err := tx.QueryContext(ctx, `SELECT `+store.DeliveryColumns+`
 		FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 		WHERE o.channel = ? AND o.status IN ('pending', 'sending') AND o.next_attempt <= ?
-		AND NOT (o.kind = 'update' AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
-			AND t.kind = 'trigger' AND t.id < o.id AND t.status IN ('pending', 'sending')))
+		AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+			AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
 		ORDER BY o.next_attempt, o.id LIMIT ?`, channel, ms, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
 	}
 	var out []store.Delivery
 	for rows.Next() {
-		var data, ref string
-		d, err := scanDelivery(rows, &ref, &data)
+		d, err := store.ScanDelivery(rows)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
-		}
-		d.Ref = ref
-		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("claim delivery %d: corrupt finding: %w", d.ID, err)
 		}
 		out = append(out, d)
 	}
@@ -236,21 +287,6 @@ func settle(ctx context.Context, tx *sql.Tx, o store.Outcome) error {
 	return nil
 }
 
-// Complete marks a delivery done and remembers its reference.
-func (s *Store) Complete(ctx context.Context, id int64, ref string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Done, Ref: ref, At: now}})
-}
-
-// Retry schedules another attempt.
-func (s *Store) Retry(ctx context.Context, id int64, next time.Time, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Pending, Next: next, Err: lastErr, At: now}})
-}
-
-// Kill moves a delivery to the dead letter.
-func (s *Store) Kill(ctx context.Context, id int64, lastErr string, now time.Time) error {
-	return s.Settle(ctx, []store.Outcome{{ID: id, Status: store.Dead, Err: lastErr, At: now}})
-}
-
 // Deliveries lists deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.Delivery, error) {
 	var where []string
@@ -266,7 +302,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	}
 	in("o.status", f.Status)
 	in("o.channel", f.Channel)
-	q := `SELECT ` + deliveryCols + `, coalesce(a.ref, ''), f.data FROM outbox o JOIN findings f ON f.id = o.finding_id
+	q := `SELECT ` + store.DeliveryColumns + ` FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -282,14 +318,9 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	defer rows.Close()
 	var out []store.Delivery
 	for rows.Next() {
-		var data, ref string
-		d, err := scanDelivery(rows, &ref, &data)
+		d, err := store.ScanDelivery(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list deliveries: %w", mapErr(err))
-		}
-		d.Ref = ref
-		if err := json.Unmarshal([]byte(data), &d.Finding); err != nil {
-			return nil, fmt.Errorf("delivery %d: corrupt finding: %w", d.ID, err)
 		}
 		out = append(out, d)
 	}
@@ -368,26 +399,6 @@ func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
 			out[ch] = map[string]int{}
 		}
 		out[ch][st] = n
-	}
-	return out, mapErr(rows.Err())
-}
-
-// Alerts lists alerts and their repeat counts.
-func (s *Store) Alerts(ctx context.Context) ([]store.AlertCount, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT channel, alert_key, repeats, expires_at FROM alerts ORDER BY channel, alert_key`)
-	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.AlertCount
-	for rows.Next() {
-		var a store.AlertCount
-		var exp int64
-		if err := rows.Scan(&a.Channel, &a.AlertKey, &a.Repeats, &exp); err != nil {
-			return nil, mapErr(err)
-		}
-		a.ExpiresAt = time.UnixMilli(exp).UTC()
-		out = append(out, a)
 	}
 	return out, mapErr(rows.Err())
 }

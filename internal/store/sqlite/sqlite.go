@@ -5,7 +5,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -86,6 +85,26 @@ var migrations = []string{
 		value      TEXT NOT NULL,
 		updated_at INTEGER NOT NULL
 	);`,
+	// What each alert has told its channel (highest risk, principals,
+	// reasons), so a riskier change is never counted as a repeat; why an
+	// escalation was raised; and whether a finding was routed (a scan
+	// without --notify stores findings unrouted). Existing alerts learn
+	// their trigger's risk, principal and reasons; existing findings count
+	// as routed when they owe a delivery.
+	`ALTER TABLE alerts ADD COLUMN risk INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE alerts ADD COLUMN principals TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN reasons TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE alerts ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE outbox ADD COLUMN escalation TEXT;
+	ALTER TABLE findings ADD COLUMN routed INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE findings ADD COLUMN ttl_ms INTEGER NOT NULL DEFAULT 0;
+	UPDATE alerts SET
+		risk = coalesce((SELECT f.risk FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), 0),
+		principals = coalesce((SELECT json_array(CASE WHEN f.actor_arn != '' THEN f.actor_arn WHEN f.actor_name != '' THEN f.actor_name
+			ELSE coalesce(json_extract(f.data, '$.actor.type'), '') END) FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), '[]'),
+		reasons = coalesce((SELECT json_extract(f.data, '$.risk_reasons') FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), '[]');
+	UPDATE findings SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = findings.id);
+	CREATE INDEX findings_unrouted ON findings(event_time) WHERE routed = 0;`,
 }
 
 // Option changes how Open opens a database.
@@ -435,13 +454,6 @@ func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResul
 	return s.SaveRouted(ctx, fs, nil)
 }
 
-func nullable(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return string(b)
-}
-
 // Findings lists findings matching f.
 func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding, error) {
 	var where []string
@@ -501,9 +513,9 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 		if err := rows.Scan(&data); err != nil {
 			return nil, fmt.Errorf("list findings: %w", mapErr(err))
 		}
-		var fd finding.Finding
-		if err := json.Unmarshal([]byte(data), &fd); err != nil {
-			return nil, fmt.Errorf("list findings: corrupt row: %w", err)
+		fd, err := store.DecodeFinding(data, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("list findings: %w", err)
 		}
 		out = append(out, fd)
 	}
@@ -524,12 +536,9 @@ func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error)
 	if err != nil {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, mapErr(err))
 	}
-	var fd finding.Finding
-	if err := json.Unmarshal([]byte(data), &fd); err != nil {
-		return finding.Finding{}, fmt.Errorf("finding %s: corrupt row: %w", id, err)
-	}
-	if raw.Valid {
-		fd.Raw = json.RawMessage(raw.String)
+	fd, err := store.DecodeFinding(data, raw.String, 0)
+	if err != nil {
+		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, err)
 	}
 	return fd, nil
 }

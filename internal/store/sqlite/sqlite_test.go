@@ -85,3 +85,23 @@ func TestCheckpoints(t *testing.T) {
 	defer s.Close()
 	storetest.RunCheckpoints(t, s)
 }
+
+// A restart between findings changes nothing of what is a repeat: the
+// alerts' state is in the database.
+func TestRepeatsAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tw.db")
+	open := func(t *testing.T) storetest.OutboxStore {
+		s, err := sqlite.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	storetest.RunRepeatCases(t, open, func(t *testing.T, s storetest.OutboxStore) storetest.OutboxStore {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return open(t)
+	})
+}

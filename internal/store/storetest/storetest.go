@@ -67,15 +67,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if err != nil || r.Updated != 1 || r.Inserted != 0 {
 			t.Fatalf("save corrected = %+v, %v", r, err)
 		}
-		got, _ := s.Finding(ctx, f.ID)
+		got, err := s.Finding(ctx, f.ID)
+		noErr(t, err)
 		if got.Summary != "corrected summary" || got.Risk != finding.VeryHigh || !got.Corrected {
 			t.Errorf("stored after the addendum: %+v", got)
 		}
 		// A plain duplicate changes nothing.
-		if r, _ := s.Save(ctx, []finding.Finding{f}); r.Duplicates != 1 {
+		if r, err := s.Save(ctx, []finding.Finding{f}); err != nil || r.Duplicates != 1 {
 			t.Errorf("duplicate = %+v", r)
 		}
-		if got, _ := s.Finding(ctx, f.ID); got.Summary != "corrected summary" {
+		if got, err := s.Finding(ctx, f.ID); err != nil || got.Summary != "corrected summary" {
 			t.Error("a plain duplicate overwrote the corrected finding")
 		}
 	})
@@ -93,7 +94,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("round trip (-want +got):\n%s", d)
 		}
-		list, _ := s.Findings(ctx, store.Filter{})
+		list, err := s.Findings(ctx, store.Filter{})
+		noErr(t, err)
 		if len(list) != 1 || list[0].Raw != nil {
 			t.Errorf("list should carry no raw event: %+v", list)
 		}
@@ -166,7 +168,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		for err := range errs {
 			t.Error(err)
 		}
-		all, _ := s.Findings(ctx, store.Filter{})
+		all, err := s.Findings(ctx, store.Filter{})
+		noErr(t, err)
 		if len(all) != 50 {
 			t.Errorf("%d findings after concurrent duplicate saves, want 50", len(all))
 		}
@@ -178,7 +181,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if _, err := s.Save(cctx, []finding.Finding{Sample(1, "EKS-A", finding.High)}); err == nil {
 			t.Error("save with a canceled context succeeded")
 		}
-		all, _ := s.Findings(ctx, store.Filter{})
+		all, err := s.Findings(ctx, store.Filter{})
+		noErr(t, err)
 		if len(all) != 0 {
 			t.Errorf("canceled save left %d findings", len(all))
 		}
@@ -196,7 +200,16 @@ func RunCheckpoints(t *testing.T, s store.Checkpoints) {
 			t.Fatal(err)
 		}
 	}
-	if v, _ := s.Checkpoint(ctx, "s3://b/AWSLogs/1/CloudTrail/eu-west-1/"); v != "k2" {
+	if v, err := s.Checkpoint(ctx, "s3://b/AWSLogs/1/CloudTrail/eu-west-1/"); err != nil || v != "k2" {
 		t.Errorf("checkpoint = %q, want k2", v)
+	}
+}
+
+// noErr fails the test at once on an error: a store call that failed must
+// not let a check of its zero result pass.
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

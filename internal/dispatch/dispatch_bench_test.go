@@ -1,4 +1,4 @@
-package notify_test
+package dispatch_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/store/storetest"
@@ -20,11 +21,11 @@ func (nopNotifier) Notify(context.Context, notify.Message) (notify.Result, error
 
 // BenchmarkDispatcher measures deliveries per second to a local sink that
 // answers at once: the cost the outbox and dispatcher add to every alert.
-// Run: go test -run '^$' -bench Dispatcher -benchtime 20000x ./internal/notify/
+// Run: go test -run '^$' -bench Dispatcher -benchtime 20000x ./internal/dispatch/
 func BenchmarkDispatcher(b *testing.B) {
 	for _, conc := range []int{1, 16} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			st := openStore(b)
+			st := openStore(b, nil)
 			ctx := context.Background()
 			const chunk = 1000
 			for i := 0; i < b.N; i += chunk {
@@ -35,11 +36,11 @@ func BenchmarkDispatcher(b *testing.B) {
 					f.Raw = nil
 					fs = append(fs, f)
 				}
-				if _, err := st.SaveRouted(ctx, fs, notify.Router{{Channel: "sink"}}.Route); err != nil {
+				if _, err := st.SaveRouted(ctx, fs, dispatch.Router{{Channel: "sink"}}.Route); err != nil {
 					b.Fatal(err)
 				}
 			}
-			d := notify.NewDispatcher(st, []notify.Channel{{Name: "sink", Notifier: nopNotifier{}, Concurrency: conc}}, notify.DispatcherOptions{Poll: time.Millisecond})
+			d := dispatch.New(st, []dispatch.Channel{{Name: "sink", Notifier: nopNotifier{}, Concurrency: conc}}, dispatch.Options{Poll: time.Millisecond})
 			var before runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)

@@ -1,4 +1,10 @@
-package notify
+// Package dispatch routes findings to channels and delivers the outbox: the
+// routing filters each channel has, and the Dispatcher that owns retries,
+// backoff, Retry-After, rate limits, leases and the dead letter. Channels
+// (notify/<type>) implement notify.Notifier and never see the store; the
+// dispatcher sees the store only through the narrow Outbox interface. It
+// imports notify, store, finding and glob.
+package dispatch
 
 import (
 	"strings"

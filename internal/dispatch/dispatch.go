@@ -1,4 +1,4 @@
-package notify
+package dispatch
 
 import (
 	"context"
@@ -10,13 +10,36 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
+
+// Outbox is what the dispatcher needs of the store: claiming due
+// deliveries, recording attempts' outcomes, and counting what is left.
+// store.Outbox implements it; tests may fake it.
+type Outbox interface {
+	Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error)
+	Settle(ctx context.Context, outcomes []store.Outcome) error
+	Pending(ctx context.Context, channels []string) (int, error)
+}
+
+// Clock is the time a Dispatcher reads and waits on. Tests pass a clock
+// of their own instead of waiting on the wall clock.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Channel is a configured destination as the dispatcher sees it.
 type Channel struct {
 	Name     string
-	Notifier Notifier
+	Notifier notify.Notifier
 	// Concurrency bounds deliveries in flight; default 1.
 	Concurrency int
 	// RatePerMinute bounds the delivery rate; 0 means unlimited. Burst is
@@ -31,10 +54,12 @@ type Channel struct {
 	DashboardURL string
 }
 
-// DispatcherOptions tune a Dispatcher; zero values take defaults.
-type DispatcherOptions struct {
+// Options tune a Dispatcher; zero values take defaults.
+type Options struct {
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Clock is read for every decision and waited on for every pause;
+	// nil means the wall clock.
+	Clock Clock
 	// Poll is how often an idle channel looks for due deliveries (it is
 	// also woken by Kick); default 1s.
 	Poll time.Duration
@@ -50,37 +75,39 @@ type ChannelStats struct {
 	Sent, Failed, Dead int64
 }
 
-// Dispatcher delivers the outbox. Each channel has its own loop, rate
-// limit and concurrency, so a channel that is down never slows another.
-// Deliveries are leased while in flight; a crash leaves them to be
-// re-claimed when the lease runs out, and channels send the delivery's
-// idempotency key where their API has one.
+// Dispatcher delivers the outbox. Each channel has its own loop, wake-up,
+// rate limit and concurrency, so a channel that is down or busy never
+// slows or wakes another. Deliveries are leased while in flight; a crash
+// leaves them to be re-claimed when the lease runs out, and channels send
+// the delivery's idempotency key where their API has one.
+//
+// Run (or Drain) is called from one goroutine at a time; Kick and Stats
+// from any.
 type Dispatcher struct {
-	outbox   store.Outbox
+	outbox   Outbox
 	channels []*channelLoop
-	opts     DispatcherOptions
-	kick     chan struct{}
-
-	settleOnce sync.Once
-	settleCh   chan settleReq
+	byName   map[string]*channelLoop
+	opts     Options
+	settleCh chan settleReq
 }
 
 type channelLoop struct {
 	Channel
 	limiter            *limiter
 	sem                chan struct{}
+	wake               chan struct{}
 	sent, failed, dead atomic.Int64
 	mu                 sync.Mutex
 	lastErr            string
 }
 
-// NewDispatcher returns a dispatcher over the given channels.
-func NewDispatcher(ob store.Outbox, channels []Channel, opts DispatcherOptions) *Dispatcher {
+// New returns a dispatcher over the given channels.
+func New(ob Outbox, channels []Channel, opts Options) *Dispatcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = wallClock{}
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
@@ -91,7 +118,7 @@ func NewDispatcher(ob store.Outbox, channels []Channel, opts DispatcherOptions) 
 	if opts.Backoff == nil {
 		opts.Backoff = DefaultBackoff
 	}
-	d := &Dispatcher{outbox: ob, opts: opts, kick: make(chan struct{}, max(1, len(channels))), settleCh: make(chan settleReq)}
+	d := &Dispatcher{outbox: ob, opts: opts, byName: map[string]*channelLoop{}}
 	for _, c := range channels {
 		if c.Concurrency <= 0 {
 			c.Concurrency = 1
@@ -105,7 +132,9 @@ func NewDispatcher(ob store.Outbox, channels []Channel, opts DispatcherOptions) 
 		if c.MaxAge <= 0 {
 			c.MaxAge = 24 * time.Hour
 		}
-		d.channels = append(d.channels, &channelLoop{Channel: c, limiter: newLimiter(c.RatePerMinute, c.Burst), sem: make(chan struct{}, c.Concurrency)})
+		l := &channelLoop{Channel: c, limiter: newLimiter(c.RatePerMinute, c.Burst), sem: make(chan struct{}, c.Concurrency), wake: make(chan struct{}, 1)}
+		d.channels = append(d.channels, l)
+		d.byName[c.Name] = l
 	}
 	return d
 }
@@ -122,12 +151,24 @@ func DefaultBackoff(failures int) time.Duration {
 	return d + j
 }
 
-// Kick wakes idle channel loops, after new deliveries were saved.
-func (d *Dispatcher) Kick() {
-	for range d.channels {
+// Kick wakes the loops of the named channels (every channel when none is
+// named), after new deliveries for them were saved.
+func (d *Dispatcher) Kick(channels ...string) {
+	wake := func(c *channelLoop) {
 		select {
-		case d.kick <- struct{}{}:
+		case c.wake <- struct{}{}:
 		default:
+		}
+	}
+	if len(channels) == 0 {
+		for _, c := range d.channels {
+			wake(c)
+		}
+		return
+	}
+	for _, name := range channels {
+		if c := d.byName[name]; c != nil {
+			wake(c)
 		}
 	}
 }
@@ -142,8 +183,15 @@ func (d *Dispatcher) Stats() map[string]ChannelStats {
 }
 
 // Run delivers until ctx ends. Attempts in flight when it ends are given
-// AttemptTimeout to finish, and their outcome is recorded.
+// AttemptTimeout to finish, and their outcome is recorded before Run
+// returns; nothing it started is left running.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	d.settleCh = make(chan settleReq)
+	settled := make(chan struct{})
+	go func() {
+		d.settler()
+		close(settled)
+	}()
 	var wg sync.WaitGroup
 	for _, c := range d.channels {
 		wg.Add(1)
@@ -153,6 +201,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	close(d.settleCh)
+	<-settled
 	return nil
 }
 
@@ -171,8 +221,6 @@ func (d *Dispatcher) Drain(ctx context.Context) (remaining int, err error) {
 		<-done
 		remaining, err = d.pending(context.WithoutCancel(ctx))
 	}()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
 	for {
 		n, err := d.pending(ctx)
 		if err != nil {
@@ -184,7 +232,7 @@ func (d *Dispatcher) Drain(ctx context.Context) (remaining int, err error) {
 		select {
 		case <-ctx.Done():
 			return n, nil
-		case <-t.C:
+		case <-d.opts.Clock.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -224,36 +272,33 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 				break fill
 			}
 		}
-		n := min(free, c.limiter.available(d.opts.Now()))
+		n := min(free, c.limiter.available(d.opts.Clock.Now()))
 		if n == 0 {
 			release(free)
-			if !d.sleep(ctx, c.limiter.wait(d.opts.Now())) {
+			if !d.wait(ctx, c, c.limiter.wait(d.opts.Clock.Now())) {
 				return
 			}
 			continue
 		}
-		batch, err := d.outbox.Claim(ctx, c.Name, d.opts.Now(), n, d.lease())
+		batch, err := d.outbox.Claim(ctx, c.Name, d.opts.Clock.Now(), n, d.lease())
 		release(free - len(batch))
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("claim deliveries", "err", err)
 			}
-			if !d.sleep(ctx, d.opts.Poll) {
+			if !d.wait(ctx, c, d.opts.Poll) {
 				return
 			}
 			continue
 		}
 		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
+			if !d.wait(ctx, c, d.opts.Poll) {
 				return
-			case <-d.kick:
-			case <-time.After(d.opts.Poll):
 			}
 			continue
 		}
 		for _, del := range batch {
-			c.limiter.take(d.opts.Now())
+			c.limiter.take(d.opts.Clock.Now())
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
@@ -269,24 +314,29 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 // mid-delivery leaves its deliveries to be claimed again after it.
 func (d *Dispatcher) lease() time.Duration { return 2*d.opts.AttemptTimeout + time.Second }
 
-func (d *Dispatcher) sleep(ctx context.Context, t time.Duration) bool {
+// wait pauses a channel's loop for t, or until the channel is kicked; it
+// reports false when ctx ended.
+func (d *Dispatcher) wait(ctx context.Context, c *channelLoop, t time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false
-	case <-d.kick:
+	case <-c.wake:
 		return true
-	case <-time.After(t):
+	case <-d.opts.Clock.After(t):
 		return true
 	}
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Delivery, log *slog.Logger) {
-	m := Message{
+	m := notify.Message{
 		Finding:        del.Finding,
-		Kind:           Kind(del.Kind),
+		Kind:           notify.Kind(del.Kind),
 		Repeats:        del.Repeats,
 		Ref:            del.Ref,
 		IdempotencyKey: del.FindingID + "/" + c.Name,
+	}
+	if e := del.Escalation; e != nil {
+		m.Escalated = &notify.Escalated{Number: e.Number, PreviousRisk: e.PreviousRisk, Why: e.Why}
 	}
 	if c.DashboardURL != "" {
 		m.DashboardURL = strings.ReplaceAll(c.DashboardURL, "{id}", del.FindingID)
@@ -297,7 +347,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 	res, err := c.Notifier.Notify(actx, m)
 	cancel()
 	// Recording the outcome must not be skipped because ctx ended.
-	now := d.opts.Now()
+	now := d.opts.Clock.Now()
 	if err == nil {
 		d.settle(store.Outcome{ID: del.ID, Status: store.Done, Ref: res.Ref, At: now}, log)
 		c.sent.Add(1)
@@ -307,9 +357,9 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 	msg := err.Error()
 	age := now.Sub(del.CreatedAt)
 	switch {
-	case IsPermanent(err), del.Attempts >= c.MaxAttempts, age >= c.MaxAge:
+	case notify.IsPermanent(err), del.Attempts >= c.MaxAttempts, age >= c.MaxAge:
 		why := "permanent error"
-		if !IsPermanent(err) {
+		if !notify.IsPermanent(err) {
 			why = fmt.Sprintf("gave up after %d attempts over %s", del.Attempts, age.Round(time.Second))
 		}
 		c.dead.Add(1)
@@ -317,7 +367,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 		d.settle(store.Outcome{ID: del.ID, Status: store.Dead, Err: why + ": " + msg, At: now}, log)
 	default:
 		c.failed.Add(1)
-		wait := max(d.opts.Backoff(del.Attempts), RetryAfter(err))
+		wait := max(d.opts.Backoff(del.Attempts), notify.RetryAfter(err))
 		c.setErr(msg, log.With("delivery_id", del.ID, "finding_id", del.FindingID, "attempt", del.Attempts, "retry_in", wait.Round(time.Millisecond)))
 		d.settle(store.Outcome{ID: del.ID, Status: store.Pending, Err: msg, Next: now.Add(wait), At: now}, log)
 	}
@@ -330,7 +380,6 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 // before it is.
 func (d *Dispatcher) settle(o store.Outcome, log *slog.Logger) {
 	req := settleReq{o: o, done: make(chan error, 1)}
-	d.settleOnce.Do(func() { go d.settler() })
 	d.settleCh <- req
 	if err := <-req.done; err != nil {
 		log.Error("record delivery outcome", "delivery_id", o.ID, "status", o.Status, "err", err)
@@ -342,13 +391,17 @@ type settleReq struct {
 	done chan error
 }
 
+// settler group-commits outcomes until Run closes settleCh.
 func (d *Dispatcher) settler() {
 	for first := range d.settleCh {
 		group := []settleReq{first}
 	more:
 		for len(group) < 512 {
 			select {
-			case r := <-d.settleCh:
+			case r, ok := <-d.settleCh:
+				if !ok {
+					break more
+				}
 				group = append(group, r)
 			default:
 				break more

@@ -1,0 +1,435 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/dispatch"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/notify"
+	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/sqlite"
+	"github.com/trailwatch/trailwatch/internal/store/storetest"
+)
+
+// clock is virtual time: After returns at once, having moved the clock on
+// by the wait. Every timing the dispatcher honours (Retry-After, backoff,
+// rate limits, leases, the dead letter's max age) is then checked in
+// virtual time, exactly, whatever the machine is doing.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.now = c.now.Add(max(d, time.Millisecond))
+	t := c.now
+	c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- t
+	return ch
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// sink is a Notifier that records messages (and the clock's time of each
+// attempt) and fails as told.
+type sink struct {
+	clock *clock
+	mu    sync.Mutex
+	got   []notify.Message
+	times []time.Time
+	fail  func(n int, m notify.Message) error // n counts attempts from 1
+	calls int
+	// block, when set, holds every attempt until it is closed.
+	block chan struct{}
+}
+
+func (s *sink) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
+	s.mu.Lock()
+	s.calls++
+	n := s.calls
+	if s.clock != nil {
+		s.times = append(s.times, s.clock.Now())
+	}
+	s.mu.Unlock()
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return notify.Result{}, notify.Retryable(ctx.Err(), 0)
+		}
+	}
+	if s.fail != nil {
+		if err := s.fail(n, m); err != nil {
+			return notify.Result{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, m)
+	if m.Kind != notify.Trigger {
+		return notify.Result{}, nil // like real channels, only what creates a record returns a ref
+	}
+	return notify.Result{Ref: "REF-" + m.Finding.ID}, nil
+}
+
+func (s *sink) attempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+func (s *sink) messages() []notify.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]notify.Message(nil), s.got...)
+}
+
+// openStore opens a SQLite store on the clock (nil: the wall clock).
+func openStore(t testing.TB, c *clock) *sqlite.Store {
+	t.Helper()
+	var now func() time.Time
+	if c != nil {
+		now = c.Now
+	}
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// save saves findings with their routes, failing the test on error.
+func save(t testing.TB, st *sqlite.Store, fs []finding.Finding, r dispatch.Router) {
+	t.Helper()
+	if _, err := st.SaveRouted(context.Background(), fs, r.Route); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func findings(n int, sameFingerprint bool) []finding.Finding {
+	var out []finding.Finding
+	t0 := time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC)
+	for i := range n {
+		f := storetest.Sample(i, "EKS-A", finding.High)
+		f.EventTime = t0.Add(time.Duration(i) * time.Second)
+		f.TTL = time.Hour
+		if !sameFingerprint {
+			f.Fingerprint = f.ID
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// opts are dispatcher options in virtual time: an idle loop looks again a
+// minute later, and a lease (twice the attempt timeout) outlasts every
+// wait a test makes, so no attempt in flight is claimed twice.
+func opts(c *clock) dispatch.Options {
+	return dispatch.Options{Clock: c, Poll: time.Minute, Backoff: func(int) time.Duration { return time.Second }, AttemptTimeout: 3 * time.Hour}
+}
+
+func drain(t *testing.T, d *dispatch.Dispatcher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	left, err := d.Drain(ctx)
+	if err != nil || left != 0 {
+		t.Fatalf("drain: %d left, %v", left, err)
+	}
+}
+
+func TestDeliversOncePerFindingAndChannel(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	a, b := &sink{}, &sink{}
+	router := dispatch.Router{
+		{Channel: "a", Repeats: true},
+		{Channel: "b", Filter: dispatch.Filter{MinRisk: finding.VeryHigh}},
+	}
+	fs := findings(5, false)
+	fs[0].Risk = finding.Extreme
+	save(t, st, fs, router)
+	d := dispatch.New(st, []dispatch.Channel{{Name: "a", Notifier: a, Concurrency: 3}, {Name: "b", Notifier: b, DashboardURL: "https://tw.example/f/{id}"}}, opts(c))
+	drain(t, d)
+	if len(a.messages()) != 5 || len(b.messages()) != 1 {
+		t.Fatalf("a got %d (want 5), b got %d (want 1)", len(a.messages()), len(b.messages()))
+	}
+	m := b.messages()[0]
+	if m.Kind != notify.Trigger || m.DashboardURL != "https://tw.example/f/"+fs[0].ID || m.IdempotencyKey != fs[0].ID+"/b" || m.Finding.Summary == "" {
+		t.Errorf("message: %+v", m)
+	}
+	if s := d.Stats(); s["a"].Sent != 5 || s["b"].Sent != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	// A second drain sends nothing more.
+	drain(t, d)
+	if len(a.messages()) != 5 {
+		t.Errorf("re-sent: %d", len(a.messages()))
+	}
+}
+
+func TestRepeatsUpdateWithRef(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	pd, sms := &sink{}, &sink{}
+	fs := findings(3, true)
+	save(t, st, fs, dispatch.Router{{Channel: "pd", Repeats: true}, {Channel: "sms"}})
+	d := dispatch.New(st, []dispatch.Channel{{Name: "pd", Notifier: pd, Concurrency: 4}, {Name: "sms", Notifier: sms}}, opts(c))
+	drain(t, d)
+	got := pd.messages()
+	if len(got) != 3 || got[0].Kind != notify.Trigger || got[0].Repeats != 1 {
+		t.Fatalf("pd: %+v", got)
+	}
+	// Updates may go out in any order once their trigger is delivered.
+	repeats := map[int]bool{}
+	for _, m := range got[1:] {
+		repeats[m.Repeats] = true
+		if m.Kind != notify.Update || m.Ref != "REF-"+fs[0].ID {
+			t.Errorf("update %+v: want kind update with the trigger's ref", m.Kind)
+		}
+	}
+	if !repeats[2] || !repeats[3] {
+		t.Errorf("repeat counts %v, want 2 and 3", repeats)
+	}
+	if n := len(sms.messages()); n != 1 {
+		t.Errorf("sms paged %d times for one change repeated 3 times", n)
+	}
+}
+
+// An escalation reaches a channel that takes no repeats, after its
+// trigger, carrying why.
+func TestEscalationReachesEveryChannel(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	sms := &sink{}
+	fs := findings(2, true)
+	fs[1].Actor.ARN, fs[1].Actor.Name, fs[1].Risk = "arn:aws:iam::111122223333:user/mallory", "mallory", finding.VeryHigh
+	save(t, st, fs, dispatch.Router{{Channel: "sms"}})
+	drain(t, dispatch.New(st, []dispatch.Channel{{Name: "sms", Notifier: sms, Concurrency: 4}}, opts(c)))
+	got := sms.messages()
+	if len(got) != 2 || got[0].Kind != notify.Trigger || got[1].Kind != notify.Escalation {
+		t.Fatalf("sms got %d messages %+v, want the trigger then the escalation", len(got), got)
+	}
+	if e := got[1].Escalated; e == nil || e.Number != 1 || e.PreviousRisk != finding.High || len(e.Why) != 2 || got[1].Ref != "REF-"+fs[0].ID {
+		t.Errorf("escalation %+v, ref %q", e, got[1].Ref)
+	}
+}
+
+func TestRetriesAndRetryAfter(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	s := &sink{clock: c, fail: func(n int, _ notify.Message) error {
+		switch n {
+		case 1:
+			return notify.Retryable(errors.New("HTTP 503"), 0)
+		case 2:
+			return notify.Retryable(errors.New("HTTP 429"), 5*time.Minute)
+		}
+		return nil
+	}}
+	save(t, st, findings(1, false), dispatch.Router{{Channel: "x"}})
+	d := dispatch.New(st, []dispatch.Channel{{Name: "x", Notifier: s}}, opts(c))
+	drain(t, d)
+	if len(s.messages()) != 1 || s.calls != 3 {
+		t.Fatalf("delivered %d after %d calls", len(s.messages()), s.calls)
+	}
+	if gap := s.times[1].Sub(s.times[0]); gap < time.Second {
+		t.Errorf("backoff not honoured: retried after %v, want at least 1s", gap)
+	}
+	if gap := s.times[2].Sub(s.times[1]); gap < 5*time.Minute {
+		t.Errorf("Retry-After not honoured: retried after %v, want at least 5m", gap)
+	}
+	if st := d.Stats()["x"]; st.Failed != 2 || st.Sent != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	ctx := context.Background()
+	perm := &sink{fail: func(int, notify.Message) error { return notify.Permanentf("HTTP 400: invalid_payload") }}
+	flaky := &sink{fail: func(int, notify.Message) error { return errors.New("connection refused") }}
+	old := &sink{clock: c, fail: func(int, notify.Message) error { return errors.New("HTTP 503") }}
+	save(t, st, findings(1, false), dispatch.Router{{Channel: "perm"}, {Channel: "flaky"}, {Channel: "old"}})
+	o := opts(c)
+	o.Backoff = func(int) time.Duration { return 10 * time.Minute }
+	d := dispatch.New(st, []dispatch.Channel{{Name: "perm", Notifier: perm}, {Name: "flaky", Notifier: flaky, MaxAttempts: 3},
+		{Name: "old", Notifier: old, MaxAttempts: 1000, MaxAge: time.Hour}}, o)
+	drain(t, d)
+	if perm.calls != 1 || flaky.calls != 3 {
+		t.Errorf("permanent tried %d times (want 1), flaky %d (want 3)", perm.calls, flaky.calls)
+	}
+	// Retried every 10 minutes until the delivery was an hour old.
+	if n := old.calls; n < 6 || n > 8 || old.times[n-1].Sub(old.times[0]) < 50*time.Minute {
+		t.Errorf("max_age: %d attempts over %v, want about 7 over an hour", n, old.times[n-1].Sub(old.times[0]))
+	}
+	dead, err := st.Deliveries(ctx, store.OutboxFilter{Status: []string{store.Dead}})
+	if err != nil || len(dead) != 3 {
+		t.Fatalf("%d dead, %v; want 3", len(dead), err)
+	}
+	// An operator fixes the channel and retries the dead letter.
+	perm.fail = nil
+	var ids []int64
+	for _, x := range dead {
+		if x.Channel == "perm" {
+			ids = append(ids, x.ID)
+		}
+	}
+	if n, err := st.Requeue(ctx, ids, c.Now()); err != nil || n != 1 {
+		t.Fatalf("requeue = %d, %v", n, err)
+	}
+	drain(t, d)
+	if len(perm.messages()) != 1 {
+		t.Errorf("requeued delivery not sent")
+	}
+}
+
+// A channel whose endpoint hangs holds only its own loop: the other
+// delivers everything while the first is still stuck in its first attempt.
+func TestDownChannelDoesNotSlowOthers(t *testing.T) {
+	st := openStore(t, nil)
+	down := &sink{block: make(chan struct{})}
+	up := &sink{}
+	save(t, st, findings(50, false), dispatch.Router{{Channel: "down"}, {Channel: "up"}})
+	o := dispatch.Options{Poll: 10 * time.Millisecond, AttemptTimeout: time.Minute}
+	d := dispatch.New(st, []dispatch.Channel{{Name: "down", Notifier: down}, {Name: "up", Notifier: up, Concurrency: 4}}, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(up.messages()) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthy channel delivered %d of 50 while the other hung", len(up.messages()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := down.attempts(); n != 1 || len(down.messages()) != 0 {
+		t.Errorf("the down channel made %d attempts, delivered %d; want one attempt still hanging", n, len(down.messages()))
+	}
+	close(down.block)
+	cancel()
+	<-done
+}
+
+func TestRateLimit(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	s := &sink{clock: c}
+	save(t, st, findings(4, false), dispatch.Router{{Channel: "slack"}})
+	// 6/min = one every 10 s after a burst of 1.
+	d := dispatch.New(st, []dispatch.Channel{{Name: "slack", Notifier: s, Concurrency: 4, RatePerMinute: 6}}, opts(c))
+	drain(t, d)
+	if len(s.times) != 4 {
+		t.Fatalf("%d sent", len(s.times))
+	}
+	for i := 1; i < 4; i++ {
+		if gap := s.times[i].Sub(s.times[i-1]); gap < 9*time.Second {
+			t.Errorf("message %d went %v after the one before, want 10s at 6/min", i+1, gap)
+		}
+	}
+}
+
+func TestLeaseRecoveryAfterCrash(t *testing.T) {
+	c := newClock()
+	st := openStore(t, c)
+	ctx := context.Background()
+	save(t, st, findings(2, false), dispatch.Router{{Channel: "x"}})
+	// A dispatcher claims both and dies before recording anything.
+	claimed, err := st.Claim(ctx, "x", c.Now(), 10, time.Minute)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claim %d, %v", len(claimed), err)
+	}
+	s := &sink{clock: c}
+	d := dispatch.New(st, []dispatch.Channel{{Name: "x", Notifier: s}}, opts(c))
+	drain(t, d)
+	keys := map[string]bool{}
+	for _, m := range s.messages() {
+		keys[m.IdempotencyKey] = true
+	}
+	if len(keys) != 2 || len(s.messages()) != 2 {
+		t.Errorf("after the crash: %d messages, %d keys; want 2 and 2", len(s.messages()), len(keys))
+	}
+	// Not before the dead dispatcher's lease ran out.
+	if first := s.times[0]; first.Before(claimed[0].NextAttempt) {
+		t.Errorf("re-sent at %v, inside the lease that ends %v", first, claimed[0].NextAttempt)
+	}
+}
+
+// countingOutbox counts claims per channel: each is a wake-up of that
+// channel's loop.
+type countingOutbox struct {
+	dispatch.Outbox
+	mu     sync.Mutex
+	claims map[string]int
+}
+
+func (o *countingOutbox) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
+	o.mu.Lock()
+	o.claims[channel]++
+	o.mu.Unlock()
+	return o.Outbox.Claim(ctx, channel, now, limit, lease)
+}
+
+func (o *countingOutbox) count(ch string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.claims[ch]
+}
+
+// Kick wakes only the channels named: a busy channel does not wake an idle
+// one.
+func TestKickWakesOnlyTheNamedChannel(t *testing.T) {
+	st := openStore(t, nil)
+	ob := &countingOutbox{Outbox: st, claims: map[string]int{}}
+	a, b := &sink{}, &sink{}
+	// A poll long enough that only a kick can explain a claim.
+	d := dispatch.New(ob, []dispatch.Channel{{Name: "a", Notifier: a}, {Name: "b", Notifier: b}}, dispatch.Options{Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitUntil("both loops' first claim", func() bool { return ob.count("a") == 1 && ob.count("b") == 1 })
+	fs := findings(10, false)
+	for i, f := range fs {
+		save(t, st, []finding.Finding{f}, dispatch.Router{{Channel: "a"}})
+		d.Kick("a")
+		waitUntil("a's delivery", func() bool { return len(a.messages()) == i+1 })
+	}
+	if n := ob.count("b"); n != 1 {
+		t.Errorf("b's loop claimed %d times while only a was kicked, want 1 (its first look)", n)
+	}
+	save(t, st, findings(11, false)[10:], dispatch.Router{{Channel: "b"}})
+	d.Kick("b")
+	waitUntil("b's delivery", func() bool { return len(b.messages()) == 1 })
+}
