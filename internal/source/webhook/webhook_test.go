@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,7 +379,15 @@ func flood(t testing.TB, s *Source, p *pipeline, n int, body []byte) floodResult
 			req, _ := http.NewRequest(http.MethodPost, s.URL(), bytes.NewReader(body))
 			req.Header.Set("X-Api-Key", apiKey)
 			resp, err := http.DefaultClient.Do(req)
+			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+				// Refused before its body was read: the 429 came and the
+				// connection closed while this client was still sending.
+				// A taken request is always read whole.
+				statuses <- http.StatusTooManyRequests
+				return
+			}
 			if err != nil {
+				t.Logf("post: %v", err)
 				statuses <- -1
 				return
 			}
