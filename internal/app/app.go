@@ -133,12 +133,40 @@ var (
 	_ Backend = (*postgres.Store)(nil)
 )
 
+// StoreMode says what a command needs of the store.
+type StoreMode int
+
+// The store modes.
+const (
+	// StoreReadWrite creates and migrates the database as needed.
+	StoreReadWrite StoreMode = iota
+	// StoreReadOnly is for commands that only read (findings list and
+	// show): a SQLite file is opened read-only, so it works on a file the
+	// user may not write, and nothing is created.
+	StoreReadOnly
+	// StoreRun is trailwatch run: a SQLite file is locked to one run
+	// process at a time (PostgreSQL is made for several).
+	StoreRun
+)
+
 // OpenStore opens the configured store: PostgreSQL when store.dsn is set
 // (${VAR} in it replaced from getenv; nil means os.Getenv), else the
 // SQLite file at store.path. The DSN is never part of an error.
 func OpenStore(cfg *config.Config, getenv func(string) string) (Backend, error) {
+	return OpenStoreMode(cfg, getenv, StoreReadWrite)
+}
+
+// OpenStoreMode is OpenStore for a mode.
+func OpenStoreMode(cfg *config.Config, getenv func(string) string, mode StoreMode) (Backend, error) {
 	if cfg.Store.DSN == "" {
-		s, err := sqlite.Open(cfg.Store.Path, nil)
+		var opts []sqlite.Option
+		switch mode {
+		case StoreReadOnly:
+			opts = append(opts, sqlite.ReadOnly())
+		case StoreRun:
+			opts = append(opts, sqlite.Exclusive())
+		}
+		s, err := sqlite.Open(cfg.Store.Path, nil, opts...)
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}

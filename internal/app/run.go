@@ -58,6 +58,7 @@ type Service struct {
 	metrics  *metrics
 	beat     *heartbeat
 	ready    atomic.Bool
+	storeOK  atomic.Int64 // when the store last answered (Unix ns)
 	batches  chan pending
 	commitWG sync.WaitGroup
 }
@@ -103,7 +104,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if err := cfg.Merge(errs...); err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(cfg, o.Getenv)
+	st, err := OpenStoreMode(cfg, o.Getenv, StoreRun)
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +169,17 @@ func (s *Service) adminHandler() http.Handler {
 			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.store.Ping(ctx); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
+		// A commit a moment ago proves the store answers; pinging would
+		// wait behind a long commit for SQLite's one connection, and
+		// readiness would flap under load.
+		if time.Since(time.Unix(0, s.storeOK.Load())) > readyFresh {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := s.store.Ping(ctx); err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			s.storeOK.Store(time.Now().UnixNano())
 		}
 		w.Write([]byte("ready\n"))
 	})
@@ -259,6 +266,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// readyFresh is how recent a successful commit must be for /readyz to
+// answer without pinging the store.
+const readyFresh = 10 * time.Second
+
+// maxLoggedProblems is how many bad records of one batch are logged one by
+// one; the rest are counted in one line.
+const maxLoggedProblems = 10
+
 func (s *Service) read(ctx context.Context, src source.Source) {
 	name := src.Name()
 	for {
@@ -281,9 +296,13 @@ func (s *Service) read(ctx context.Context, src source.Source) {
 			continue
 		}
 		s.metrics.received.WithLabelValues(name).Add(float64(b.Records))
-		for _, e := range b.Errors {
-			s.metrics.errors.WithLabelValues(name, "record").Inc()
+		s.metrics.errors.WithLabelValues(name, "record").Add(float64(len(b.Errors)))
+		first, more := source.Problems(b.Errors, maxLoggedProblems)
+		for _, e := range first {
 			s.log.Warn("bad record", "source", name, "err", e)
+		}
+		if more > 0 {
+			s.log.Warn("more bad records in the batch, not logged one by one", "source", name, "origin", b.Origin, "count", more)
 		}
 		s.batches <- pending{src: name, batch: b, at: s.o.Now()}
 	}
@@ -315,7 +334,8 @@ func (s *Service) committer() {
 func (s *Service) commit(group []pending) {
 	var fs []finding.Finding
 	perSource := map[string]int{}
-	for _, p := range group {
+	raised := make([][]finding.Finding, len(group)) // per batch
+	for i, p := range group {
 		for _, tr := range p.batch.Trails {
 			s.beat.saw(tr.Account, tr.Region, time.Time{})
 		}
@@ -325,6 +345,7 @@ func (s *Service) commit(group []pending) {
 				perSource[p.src]++
 			}
 			fs = append(fs, got...)
+			raised[i] = append(raised[i], got...)
 			s.beat.saw(ev.AccountID(), ev.AWSRegion, ev.EventTime)
 			if !ev.EventTime.IsZero() {
 				s.metrics.lag.WithLabelValues(p.src).Set(s.o.Now().Sub(ev.EventTime).Seconds())
@@ -337,24 +358,31 @@ func (s *Service) commit(group []pending) {
 	if err != nil {
 		s.log.Error("commit findings", "batches", len(group), "findings", len(fs), "err", err)
 	} else {
+		s.storeOK.Store(time.Now().UnixNano())
 		for src, n := range perSource {
 			s.metrics.matched.WithLabelValues(src).Add(float64(n))
-		}
-		for _, f := range fs {
-			if res.New[f.ID] {
-				s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
-			}
 		}
 		if chs := owedChannels(res); len(chs) > 0 {
 			s.disp.Kick(chs...)
 		}
 	}
-	for _, p := range group {
+	// A finding is new once: the same event twice in the group is stored
+	// once, and counted (and reported to its batch as new) once.
+	counted := map[string]bool{}
+	for i, p := range group {
 		result := "acked"
 		if err != nil {
 			result = "failed"
 		}
-		if aerr := p.batch.Ack(ctx, err); aerr != nil {
+		r := source.Result{Err: err, Findings: len(raised[i])}
+		for _, f := range raised[i] {
+			if err == nil && res.New[f.ID] && !counted[f.ID] {
+				counted[f.ID] = true
+				r.New++
+				s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+			}
+		}
+		if aerr := p.batch.Ack(ctx, r); aerr != nil {
 			s.log.Error("acknowledge batch", "source", p.src, "origin", p.batch.Origin, "err", aerr)
 			s.metrics.errors.WithLabelValues(p.src, "ack").Inc()
 		}

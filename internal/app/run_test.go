@@ -73,7 +73,7 @@ func (r *receiver) count() (unique, total int) {
 	return
 }
 
-func testConfig(t *testing.T, hookURL string) *config.Config {
+func testConfig(t testing.TB, hookURL string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	yml := fmt.Sprintf(`

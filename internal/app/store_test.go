@@ -76,3 +76,20 @@ func TestOpenStorePostgres(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestSecondRunOnOneSQLiteFileRefuses(t *testing.T) {
+	cfg := testConfig(t, "https://receiver.example")
+	_, stop := start(t, cfg)
+	defer stop()
+	_, err := NewService(context.Background(), cfg, RunOptions{Getenv: getenv})
+	host, _ := os.Hostname()
+	if err == nil || !strings.Contains(err.Error(), "in use by another trailwatch run") || !strings.Contains(err.Error(), "on "+host+" since ") {
+		t.Errorf("second run on the same file: %v", err)
+	}
+	// Reading commands still open it, read-only.
+	st, err := OpenStoreMode(cfg, getenv, StoreReadOnly)
+	if err != nil {
+		t.Fatalf("read-only open while run holds the file: %v", err)
+	}
+	st.Close()
+}

@@ -133,7 +133,7 @@ func findingsList(ctx context.Context, env *Env, c *command, args []string) int 
 		return fail(env, err)
 	}
 	useDB(cfg, *db)
-	st, err := app.OpenStore(cfg, env.Getenv)
+	st, err := app.OpenStoreMode(cfg, env.Getenv, app.StoreReadOnly)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -203,7 +203,7 @@ func findingsShow(ctx context.Context, env *Env, c *command, args []string) int 
 		return fail(env, err)
 	}
 	useDB(cfg, *db)
-	st, err := app.OpenStore(cfg, env.Getenv)
+	st, err := app.OpenStoreMode(cfg, env.Getenv, app.StoreReadOnly)
 	if err != nil {
 		return fail(env, err)
 	}

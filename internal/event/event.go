@@ -212,7 +212,15 @@ func ParseTime(s string) (time.Time, error) {
 
 // Decode decodes the record of an Item into an Event. The event keeps a
 // copy of the raw bytes.
+//
+// A record holding more JSON values than it.MaxValues is refused before
+// anything is decoded, with an error wrapping ErrTooManyValues that says
+// so, as the splitter refuses one larger than its byte limit
+// (ErrRecordTooLarge): memory is bounded by both.
 func Decode(it *Item) (*Event, error) {
+	if err := checkValues(it.Raw, it.MaxValues, it.Index); err != nil {
+		return nil, err
+	}
 	raw := bytes.Clone(it.Raw)
 	rec := raw
 	var env *Envelope
@@ -253,6 +261,9 @@ func Decode(it *Item) (*Event, error) {
 
 // DecodeRecord decodes one CloudTrail record (not an envelope).
 func DecodeRecord(rec []byte) (*Event, error) {
+	if err := checkValues(rec, 0, 0); err != nil {
+		return nil, err
+	}
 	ev, err := decodeRecord(rec, 0)
 	if err != nil {
 		return nil, err
@@ -314,4 +325,48 @@ func jsonErr(err error) error {
 		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
 	}
 	return err
+}
+
+// checkValues refuses a record holding more than limit JSON values (zero:
+// DefaultMaxValues).
+func checkValues(raw []byte, limit, index int) error {
+	if limit <= 0 {
+		limit = DefaultMaxValues
+	}
+	if n := countValues(raw, limit); n > limit {
+		return &DecodeError{Index: index, Err: fmt.Errorf("holds more than %d JSON values (a limit on values, besides the one on bytes; this record is %d bytes): %w", limit, len(raw), ErrTooManyValues)}
+	}
+	return nil
+}
+
+// countValues counts the JSON values in b (objects, arrays, strings that
+// are not member names, numbers, true, false, null), stopping once the
+// count passes limit. b need not be valid JSON: the count is then a bound
+// of what a decoder would build before it failed.
+func countValues(b []byte, limit int) int {
+	n := 0
+	for i := 0; i < len(b) && n <= limit; {
+		switch c := b[i]; {
+		case c == '"':
+			end, st := scanString(b[i:])
+			if st != scanDone {
+				return n + 1
+			}
+			i += end
+			if j := skipSpace(b, i); j >= len(b) || b[j] != ':' {
+				n++ // a value, not a member name
+			}
+		case c == '{' || c == '[':
+			n++
+			i++
+		case c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n':
+			n++
+			for i < len(b) && !strings.ContainsRune(",]}: \t\r\n", rune(b[i])) {
+				i++
+			}
+		default:
+			i++
+		}
+	}
+	return n
 }

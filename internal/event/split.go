@@ -13,6 +13,18 @@ import (
 // record exhaust memory.
 const DefaultMaxRecordSize = 16 << 20
 
+// DefaultMaxValues bounds the JSON values (objects, arrays, strings,
+// numbers, literals) of one record, which is what decoding amplifies: a
+// record of small values ({}, 0) costs tens of bytes of memory per byte of
+// input once decoded. No real CloudTrail event comes near it: CloudTrail
+// caps an event at 256 KB, and every value but a nested bracket needs at
+// least two bytes with its separator.
+const DefaultMaxValues = 1 << 17
+
+// ErrTooManyValues is wrapped by errors about a record holding more JSON
+// values than the limit.
+var ErrTooManyValues = errors.New("too many JSON values")
+
 // Item is one record found in an input stream: the bytes exactly as they
 // came (for an EventBridge envelope, the whole envelope) plus the byte spans
 // a rule engine needs to decide, without decoding, whether the record can
@@ -31,6 +43,9 @@ type Item struct {
 	// is the CloudTrail record; Detail is then that record's bytes.
 	Envelope bool
 	Detail   []byte
+	// MaxValues is the most JSON values Decode accepts in the record;
+	// zero means DefaultMaxValues.
+	MaxValues int
 }
 
 // Record returns the CloudTrail record bytes: the envelope's detail, or Raw.
@@ -75,6 +90,7 @@ type Splitter struct {
 	eof     bool
 	readErr error
 	max     int
+	values  int // MaxValues of the items
 	index   int
 	// mode: 0 top level, 1 inside a streamed array (bare or Records).
 	mode int
@@ -99,9 +115,13 @@ func NewSplitter(r io.Reader, maxRecord int) *Splitter {
 // Reset makes the Splitter read r from the start, keeping its buffer, so
 // one Splitter can serve many inputs without new allocations.
 func (s *Splitter) Reset(r io.Reader) {
-	buf, max := s.buf, s.max
-	*s = Splitter{r: r, buf: buf, max: max}
+	buf, max, values := s.buf, s.max, s.values
+	*s = Splitter{r: r, buf: buf, max: max, values: values}
 }
+
+// SetMaxValues bounds the JSON values of each record the Splitter hands
+// out (Item.MaxValues); zero means DefaultMaxValues.
+func (s *Splitter) SetMaxValues(n int) { s.values = n }
 
 // Next returns the next record. It returns io.EOF when the input is
 // exhausted, and a *SyntaxError (possibly wrapping ErrRecordTooLarge) when
@@ -364,7 +384,7 @@ func (s *Splitter) item(raw []byte) Item {
 }
 
 func (s *Splitter) itemOf(raw []byte, f fields) Item {
-	it := Item{Index: s.index, Raw: raw}
+	it := Item{Index: s.index, Raw: raw, MaxValues: s.values}
 	s.index++
 	if f.trail {
 		it.Source, it.Name = f.source, f.name

@@ -11,12 +11,15 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/trailwatch/trailwatch/internal/secret"
 )
 
-// maxErrorBody bounds how much of an error response is quoted.
-const maxErrorBody = 512
+// maxErrorBody bounds how much of an error response is quoted: enough for
+// a service's error code and message, short enough that a stored error
+// stays small.
+const maxErrorBody = 200
+
+// maxBody bounds how much of any response is read.
+const maxBody = 1 << 20
 
 // Request describes one HTTP call of a channel.
 type Request struct {
@@ -26,8 +29,9 @@ type Request struct {
 	// Service names the API in errors ("slack", "pagerduty"); the URL is
 	// never quoted, since for webhooks it is the secret.
 	Service string
-	// Secrets are scrubbed from any error text.
-	Secrets []secret.Secret
+	// Secrets are scrubbed from every error text Do builds, together with
+	// the URL and any Authorization header of the request.
+	Secrets *Secrets
 }
 
 // Response is a successful call's status and body.
@@ -38,14 +42,28 @@ type Response struct {
 }
 
 // Do sends a request and classifies the outcome: 2xx is success; 408, 429
-// and 5xx are retryable (honouring Retry-After); other statuses are
-// permanent; network errors and timeouts are retryable. Error texts name
-// the service and status, quote a bounded part of the body, and never
-// contain the URL or a secret.
+// and 5xx are retryable (honouring Retry-After); a redirect and other
+// statuses are permanent; network errors and timeouts are retryable. Error
+// texts name the service and status and quote at most maxErrorBody bytes
+// of the body on one line, scrubbed of every secret first (a receiver that
+// echoes the request line or headers gives nothing away), with control
+// characters escaped; they never contain the URL.
 func Do(ctx context.Context, c *http.Client, r Request) (*Response, error) {
+	// Credentials in headers are secrets too, whether or not the channel
+	// listed them; the copy leaves the channel's set unchanged.
+	extra := []string{r.URL}
+	for _, k := range []string{"Authorization", "Proxy-Authorization"} {
+		if a := r.Header.Get(k); a != "" {
+			extra = append(extra, a)
+			if _, cred, ok := strings.Cut(a, " "); ok {
+				extra = append(extra, cred)
+			}
+		}
+	}
+	sec := r.Secrets.with(extra...)
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
-		return nil, Permanentf("%s: build request: %s", r.Service, secret.Scrub(scrubURL(err.Error(), r.URL), r.Secrets...))
+		return nil, Permanentf("%s: build request: %s", r.Service, sec.Quote(scrubURL(err.Error(), r.URL), maxErrorBody))
 	}
 	for k, vs := range r.Header {
 		for _, v := range vs {
@@ -55,14 +73,6 @@ func Do(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "trailwatch")
 	}
-	// Credentials in headers are secrets too, whether or not the channel
-	// listed them.
-	if a := req.Header.Get("Authorization"); a != "" {
-		r.Secrets = append(r.Secrets, secret.New(a))
-		if _, cred, ok := strings.Cut(a, " "); ok {
-			r.Secrets = append(r.Secrets, secret.New(cred))
-		}
-	}
 	resp, err := c.Do(req)
 	if err != nil {
 		msg := err.Error()
@@ -70,23 +80,26 @@ func Do(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 		if errors.As(err, &ue) && ue.Unwrap() != nil {
 			msg = ue.Unwrap().Error() // drop the "Post URL:" prefix
 		}
-		msg = secret.Scrub(scrubURL(msg, r.URL), r.Secrets...)
+		msg = sec.Quote(scrubURL(msg, r.URL), 4*maxErrorBody)
 		if ctx.Err() != nil {
 			return nil, Retryable(fmt.Errorf("%s: %s %s: %w", r.Service, r.Method, msg, ctx.Err()), 0)
 		}
 		return nil, Retryable(fmt.Errorf("%s: %s: %s", r.Service, r.Method, msg), 0)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, Retryable(fmt.Errorf("%s: read response: %s", r.Service, secret.Scrub(err.Error(), r.Secrets...)), 0)
+		return nil, Retryable(fmt.Errorf("%s: read response: %s", r.Service, sec.Quote(err.Error(), maxErrorBody)), 0)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 	}
-	e := fmt.Errorf("%s: HTTP %d: %s", r.Service, resp.StatusCode, secret.Scrub(scrubURL(Truncate(strings.TrimSpace(string(body)), maxErrorBody), r.URL), r.Secrets...))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, Permanentf("%s: HTTP %d: redirected; configure the final URL", r.Service, resp.StatusCode)
+	}
+	e := fmt.Errorf("%s: HTTP %d", r.Service, resp.StatusCode)
+	if q := sec.Quote(scrubURL(string(body), r.URL), maxErrorBody); q != "" {
+		e = fmt.Errorf("%s: HTTP %d: %s", r.Service, resp.StatusCode, q)
 	}
 	if RetryStatus(resp.StatusCode) {
 		return nil, Retryable(e, ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))

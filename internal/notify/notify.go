@@ -96,10 +96,14 @@ type Notifier interface {
 // Options are what every channel constructor gets besides its config.
 type Options struct {
 	// HTTPClient is used for HTTP APIs; nil means a client with a 15 s
-	// timeout.
+	// timeout that follows no redirect and refuses to connect to
+	// link-local and cloud metadata addresses unless AllowLinkLocal.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// AllowLinkLocal is set by a channel from its allow_link_local
+	// setting before calling Defaults.
+	AllowLinkLocal bool
+	Logger         *slog.Logger
+	Now            func() time.Time
 	// Templates render the message text; nil means the defaults.
 	Templates *Templates
 }
@@ -107,7 +111,9 @@ type Options struct {
 // Defaults fills unset options.
 func (o Options) Defaults() Options {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 15 * time.Second, CheckRedirect: NoRedirects}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DialContext = guardedDial(o.AllowLinkLocal)
+		o.HTTPClient = &http.Client{Timeout: 15 * time.Second, CheckRedirect: NoRedirects, Transport: t}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -1,7 +1,9 @@
 // Package secret holds values that must never be printed, logged or
 // marshalled: tokens, passwords, webhook URLs. A Secret is configured
 // inline, as ${ENV_VAR}, or read from a file, and redacts itself everywhere
-// except Reveal. It imports nothing of the project.
+// except Reveal. Setting is the one way every channel and source resolves
+// a secret setting. Wherever a function here takes a getenv, nil means
+// os.Getenv: the process environment. It imports nothing of the project.
 package secret
 
 import (
@@ -72,9 +74,13 @@ func (s *Secret) UnmarshalText(b []byte) error {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// Resolve expands ${ENV_VAR} references with getenv. A reference to an
-// unset or empty variable is an error naming the variable (not the value).
+// Resolve expands ${ENV_VAR} references with getenv (nil: os.Getenv). A
+// reference to an unset or empty variable is an error naming the variable
+// (not the value).
 func (s *Secret) Resolve(getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	var missing []string
 	v := envRef.ReplaceAllStringFunc(s.Reveal(), func(m string) string {
 		name := envRef.FindStringSubmatch(m)[1]
@@ -104,8 +110,10 @@ func FromFile(path string) (Secret, error) {
 	return New(strings.TrimRight(string(b), "\r\n")), nil
 }
 
-// Pick resolves a secret given inline (or as ${ENV}) or as a file path;
-// giving both is an error. required says whether one must be given.
+// Pick resolves a secret given inline (or as ${ENV}, read with getenv;
+// nil means os.Getenv) or as a file path; giving both is an error.
+// required says whether one must be given. Setting is Pick with errors
+// that name the configuration key.
 func Pick(inline Secret, file string, getenv func(string) string, required bool) (Secret, error) {
 	switch {
 	case !inline.Empty() && file != "":
@@ -121,6 +129,42 @@ func Pick(inline Secret, file string, getenv func(string) string, required bool)
 		return inline, err
 	case required:
 		return Secret{}, errors.New("missing")
+	}
+	return Secret{}, nil
+}
+
+// Setting resolves the secret of one configuration key: given inline (or
+// as ${ENV}) under key, or read from the file named under key+"_file".
+// getenv nil means os.Getenv. required says whether one of the two must be
+// given. Every error begins with the key the user wrote ("api_token:",
+// "api_token_file:", or both when both were given) and never quotes the
+// value; an empty file, or an inline value that resolves to nothing, is an
+// error even when the setting is optional, since it is always a mistake.
+func Setting(key string, inline Secret, file string, getenv func(string) string, required bool) (Secret, error) {
+	fileKey := key + "_file"
+	switch {
+	case !inline.Empty() && file != "":
+		return Secret{}, fmt.Errorf("%s, %s: give the value or the file, not both", key, fileKey)
+	case file != "":
+		s, err := FromFile(file)
+		if err != nil {
+			return Secret{}, fmt.Errorf("%s: %w", fileKey, err)
+		}
+		if s.Empty() {
+			return Secret{}, fmt.Errorf("%s: file %s is empty", fileKey, file)
+		}
+		return s, nil
+	case !inline.Empty():
+		s := New(inline.Reveal())
+		if err := s.Resolve(getenv); err != nil {
+			return Secret{}, fmt.Errorf("%s: %w", key, err)
+		}
+		if s.Empty() {
+			return Secret{}, fmt.Errorf("%s: resolves to an empty value", key)
+		}
+		return s, nil
+	case required:
+		return Secret{}, fmt.Errorf("%s: missing; give %s or %s", key, key, fileKey)
 	}
 	return Secret{}, nil
 }

@@ -73,3 +73,57 @@ func TestScrub(t *testing.T) {
 		t.Errorf("Scrub = %q", got)
 	}
 }
+
+func TestSetting(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tok")
+	os.WriteFile(file, []byte(value+"\n"), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	getenv := func(k string) string { return map[string]string{"TOKEN": value}[k] }
+	for _, tc := range []struct {
+		name     string
+		inline   Secret
+		file     string
+		required bool
+		want     string // the value, or the error's text
+		err      bool
+	}{
+		{"inline", New(value), "", true, value, false},
+		{"env", New("${TOKEN}"), "", true, value, false},
+		{"file", Secret{}, file, true, value, false},
+		{"optional and absent", Secret{}, "", false, "", false},
+		{"required and absent", Secret{}, "", true, "api_token: missing; give api_token or api_token_file", true},
+		{"both", New(value), file, false, "api_token, api_token_file: give the value or the file, not both", true},
+		{"unset env", New("${NOPE}"), "", false, "api_token: environment variable NOPE is not set", true},
+		{"empty file", Secret{}, empty, false, "api_token_file: file " + empty + " is empty", true},
+		{"absent file", Secret{}, filepath.Join(dir, "absent"), false, "api_token_file: read secret file", true},
+	} {
+		s, err := Setting("api_token", tc.inline, tc.file, getenv, tc.required)
+		switch {
+		case tc.err && err == nil:
+			t.Errorf("%s: no error", tc.name)
+		case tc.err && !strings.HasPrefix(err.Error(), tc.want):
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		case !tc.err && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.err && s.Reveal() != tc.want:
+			t.Errorf("%s: %q, want %q", tc.name, s.Reveal(), tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), value) {
+			t.Errorf("%s: the error quotes the value: %v", tc.name, err)
+		}
+	}
+}
+
+func TestNilGetenvIsTheProcessEnvironment(t *testing.T) {
+	t.Setenv("TRAILWATCH_SECRET_EXAMPLE", value)
+	s, err := Setting("token", New("${TRAILWATCH_SECRET_EXAMPLE}"), "", nil, true)
+	if err != nil || s.Reveal() != value {
+		t.Errorf("Setting with nil getenv: %q, %v", s.Reveal(), err)
+	}
+	p := New("x-${TRAILWATCH_SECRET_EXAMPLE}")
+	if err := p.Resolve(nil); err != nil || p.Reveal() != "x-"+value {
+		t.Errorf("Resolve(nil): %q, %v", p.Reveal(), err)
+	}
+}

@@ -39,11 +39,22 @@ type Batch struct {
 	// of, for the silence heartbeat, when the source knows them without
 	// decoding (from a CloudTrail log file's key).
 	Trails []Trail
-	// Ack is called exactly once: with nil after everything the batch
-	// owes is committed (the source then deletes the message, answers
-	// 2xx, moves its checkpoint), or with the error that stopped
-	// processing (the source makes the input available again).
-	Ack func(ctx context.Context, err error) error
+	// Ack is called exactly once: with a Result whose Err is nil after
+	// everything the batch owes is committed (the source then deletes the
+	// message, answers 2xx, moves its checkpoint), or with the error that
+	// stopped processing (the source makes the input available again).
+	Ack func(ctx context.Context, r Result) error
+}
+
+// Result is what the pipeline did with a batch, as Ack reports it.
+type Result struct {
+	// Err is what stopped the commit; nil when everything the batch owes
+	// is committed.
+	Err error
+	// Findings counts the findings the batch's events raised; New those
+	// this commit stored. The others were already stored (the events came
+	// before, or twice in the batch).
+	Findings, New int
 }
 
 // Source is an input of trailwatch run.
@@ -108,6 +119,31 @@ type Wants func(source, name []byte) bool
 // the input and is the last error in errs. origin names the input in errors
 // and on the events.
 func Decode(r io.Reader, origin string, wants Wants, maxRecord int) (events []*event.Event, records int, errs []error) {
+	d := DecodeAll(r, origin, wants, maxRecord)
+	return d.Events, d.Records, d.Errs
+}
+
+// Decoded is what DecodeAll found in an input.
+type Decoded struct {
+	// Events are the decoded records some rule may match.
+	Events []*event.Event
+	// Records counts every record; CloudTrail those that are CloudTrail
+	// records and could be decoded (or were passed over because no rule
+	// watches them).
+	Records, CloudTrail int
+	// Errs are problems with single records (malformed, over a limit);
+	// a structural error that ended the input is the last.
+	Errs []error
+	// Foreign are the records that are not CloudTrail records: JSON
+	// objects without CloudTrail's fields, and EventBridge events of
+	// another kind. Sources reading trails pass over them; the webhook
+	// refuses a body of nothing else.
+	Foreign []error
+}
+
+// DecodeAll is Decode that also reports the records that are not
+// CloudTrail records.
+func DecodeAll(r io.Reader, origin string, wants Wants, maxRecord int) (d Decoded) {
 	sp := event.NewSplitter(r, maxRecord)
 	for {
 		it, err := sp.Next()
@@ -115,24 +151,46 @@ func Decode(r io.Reader, origin string, wants Wants, maxRecord int) (events []*e
 			return
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+			d.Errs = append(d.Errs, fmt.Errorf("%s: %w", origin, err))
 			if !sp.Resync() {
 				return
 			}
 			continue
 		}
-		records++
-		if len(it.Source) == 0 || (wants != nil && !wants(it.Source, it.Name)) {
+		d.Records++
+		if len(it.Source) == 0 {
+			what := "a JSON object that is not a CloudTrail record"
+			if it.Envelope {
+				what = "an EventBridge event whose detail is not a CloudTrail record"
+			}
+			d.Foreign = append(d.Foreign, fmt.Errorf("%s: record %d: %s", origin, it.Index, what))
+			continue
+		}
+		if wants != nil && !wants(it.Source, it.Name) {
+			d.CloudTrail++
 			continue
 		}
 		ev, err := event.Decode(&it)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+			d.Errs = append(d.Errs, fmt.Errorf("%s: %w", origin, err))
 			continue
 		}
+		d.CloudTrail++
 		ev.Origin = origin
-		events = append(events, ev)
+		d.Events = append(d.Events, ev)
 	}
+}
+
+// Problems summarises errors for a log or an answer: the first max texts,
+// then how many more there were.
+func Problems(errs []error, max int) (first []string, more int) {
+	for i, e := range errs {
+		if i == max {
+			return first, len(errs) - max
+		}
+		first = append(first, e.Error())
+	}
+	return first, 0
 }
 
 // DecodeStream is Decode for a whole file or object, plain or

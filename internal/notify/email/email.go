@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -108,7 +109,8 @@ var heloRE = regexp.MustCompile(`^[A-Za-z0-9.\-\[\]:]+$`)
 // Check fills defaults, resolves the password (inline, ${ENV} or
 // password_file) and the CA file, and validates the configuration. It
 // reports every problem at once, each naming its YAML key; the password
-// never appears in an error. Check may be called more than once.
+// never appears in an error. Check may be called more than once. getenv
+// nil means os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
 	var errs []error
 	add := func(key, format string, args ...any) {
@@ -121,8 +123,8 @@ func (c *Config) Check(getenv func(string) string) error {
 	switch {
 	case c.Host == "":
 		add("host", "required")
-	case strings.ContainsAny(c.Host, " /\r\n") || strings.Contains(c.Host, "://"):
-		add("host", "%q is not a host name (give the port under port:)", c.Host)
+	case strings.ContainsAny(c.Host, " /@\r\n") || strings.Contains(c.Host, "://"):
+		add("host", "%s is not a host name (give the port under port:, credentials under username: and password:)", notify.QuoteSetting(c.Host))
 	}
 
 	c.TLS = strings.ToLower(strings.TrimSpace(c.TLS))
@@ -132,7 +134,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	case TLSStartTLS, TLSImplicit:
 	case TLSNone:
 		if c.Host != "" && !notify.Loopback(c.Host) {
-			add("tls", "none sends mail and passwords in clear and is only allowed for localhost, 127.0.0.1 or ::1, not %q", c.Host)
+			add("tls", "none sends mail and passwords in clear and is only allowed for localhost, 127.0.0.1 or ::1, not %s", notify.QuoteSetting(c.Host))
 		}
 	default:
 		add("tls", "%q is not starttls, implicit or none", c.TLS)
@@ -155,9 +157,9 @@ func (c *Config) Check(getenv func(string) string) error {
 			c.Auth = AuthPlain
 		}
 	}
-	pw, err := secret.Pick(c.Password, c.PasswordFile, getenv, false)
+	pw, err := secret.Setting("password", c.Password, c.PasswordFile, getenv, false)
 	if err != nil {
-		add("password", "%v", err)
+		errs = append(errs, err)
 	}
 	r.password = pw
 	switch c.Auth {
@@ -246,17 +248,18 @@ func (c *Config) Check(getenv func(string) string) error {
 // cfg is a pointer so that printing a Notifier never reaches the password
 // (fmt cannot call the redacting methods of values in unexported fields).
 type Notifier struct {
-	cfg    *Config
-	o      notify.Options
-	tls    *tls.Config
-	domain string
+	cfg     *Config
+	o       notify.Options
+	tls     *tls.Config
+	domain  string
+	secrets *notify.Secrets
 }
 
 // New builds a Notifier. A Config that has not been through Check is
 // checked here with the process environment.
 func New(c Config, o notify.Options) (*Notifier, error) {
 	if c.res == nil {
-		if err := c.Check(os.Getenv); err != nil {
+		if err := c.Check(nil); err != nil {
 			return nil, err
 		}
 	}
@@ -276,8 +279,23 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 			InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as test-only
 			MinVersion:         tls.VersionTLS12,
 		},
-		domain: domain,
+		domain:  domain,
+		secrets: smtpSecrets(c.Username, c.res.password),
 	}, nil
+}
+
+// smtpSecrets are the password and the forms AUTH sends it in, any of
+// which a server may quote back in a reply: PLAIN's base64 of
+// "\x00user\x00password", LOGIN's base64 of the password.
+func smtpSecrets(user string, pw secret.Secret) *notify.Secrets {
+	s := notify.NewSecrets(pw)
+	if !pw.Empty() {
+		p := pw.Reveal()
+		s.Add(secret.New(base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+p))),
+			secret.New(base64.StdEncoding.EncodeToString([]byte(user+"\x00"+user+"\x00"+p))),
+			secret.New(base64.StdEncoding.EncodeToString([]byte(p))))
+	}
+	return s
 }
 
 // Notify sends one message to every recipient in one SMTP transaction. A
@@ -469,7 +487,7 @@ func (n *Notifier) send(ctx context.Context, msg *gomail.Msg) error {
 	return nil
 }
 
-func (n *Notifier) scrub(s string) string { return secret.Scrub(s, n.cfg.res.password) }
+func (n *Notifier) scrub(s string) string { return n.secrets.Quote(s, 300) }
 
 // classify turns an SMTP session error into a notify error: reply codes
 // 4yz retry and 5yz do not; a connection that failed, timed out or was

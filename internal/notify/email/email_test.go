@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -111,6 +112,8 @@ type relay struct {
 	user, pass string
 	rcptErr    error
 	dataErr    error
+	// echoAuth answers every AUTH with 535 quoting what the client sent.
+	echoAuth bool
 
 	host string
 	port int
@@ -173,6 +176,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	s.r.auths++
 	s.r.mu.Unlock()
 	check := func(user, pass string) error {
+		if s.r.echoAuth {
+			sent := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed for AUTH " + mech + " " + sent + " (user " + user + ", password " + pass + ", " + base64.StdEncoding.EncodeToString([]byte(pass)) + ")"}
+		}
 		if user != s.r.user || pass != s.r.pass {
 			return smtp.ErrAuthFailed
 		}
@@ -850,8 +857,8 @@ func TestCheck(t *testing.T) {
 			c.CC = []string{"@"}
 		}, []string{"from: ", "to[1]: ", "cc[0]: "}},
 		{"unset env", func(c *email.Config) { c.Password = secret.New("${NOPE}") }, []string{"password: environment variable NOPE is not set"}},
-		{"value and file", func(c *email.Config) { c.PasswordFile = pwFile }, []string{"password: give the value or the file"}},
-		{"missing file", func(c *email.Config) { c.Password = secret.Secret{}; c.PasswordFile = filepath.Join(dir, "nope") }, []string{"password: read secret file"}},
+		{"value and file", func(c *email.Config) { c.PasswordFile = pwFile }, []string{"password, password_file: give the value or the file"}},
+		{"missing file", func(c *email.Config) { c.Password = secret.Secret{}; c.PasswordFile = filepath.Join(dir, "nope") }, []string{"password_file: read secret file"}},
 		{"no password", func(c *email.Config) { c.Password = secret.Secret{} }, []string{"password: required with auth: plain"}},
 		{"auth without user", func(c *email.Config) { c.Username = ""; c.Auth = "login" }, []string{"username: required with auth: login"}},
 		{"unknown auth", func(c *email.Config) { c.Auth = "xoauth2" }, []string{`auth: "xoauth2"`}},
@@ -893,4 +900,31 @@ func TestConfigNeverPrintsPassword(t *testing.T) {
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "channel", c, "notifier", n)
 	notifytest.NoLeak(t, fmt.Sprintf("%v %+v %#v %v %+v %s", c, c, c, n, n, logs.String()), testPassword)
+}
+
+func TestEchoedPasswordNeverLeaks(t *testing.T) {
+	_, ca := serverCert(t)
+	for _, auth := range []string{email.AuthPlain, email.AuthLogin} {
+		r := startRelay(t, &relay{mode: startTLS, user: testUser, pass: testPassword, echoAuth: true})
+		c := config(r, ca)
+		c.Auth = auth
+		var logs bytes.Buffer
+		_, err := send(t, newNotifier(t, c, &logs), notifytest.Message())
+		if err == nil || !notify.IsPermanent(err) {
+			t.Fatalf("%s: 535 with an echo: %v", auth, err)
+		}
+		plain := base64.StdEncoding.EncodeToString([]byte("\x00" + testUser + "\x00" + testPassword))
+		notifytest.NoLeak(t, err.Error()+logs.String(), testPassword, plain, base64.StdEncoding.EncodeToString([]byte(testPassword)))
+	}
+}
+
+func TestConfigErrorsNeverPrintCredentials(t *testing.T) {
+	for _, host := range []string{"smtp://trailwatch:SECRET-EXAMPLE@relay.example", "trailwatch:SECRET-EXAMPLE@relay.example"} {
+		c := email.Config{Host: host, TLS: email.TLSNone, From: "a@example.com", To: []string{"b@example.com"}}
+		err := c.Check(func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), "host:") {
+			t.Fatalf("host %s: %v", host, err)
+		}
+		notifytest.NoLeak(t, err.Error(), "SECRET-EXAMPLE")
+	}
 }

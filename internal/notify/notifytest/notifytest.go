@@ -9,12 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,6 +178,86 @@ func CheckTimeout(t *testing.T, newNotifier func(baseURL string, logger *slog.Lo
 		t.Errorf("timeout error does not say so: %v", err)
 	}
 	NoLeak(t, err.Error(), secrets...)
+}
+
+// EchoBody is what an echoing receiver answers a request with: the request
+// line (as Express's default "Cannot POST /path" page, raw and
+// percent-decoded), the headers, and the body, in the order given, with
+// pad bytes of filler in front, so that a cut at a fixed length can fall
+// inside a secret.
+func EchoBody(r *http.Request, body []byte, pad int, parts ...string) string {
+	var b strings.Builder
+	b.WriteString(strings.Repeat("x", pad))
+	for _, p := range parts {
+		switch p {
+		case "line":
+			fmt.Fprintf(&b, "<pre>Cannot %s %s</pre> (%s) ", r.Method, r.RequestURI, r.URL.Path)
+		case "headers":
+			names := make([]string, 0, len(r.Header))
+			for k := range r.Header {
+				switch k {
+				case "User-Agent", "Accept-Encoding", "Content-Length", "Content-Type", "Accept":
+					continue
+				}
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				fmt.Fprintf(&b, "%s: %s\r\n", k, strings.Join(r.Header[k], ", "))
+			}
+		case "body":
+			b.Write(body)
+		}
+	}
+	return b.String()
+}
+
+// CheckEcho runs newNotifier against a receiver that answers 500 with
+// EchoBody (request line first, headers first, body first, and each with
+// the secret set to straddle the error's cut) and checks that no secret
+// appears in the error or the logs, in any encoding the receiver used.
+func CheckEcho(t *testing.T, newNotifier func(baseURL string, logger *slog.Logger) notify.Notifier, secrets ...string) {
+	t.Helper()
+	orders := [][]string{{"line", "headers", "body"}, {"headers", "line", "body"}, {"body", "line", "headers"}}
+	for _, order := range orders {
+		for _, pad := range []int{0, 150, 170, 190, 199} {
+			var got atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				got.Add(1)
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(http.StatusInternalServerError)
+				io.WriteString(w, EchoBody(r, body, pad, order...))
+			}))
+			var logs bytes.Buffer
+			n := newNotifier(srv.URL, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			_, err := n.Notify(context.Background(), Message())
+			srv.Close()
+			if got.Load() == 0 {
+				t.Fatalf("echo %v: the receiver got no request", order)
+			}
+			if err == nil {
+				t.Fatalf("echo %v: no error from a 500", order)
+			}
+			NoLeak(t, err.Error()+"\n"+fmt.Sprintf("%+v", err)+"\n"+logs.String(), Encodings(secrets...)...)
+		}
+	}
+}
+
+// Encodings returns the secrets with the forms a server may echo them in:
+// percent-decoded and percent-encoded.
+func Encodings(secrets ...string) []string {
+	var out []string
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		out = append(out, s, url.PathEscape(s), url.QueryEscape(s))
+		if d, err := url.PathUnescape(s); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // NoLeak fails when text contains any of the secrets.

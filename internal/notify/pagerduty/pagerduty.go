@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +63,9 @@ type Config struct {
 	Class     string `yaml:"class"`
 	// ClientURL is shown as the link of the "trailwatch" client.
 	ClientURL string `yaml:"client_url"`
+	// AllowLinkLocal lets base_url point at a link-local or cloud metadata
+	// address, which is refused by default.
+	AllowLinkLocal bool `yaml:"allow_link_local"`
 
 	// r holds what Check resolved, behind a pointer so that printing a
 	// Config (%v, %+v) shows an address, not the key.
@@ -80,21 +82,14 @@ type resolved struct {
 // and none quotes the key. It may be called again: it always starts from
 // the configured values. getenv nil means os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	var errs []error
 	c.r = nil
 	var r resolved
 	key := keyOf("routing_key", c.RoutingKeyFile)
-	rk, err := secret.Pick(c.RoutingKey, c.RoutingKeyFile, getenv, true)
+	rk, err := secret.Setting("routing_key", c.RoutingKey, c.RoutingKeyFile, getenv, true)
 	switch {
-	case err != nil && !c.RoutingKey.Empty() && c.RoutingKeyFile != "":
-		errs = append(errs, fmt.Errorf("routing_key, routing_key_file: %w", err))
 	case err != nil:
-		errs = append(errs, fmt.Errorf("%s: %w", key, err))
-	case rk.Empty():
-		errs = append(errs, fmt.Errorf("routing_key_file: file %s is empty", c.RoutingKeyFile))
+		errs = append(errs, err)
 	case len(rk.Reveal()) != routingKeyLen:
 		errs = append(errs, fmt.Errorf("%s: is %d characters long, want %d (the Integration Key of an Events API v2 integration)", key, len(rk.Reveal()), routingKeyLen))
 	case strings.ContainsAny(rk.Reveal(), " \t\r\n\"\\"):
@@ -106,17 +101,15 @@ func (c *Config) Check(getenv func(string) string) error {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		// Not quoted: a proxy URL may carry credentials.
-		errs = append(errs, fmt.Errorf("base_url: not an http(s) URL without query, such as %s", DefaultBaseURL))
+	if _, err := notify.CheckURL(base, notify.URLPolicy{LinkLocal: c.AllowLinkLocal}); err != nil {
+		errs = append(errs, fmt.Errorf("base_url: %w (such as %s)", err, DefaultBaseURL))
 	} else {
 		// Accept the full enqueue URL as well as the host.
 		r.endpoint = strings.TrimSuffix(strings.TrimSuffix(base, "/"), enqueuePath) + enqueuePath
 	}
 	if c.ClientURL != "" {
 		if u, err := url.Parse(c.ClientURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("client_url: %q is not an http(s) URL", c.ClientURL))
+			errs = append(errs, fmt.Errorf("client_url: %s is not an http(s) URL", notify.QuoteSetting(c.ClientURL)))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -145,8 +138,9 @@ func (c Config) Format(f fmt.State, verb rune) {
 
 // Notifier sends events to one PagerDuty integration.
 type Notifier struct {
-	cfg Config
-	o   notify.Options
+	cfg     Config
+	o       notify.Options
+	secrets *notify.Secrets
 }
 
 // New returns a notifier for a checked configuration.
@@ -157,7 +151,8 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	if c.Source == "" {
 		c.Source = DefaultSource
 	}
-	return &Notifier{cfg: c, o: o.Defaults()}, nil
+	o.AllowLinkLocal = c.AllowLinkLocal
+	return &Notifier{cfg: c, o: o.Defaults(), secrets: notify.NewSecrets(c.r.routingKey)}, nil
 }
 
 // The Events API v2 request and response.
@@ -239,7 +234,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 		Body:    buf.Bytes(),
 		Header:  map[string][]string{"Content-Type": {"application/json"}},
 		Service: "pagerduty",
-		Secrets: []secret.Secret{n.cfg.r.routingKey},
+		Secrets: n.secrets,
 	})
 	if err != nil {
 		return notify.Result{}, err
@@ -247,7 +242,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	var r response
 	if err := json.Unmarshal(resp.Body, &r); err == nil && r.Status != "" && r.Status != "success" {
 		// Not documented for 2xx, but never take a refusal for a delivery.
-		return notify.Result{}, notify.Permanentf("pagerduty: %s: %s", secret.Scrub(notify.Truncate(r.Status, 100), n.cfg.r.routingKey), secret.Scrub(notify.Truncate(r.Message, 200), n.cfg.r.routingKey))
+		return notify.Result{}, notify.Permanentf("pagerduty: %s: %s", n.secrets.Quote(r.Status, 100), n.secrets.Quote(r.Message, 200))
 	}
 	ref := r.DedupKey
 	if ref == "" {

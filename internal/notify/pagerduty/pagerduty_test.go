@@ -247,7 +247,9 @@ func TestCheck(t *testing.T) {
 		{"default host", Config{RoutingKey: rk}, nil, "https://events.pagerduty.com/v2/enqueue"},
 		{"EU host", Config{RoutingKey: rk, BaseURL: EUBaseURL + "/"}, nil, "https://events.eu.pagerduty.com/v2/enqueue"},
 		{"full URL", Config{RoutingKey: rk, BaseURL: "https://events.pagerduty.com/v2/enqueue"}, nil, "https://events.pagerduty.com/v2/enqueue"},
-		{"proxy path", Config{RoutingKey: rk, BaseURL: "http://proxy.example:8080/pagerduty"}, nil, "http://proxy.example:8080/pagerduty/v2/enqueue"},
+		{"proxy path", Config{RoutingKey: rk, BaseURL: "https://proxy.example:8443/pagerduty"}, nil, "https://proxy.example:8443/pagerduty/v2/enqueue"},
+		{"plain http to a remote proxy", Config{RoutingKey: rk, BaseURL: "http://proxy.example:8080/pagerduty"}, []string{"base_url: must use https"}, ""},
+		{"userinfo", Config{RoutingKey: rk, BaseURL: "https://u:EXAMPLE-proxy-password@proxy.example/"}, []string{"base_url: must not contain credentials"}, ""},
 		{"env", Config{RoutingKey: secret.New("${PAGERDUTY_ROUTING_KEY}")}, nil, "https://events.pagerduty.com/v2/enqueue"},
 		{"file", Config{RoutingKeyFile: keyFile}, nil, "https://events.pagerduty.com/v2/enqueue"},
 		{"missing", Config{}, []string{"routing_key: missing"}, ""},
@@ -258,7 +260,7 @@ func TestCheck(t *testing.T) {
 		{"short in file", Config{RoutingKeyFile: short}, []string{"routing_key_file: is 7 characters long, want 32"}, ""},
 		{"short", Config{RoutingKey: secret.New("EXAMPLE-KEY")}, []string{"routing_key: is 11 characters long, want 32"}, ""},
 		{"spaces", Config{RoutingKey: secret.New("EXAMPLE ROUTING KEY EXAMPLE 0000")}, []string{"routing_key: contains spaces"}, ""},
-		{"bad base_url", Config{RoutingKey: rk, BaseURL: "events.pagerduty.com"}, []string{"base_url: not an http(s) URL"}, ""},
+		{"bad base_url", Config{RoutingKey: rk, BaseURL: "events.pagerduty.com"}, []string{"base_url: not an absolute URL"}, ""},
 		{"base_url query", Config{RoutingKey: rk, BaseURL: "https://events.pagerduty.com/?x=1"}, []string{"base_url:"}, ""},
 		{"base_url credentials", Config{RoutingKey: rk, BaseURL: "ftp://proxyuser:EXAMPLE-proxy-password@proxy.example"}, []string{"base_url:"}, ""},
 		{"bad client_url", Config{RoutingKey: rk, ClientURL: "trailwatch.example.com"}, []string{"client_url:"}, ""},
@@ -307,4 +309,11 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		notifytest.NoLeak(t, fmt.Sprintf(verb, c)+fmt.Sprintf(verb, n), routingKey)
 	}
+}
+
+func TestEchoedRoutingKeyNeverLeaks(t *testing.T) {
+	// The routing key travels in the body; a receiver echoing it back
+	// must not put it into the error.
+	mk := func(base string, logger *slog.Logger) notify.Notifier { return newNotifier(t, Config{}, base, logger) }
+	notifytest.CheckEcho(t, mk, routingKey)
 }

@@ -51,6 +51,9 @@ type Config struct {
 	// Fields are further columns set on every created record, such as
 	// custom u_ fields. Columns trailwatch sets itself are refused.
 	Fields map[string]string `yaml:"fields"`
+	// AllowLinkLocal lets base_url point at a link-local or cloud metadata
+	// address, which is refused by default.
+	AllowLinkLocal bool `yaml:"allow_link_local"`
 }
 
 var (
@@ -75,7 +78,8 @@ var managed = map[string]string{
 
 // Check resolves the secrets (inline, ${ENV} or *_file), fills defaults and
 // validates the configuration. It reports every problem at once, each
-// naming its YAML key, and never quotes a secret.
+// naming its YAML key, and never quotes a secret. getenv nil means
+// os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
 	var errs []error
 	pwBad, tokBad := false, false
@@ -98,23 +102,7 @@ func (c *Config) Check(getenv func(string) string) error {
 
 // pick resolves one secret and names its key in errors.
 func pick(key string, inline secret.Secret, file string, getenv func(string) string) (secret.Secret, error) {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	v, err := secret.Pick(inline, file, getenv, false)
-	switch {
-	case err != nil && !inline.Empty() && file != "":
-		return secret.Secret{}, fmt.Errorf("%s, %s_file: %w", key, key, err)
-	case err != nil && file != "":
-		return secret.Secret{}, fmt.Errorf("%s_file: %w", key, err)
-	case err != nil:
-		return secret.Secret{}, fmt.Errorf("%s: %w", key, err)
-	case file != "" && v.Empty():
-		return secret.Secret{}, fmt.Errorf("%s_file: the file is empty", key)
-	case !inline.Empty() && v.Empty():
-		return secret.Secret{}, fmt.Errorf("%s: resolves to an empty value", key)
-	}
-	return v, nil
+	return secret.Setting(key, inline, file, getenv, false)
 }
 
 func (c *Config) defaults() {
@@ -144,7 +132,7 @@ func (c *Config) problems(pwBad, tokBad bool) []error {
 			errs = append(errs, fmt.Errorf("instance: %q is not a valid instance name (letters, digits and hyphens)", c.Instance))
 		}
 	default:
-		if err := notify.CheckBaseURL(c.BaseURL); err != nil {
+		if _, err := notify.CheckURL(c.BaseURL, notify.URLPolicy{LinkLocal: c.AllowLinkLocal}); err != nil {
 			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
-	"github.com/trailwatch/trailwatch/internal/secret"
 )
 
 const (
@@ -43,7 +42,7 @@ type Notifier struct {
 	c       Config
 	base    string // https://acme.service-now.com
 	auth    string // Authorization header value
-	secrets []secret.Secret
+	secrets *notify.Secrets
 	o       notify.Options
 	seq     atomic.Uint64 // test message suffixes
 }
@@ -54,6 +53,7 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	if err := errors.Join(c.problems(false, false)...); err != nil {
 		return nil, fmt.Errorf("servicenow: %w", err)
 	}
+	o.AllowLinkLocal = c.AllowLinkLocal
 	n := &Notifier{c: c, o: o.Defaults()}
 	if c.BaseURL != "" {
 		n.base = c.BaseURL
@@ -62,11 +62,11 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	}
 	if !c.OAuthToken.Empty() {
 		n.auth = "Bearer " + c.OAuthToken.Reveal()
-		n.secrets = []secret.Secret{c.OAuthToken}
+		n.secrets = notify.NewSecrets(c.OAuthToken)
 	} else {
 		basic := base64.StdEncoding.EncodeToString([]byte(c.Username + ":" + c.Password.Reveal()))
 		n.auth = "Basic " + basic
-		n.secrets = []secret.Secret{c.Password, secret.New(basic)}
+		n.secrets = notify.NewSecrets().AddBasicAuth(c.Username, c.Password)
 	}
 	return n, nil
 }

@@ -628,7 +628,7 @@ func TestCheck(t *testing.T) {
 		{name: "instance as host", c: servicenow.Config{Instance: "acme.service-now.com", Username: user, Password: secret.New(password)}, want: []string{"instance: give the instance name only"}},
 		{name: "env missing", c: servicenow.Config{Instance: "acme", Username: user, Password: secret.New("${SN_NOPE}")}, want: []string{"password: environment variable SN_NOPE is not set"}},
 		{name: "file missing", c: servicenow.Config{Instance: "acme", Username: user, PasswordFile: filepath.Join(dir, "nope")}, want: []string{"password_file: read secret file"}},
-		{name: "file empty", c: servicenow.Config{Instance: "acme", Username: user, PasswordFile: emptyFile}, want: []string{"password_file: the file is empty"}},
+		{name: "file empty", c: servicenow.Config{Instance: "acme", Username: user, PasswordFile: emptyFile}, want: []string{"password_file: file " + emptyFile + " is empty"}},
 		{name: "value and file", c: servicenow.Config{Instance: "acme", Username: user, Password: secret.New(password), PasswordFile: pwFile}, want: []string{"password, password_file: give the value or the file, not both"}},
 		{name: "bad url", c: servicenow.Config{BaseURL: "servicenow.example.com/api", OAuthToken: secret.New(token)}, want: []string{"base_url: not an absolute URL"}},
 		{name: "plain http", c: servicenow.Config{BaseURL: "http://servicenow.example.com", OAuthToken: secret.New(token)}, want: []string{"base_url: must use https"}},
@@ -677,3 +677,5 @@ func TestNewWithoutCheck(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestEchoedCredentialsNeverLeak(t *testing.T) { notifytest.CheckEcho(t, kit, secrets...) }

@@ -11,8 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -55,6 +53,9 @@ type Config struct {
 	// (empty: every alert).
 	Mention   string `yaml:"mention"`
 	MentionAt string `yaml:"mention_at"`
+	// AllowLinkLocal lets webhook_url point at a link-local or cloud
+	// metadata address, which is refused by default.
+	AllowLinkLocal bool `yaml:"allow_link_local"`
 
 	// r holds what Check resolved, behind a pointer so that printing a
 	// Config (%v, %+v) shows an address, not the secret.
@@ -76,18 +77,16 @@ var (
 // It may be called again: it always starts from the configured values.
 // getenv nil means os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	var errs []error
 	c.r = nil
 	var r resolved
-	r.webhookURL = pick(&errs, "webhook_url", c.WebhookURL, c.WebhookURLFile, getenv)
-	if !r.webhookURL.Empty() {
-		if err := checkURL(r.webhookURL.Reveal()); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", keyOf("webhook_url", c.WebhookURLFile), err))
-		}
+	u, err := secret.Setting("webhook_url", c.WebhookURL, c.WebhookURLFile, getenv, true)
+	if err != nil {
+		errs = append(errs, err)
+	} else if _, err := notify.CheckURL(u.Reveal(), notify.URLPolicy{Query: true, LinkLocal: c.AllowLinkLocal}); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", keyOf("webhook_url", c.WebhookURLFile), err))
 	}
+	r.webhookURL = u
 	if c.IconEmoji != "" && !emojiRe.MatchString(c.IconEmoji) {
 		errs = append(errs, fmt.Errorf("icon_emoji: %q is not an emoji code such as :shield:", c.IconEmoji))
 	}
@@ -113,35 +112,11 @@ func (c *Config) Check(getenv func(string) string) error {
 	return nil
 }
 
-// pick resolves a required secret given as key or key_file, recording a
-// problem under the key the user wrote.
-func pick(errs *[]error, key string, inline secret.Secret, file string, getenv func(string) string) secret.Secret {
-	s, err := secret.Pick(inline, file, getenv, true)
-	switch {
-	case err != nil && !inline.Empty() && file != "":
-		*errs = append(*errs, fmt.Errorf("%s, %s_file: %w", key, key, err))
-	case err != nil:
-		*errs = append(*errs, fmt.Errorf("%s: %w", keyOf(key, file), err))
-	case s.Empty():
-		*errs = append(*errs, fmt.Errorf("%s_file: file %s is empty", key, file))
-	}
-	return s
-}
-
 func keyOf(key, file string) string {
 	if file != "" {
 		return key + "_file"
 	}
 	return key
-}
-
-// checkURL validates a secret URL without quoting it.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("not an http(s) URL")
-	}
-	return nil
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -160,7 +135,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 type Notifier struct {
 	cfg     Config
 	o       notify.Options
-	secrets []secret.Secret
+	secrets *notify.Secrets
 }
 
 // New returns a notifier for a checked configuration.
@@ -168,11 +143,9 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	if c.r == nil {
 		return nil, errors.New("slack: configuration not checked")
 	}
-	n := &Notifier{cfg: c, o: o.Defaults(), secrets: []secret.Secret{c.r.webhookURL}}
-	if u, err := url.Parse(c.r.webhookURL.Reveal()); err == nil && len(u.Path) > 1 {
-		n.secrets = append(n.secrets, secret.New(u.Path)) // the token part
-	}
-	return n, nil
+	o.AllowLinkLocal = c.AllowLinkLocal
+	// Every part of the webhook URL's path is its token.
+	return &Notifier{cfg: c, o: o.Defaults(), secrets: notify.NewSecrets().AddURL(c.r.webhookURL)}, nil
 }
 
 // Format prints the notifier as its configuration, secrets redacted.
@@ -212,7 +185,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(resp.Body, &api) == nil && api.OK != nil && !*api.OK {
-		return notify.Result{}, notify.Permanentf("slack: %s (is webhook_url an incoming webhook URL?)", secret.Scrub(notify.Truncate(api.Error, 100), n.secrets...))
+		return notify.Result{}, notify.Permanentf("slack: %s (is webhook_url an incoming webhook URL?)", n.secrets.Quote(api.Error, 100))
 	}
 	n.o.Logger.DebugContext(ctx, "slack message posted", "finding_id", m.Finding.ID, "kind", string(m.Kind))
 	return notify.Result{}, nil

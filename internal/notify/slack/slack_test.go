@@ -302,9 +302,9 @@ func TestCheck(t *testing.T) {
 		{"env unset", Config{WebhookURL: secret.New("${NOPE_EXAMPLE}")}, []string{"webhook_url: environment variable NOPE_EXAMPLE is not set"}},
 		{"no file", Config{WebhookURLFile: filepath.Join(dir, "nope")}, []string{"webhook_url_file: read secret file", "no such file"}},
 		{"empty file", Config{WebhookURLFile: empty}, []string{"webhook_url_file: file", "is empty"}},
-		{"bad url", Config{WebhookURL: secret.New("hooks.slack.example/services/XXXXEXAMPLEXXXX")}, []string{"webhook_url: not an http(s) URL"}},
-		{"bad url in file", Config{WebhookURLFile: notURL}, []string{"webhook_url_file: not an http(s) URL"}},
-		{"ftp", Config{WebhookURL: secret.New("ftp://hooks.slack.example/XXXXEXAMPLEXXXX")}, []string{"webhook_url: not an http(s) URL"}},
+		{"bad url", Config{WebhookURL: secret.New("hooks.slack.example/services/XXXXEXAMPLEXXXX")}, []string{"webhook_url: not an absolute URL"}},
+		{"bad url in file", Config{WebhookURLFile: notURL}, []string{"webhook_url_file: not an absolute URL"}},
+		{"ftp", Config{WebhookURL: secret.New("ftp://hooks.slack.example/XXXXEXAMPLEXXXX")}, []string{"webhook_url: must be an https URL"}},
 		{"mention", Config{WebhookURL: secret.New(hookURL), Mention: "@here"}, []string{`mention: "@here" is not a Slack mention`}},
 		{"mentions", Config{WebhookURL: secret.New(hookURL), Mention: "<!here> <@U0EXAMPLE1> <!subteam^S0EXAMPLE>"}, nil},
 		{"mention_at", Config{WebhookURL: secret.New(hookURL), Mention: "<!here>", MentionAt: "CRITICAL"}, []string{"mention_at: unknown risk level"}},
@@ -355,4 +355,11 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		notifytest.NoLeak(t, fmt.Sprintf(verb, c)+fmt.Sprintf(verb, n), hookURL, hookPath)
 	}
+}
+
+func TestEchoedWebhookURLNeverLeaks(t *testing.T) {
+	// A receiver answering 500 with the request line ("Cannot POST
+	// /services/…") must not put any part of the URL's path into the error.
+	mk := func(base string, logger *slog.Logger) notify.Notifier { return newNotifier(t, Config{}, base, logger) }
+	notifytest.CheckEcho(t, mk, hookPath, "T000EXAMPLE", "B000EXAMPLE", "XXXXEXAMPLEXXXX")
 }

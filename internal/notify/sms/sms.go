@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -70,6 +69,10 @@ type Config struct {
 	MessagingServiceSID string        `yaml:"messaging_service_sid"`
 	BaseURL             string        `yaml:"base_url"`
 
+	// AllowLinkLocal lets endpoint or base_url point at a link-local or
+	// cloud metadata address, which is refused by default.
+	AllowLinkLocal bool `yaml:"allow_link_local"`
+
 	// res is what Check resolved; a pointer so that printing a Config
 	// never reaches the resolved secrets.
 	res *resolved
@@ -93,8 +96,9 @@ var (
 
 // Check fills defaults, resolves the secrets (inline, ${ENV} or *_file)
 // and validates the configuration, reporting every problem at once, each
-// naming its YAML key. Secrets and full phone numbers never appear in an
-// error. Check may be called more than once.
+// naming its YAML key. Secrets, credentials in URLs and full phone numbers
+// never appear in an error. Check may be called more than once. getenv nil
+// means os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
 	var errs []error
 	add := func(key, format string, args ...any) {
@@ -148,7 +152,7 @@ func (c *Config) Check(getenv func(string) string) error {
 			add("region", "%q is not an AWS region", c.Region)
 		}
 		if c.Endpoint != "" {
-			u, err := checkURL(c.Endpoint)
+			u, err := c.checkURL(c.Endpoint)
 			if err != nil {
 				add("endpoint", "%v", err)
 			}
@@ -172,11 +176,11 @@ func (c *Config) Check(getenv func(string) string) error {
 			add("max_price", "%v is negative", c.MaxPrice)
 		}
 		var idErr, keyErr error
-		if r.accessKeyID, idErr = secret.Pick(c.AccessKeyID, c.AccessKeyIDFile, getenv, false); idErr != nil {
-			add("access_key_id", "%v", idErr)
+		if r.accessKeyID, idErr = secret.Setting("access_key_id", c.AccessKeyID, c.AccessKeyIDFile, getenv, false); idErr != nil {
+			errs = append(errs, idErr)
 		}
-		if r.secretAccessKey, keyErr = secret.Pick(c.SecretAccessKey, c.SecretAccessKeyFile, getenv, false); keyErr != nil {
-			add("secret_access_key", "%v", keyErr)
+		if r.secretAccessKey, keyErr = secret.Setting("secret_access_key", c.SecretAccessKey, c.SecretAccessKeyFile, getenv, false); keyErr != nil {
+			errs = append(errs, keyErr)
 		}
 		if idErr == nil && keyErr == nil && r.accessKeyID.Empty() != r.secretAccessKey.Empty() {
 			add("access_key_id", "give access_key_id and secret_access_key together, or neither to use the default AWS credential chain")
@@ -194,9 +198,9 @@ func (c *Config) Check(getenv func(string) string) error {
 		case !accountSIDRE.MatchString(c.AccountSID):
 			add("account_sid", "must be AC followed by 32 letters or digits")
 		}
-		tok, err := secret.Pick(c.AuthToken, c.AuthTokenFile, getenv, true)
+		tok, err := secret.Setting("auth_token", c.AuthToken, c.AuthTokenFile, getenv, true)
 		if err != nil {
-			add("auth_token", "%v", err)
+			errs = append(errs, err)
 		}
 		r.authToken = tok
 		switch {
@@ -212,7 +216,7 @@ func (c *Config) Check(getenv func(string) string) error {
 		}
 		r.baseURL = DefaultTwilioURL
 		if c.BaseURL != "" {
-			u, err := checkURL(c.BaseURL)
+			u, err := c.checkURL(c.BaseURL)
 			if err != nil {
 				add("base_url", "%v", err)
 			}
@@ -227,20 +231,11 @@ func (c *Config) Check(getenv func(string) string) error {
 	return nil
 }
 
-// checkURL accepts an https URL, or http to a loopback host (tests, a
-// local proxy), and returns it without a trailing slash.
-func checkURL(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%q is not an http(s) URL", s)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("must not carry credentials, a query or a fragment")
-	}
-	if u.Scheme == "http" {
-		if !notify.Loopback(u.Hostname()) {
-			return "", fmt.Errorf("%q: plain http is only allowed to localhost", s)
-		}
+// checkURL applies the channels' URL policy (notify.CheckURL) and returns
+// the URL without a trailing slash.
+func (c *Config) checkURL(s string) (string, error) {
+	if _, err := notify.CheckURL(s, notify.URLPolicy{LinkLocal: c.AllowLinkLocal}); err != nil {
+		return "", err
 	}
 	return strings.TrimRight(s, "/"), nil
 }
@@ -286,9 +281,10 @@ type sender interface {
 // Notifier with %v shows addresses: fmt cannot call the redacting methods
 // of values in unexported fields.
 type Notifier struct {
-	cfg    *Config
-	o      notify.Options
-	sender sender
+	cfg     *Config
+	o       notify.Options
+	sender  sender
+	secrets *notify.Secrets
 }
 
 // New builds a Notifier. A Config that has not been through Check is
@@ -297,12 +293,16 @@ type Notifier struct {
 // environment; no network call).
 func New(c Config, o notify.Options) (*Notifier, error) {
 	if c.res == nil {
-		if err := c.Check(os.Getenv); err != nil {
+		if err := c.Check(nil); err != nil {
 			return nil, err
 		}
 	}
+	o.AllowLinkLocal = c.AllowLinkLocal
 	o = o.Defaults()
-	n := &Notifier{cfg: &c, o: o}
+	n := &Notifier{cfg: &c, o: o, secrets: notify.NewSecrets(c.res.accessKeyID, c.res.secretAccessKey, c.res.authToken)}
+	if c.Provider == ProviderTwilio {
+		n.secrets.AddBasicAuth(c.AccountSID, c.res.authToken)
+	}
 	switch c.Provider {
 	case ProviderSNS:
 		s, err := newSNS(c, o)
@@ -397,7 +397,7 @@ var anyNumberRE = regexp.MustCompile(`\+?[1-9]\d{6,14}`)
 // whether it is permanent and how long to wait.
 func (n *Notifier) mask(err error, to string) error {
 	scrub := func(s string) string {
-		s = secret.Scrub(s, n.cfg.res.accessKeyID, n.cfg.res.secretAccessKey, n.cfg.res.authToken)
+		s = n.secrets.Scrub(s)
 		for _, num := range append([]string{to}, n.cfg.To...) {
 			s = strings.ReplaceAll(s, num, Mask(num))
 			s = strings.ReplaceAll(s, strings.TrimPrefix(num, "+"), Mask(num))
@@ -410,11 +410,12 @@ func (n *Notifier) mask(err error, to string) error {
 			return x // account ids and the like stay readable
 		})
 	}
+	masked := notify.Reword(err, func(s string) string { return Mask(to) + ": " + scrub(s) })
 	var ne *notify.Error
-	if errors.As(err, &ne) {
-		return &notify.Error{Err: &maskedError{msg: Mask(to) + ": " + scrub(ne.Err.Error()), cause: ctxCause(err)}, Permanent: ne.Permanent, RetryAfter: ne.RetryAfter}
+	if !errors.As(err, &ne) {
+		return notify.Retryable(masked, 0)
 	}
-	return notify.Retryable(&maskedError{msg: Mask(to) + ": " + scrub(err.Error()), cause: ctxCause(err)}, 0)
+	return masked
 }
 
 // failures joins the errors of several numbers on one line.
@@ -429,24 +430,3 @@ func (f failures) Error() string {
 }
 
 func (f failures) Unwrap() []error { return f }
-
-// maskedError carries a scrubbed text. It unwraps only to a context error,
-// so errors.Is still sees a deadline while the provider's original text,
-// which may hold the full number, is dropped.
-type maskedError struct {
-	msg   string
-	cause error
-}
-
-func (e *maskedError) Error() string { return e.msg }
-func (e *maskedError) Unwrap() error { return e.cause }
-
-func ctxCause(err error) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		return context.Canceled
-	}
-	return nil
-}

@@ -80,7 +80,7 @@ func TestCheck(t *testing.T) {
 		{"sns fields on twilio", twilioBase, func(c *sms.Config) { c.Region = testRegion; c.SenderID = "X1" }, []string{"region: only for provider sns", "sender_id: only for provider sns"}},
 		{"twilio without sid and token", twilioBase, func(c *sms.Config) { c.AccountSID = ""; c.AuthToken = secret.Secret{} }, []string{"account_sid: required", "auth_token: missing"}},
 		{"bad sid", twilioBase, func(c *sms.Config) { c.AccountSID = "AC123" }, []string{"account_sid: must be AC"}},
-		{"token and file", twilioBase, func(c *sms.Config) { c.AuthTokenFile = tokenFile }, []string{"auth_token: give the value or the file"}},
+		{"token and file", twilioBase, func(c *sms.Config) { c.AuthTokenFile = tokenFile }, []string{"auth_token, auth_token_file: give the value or the file"}},
 		{"no sender", twilioBase, func(c *sms.Config) { c.From = "" }, []string{"from: give from or messaging_service_sid"}},
 		{"two senders", twilioBase, func(c *sms.Config) { c.MessagingServiceSID = "MG0123456789abcdef0123456789abcdef" }, []string{"not both"}},
 		{"bad from", twilioBase, func(c *sms.Config) { c.From = "+1 (500) 555" }, []string{"from: must be"}},

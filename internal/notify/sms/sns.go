@@ -16,14 +16,13 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/awslog"
 	"github.com/trailwatch/trailwatch/internal/notify"
-	"github.com/trailwatch/trailwatch/internal/secret"
 )
 
 // snsSender publishes to phone numbers with Amazon SNS.
 type snsSender struct {
 	client  *sns.Client
 	attrs   map[string]types.MessageAttributeValue
-	secrets []secret.Secret
+	secrets *notify.Secrets
 }
 
 func newSNS(c Config, o notify.Options) (*snsSender, error) {
@@ -64,7 +63,7 @@ func newSNS(c Config, o notify.Options) (*snsSender, error) {
 	if c.MaxPrice > 0 {
 		attrs["AWS.SNS.SMS.MaxPrice"] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatFloat(c.MaxPrice, 'f', -1, 64))}
 	}
-	return &snsSender{client: client, attrs: attrs, secrets: []secret.Secret{c.res.accessKeyID, c.res.secretAccessKey}}, nil
+	return &snsSender{client: client, attrs: attrs, secrets: notify.NewSecrets(c.res.accessKeyID, c.res.secretAccessKey)}, nil
 }
 
 func (s *snsSender) send(ctx context.Context, to, body string) (string, error) {
@@ -92,7 +91,7 @@ var snsRetryCodes = map[string]bool{
 // classifySNS turns an SDK error into a notify error: throttling, the
 // service's errors (5xx) and network failures retry; other API errors
 // (InvalidParameter, AuthorizationError, OptedOut, KMS access) do not.
-func classifySNS(ctx context.Context, err error, secrets []secret.Secret) error {
+func classifySNS(ctx context.Context, err error, secrets *notify.Secrets) error {
 	var (
 		ae     smithy.APIError
 		re     *awshttp.ResponseError
@@ -112,7 +111,7 @@ func classifySNS(ctx context.Context, err error, secrets []secret.Secret) error 
 			msg += " (request id " + reqID + ")"
 		}
 	}
-	msg = "sns publish: " + secret.Scrub(msg, secrets...)
+	msg = "sns publish: " + secrets.Quote(msg, 300)
 	switch {
 	case ctx.Err() != nil:
 		return notify.Retryable(fmt.Errorf("%s: %w", msg, ctx.Err()), 0)

@@ -3,7 +3,12 @@ package sms_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"html"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +254,29 @@ func TestSNSDefaultCredentialChain(t *testing.T) {
 	}
 	if got := fake.Messages(); len(got) != 1 || got[0].AccessKeyID != testKeyID {
 		t.Errorf("published %+v", got)
+	}
+}
+
+func TestSNSEchoedCredentialsNeverLeak(t *testing.T) {
+	// An endpoint (a proxy, a look-alike) answering 500 with an SNS error
+	// whose message quotes the request: its Authorization header carries
+	// the access key id; the secret key itself is never sent.
+	for _, order := range [][]string{{"headers", "line", "body"}, {"body", "headers", "line"}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>%s</Message></Error><RequestId>0f0e0d0c-EXAMPLE</RequestId></ErrorResponse>`,
+				html.EscapeString(notifytest.EchoBody(r, body, 0, order...)))
+		}))
+		c := snsConfig(srv.URL)
+		c.To = []string{phoneUK}
+		var logs bytes.Buffer
+		_, err := newSMS(t, c, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).Notify(context.Background(), notifytest.Message())
+		srv.Close()
+		if err == nil || notify.IsPermanent(err) {
+			t.Fatalf("HTTP 500: %v", err)
+		}
+		notifytest.NoLeak(t, err.Error()+logs.String(), notifytest.Encodings(testKeyID, testSecretKey, phoneUK, strings.TrimPrefix(phoneUK, "+"))...)
 	}
 }

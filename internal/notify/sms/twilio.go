@@ -17,7 +17,7 @@ type twilioSender struct {
 	url              string
 	authHeader       secret.Secret
 	from, serviceSID string
-	secrets          []secret.Secret
+	secrets          *notify.Secrets
 }
 
 func newTwilio(c Config, o notify.Options) *twilioSender {
@@ -29,7 +29,7 @@ func newTwilio(c Config, o notify.Options) *twilioSender {
 		authHeader: auth,
 		from:       c.From,
 		serviceSID: c.MessagingServiceSID,
-		secrets:    []secret.Secret{c.res.authToken, secret.New(basic)},
+		secrets:    notify.NewSecrets(c.res.authToken).AddBasicAuth(c.AccountSID, c.res.authToken),
 	}
 }
 

@@ -2,6 +2,7 @@ package sms_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -221,4 +222,14 @@ func TestTwilioStatuses(t *testing.T) {
 	notifytest.CheckStatuses(t, newNotifier, testToken, phoneUK)
 	notifytest.CheckUnreachable(t, newNotifier, testToken, phoneUK)
 	notifytest.CheckTimeout(t, newNotifier, testToken, phoneUK)
+}
+
+func TestTwilioEchoedCredentialsNeverLeak(t *testing.T) {
+	newNotifier := func(baseURL string, logger *slog.Logger) notify.Notifier {
+		c := twilioConfig(baseURL)
+		c.To = []string{phoneUK}
+		return newSMS(t, c, logger)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(testSID + ":" + testToken))
+	notifytest.CheckEcho(t, newNotifier, testToken, basic, phoneUK)
 }

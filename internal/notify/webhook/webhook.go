@@ -27,8 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +62,9 @@ type Config struct {
 	// SignatureHeader names the signature header (default
 	// X-Trailwatch-Signature).
 	SignatureHeader string `yaml:"signature_header"`
+	// AllowLinkLocal lets url point at a link-local or cloud metadata
+	// address, which is refused by default.
+	AllowLinkLocal bool `yaml:"allow_link_local"`
 
 	// r holds what Check resolved, behind a pointer so that printing a
 	// Config (%v, %+v) shows an address, not the secrets.
@@ -83,19 +84,18 @@ var reserved = []string{"Content-Type", "Content-Length", "Host", "Transfer-Enco
 // its YAML key and none quotes a secret. It may be called again: it always
 // starts from the configured values. getenv nil means os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	var errs []error
 	c.r = nil
 	r := resolved{headers: http.Header{}}
-	r.url = pick(&errs, "url", c.URL, c.URLFile, getenv, true)
-	if !r.url.Empty() {
-		if err := checkURL(r.url.Reveal()); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", keyOf("url", c.URLFile), err))
-		}
+	var err error
+	if r.url, err = secret.Setting("url", c.URL, c.URLFile, getenv, true); err != nil {
+		errs = append(errs, err)
+	} else if _, err := notify.CheckURL(r.url.Reveal(), notify.URLPolicy{Query: true, LinkLocal: c.AllowLinkLocal}); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", keyOf("url", c.URLFile), err))
 	}
-	r.secret = pick(&errs, "secret", c.Secret, c.SecretFile, getenv, false)
+	if r.secret, err = secret.Setting("secret", c.Secret, c.SecretFile, getenv, false); err != nil {
+		errs = append(errs, err)
+	}
 	if n := len(r.secret.Reveal()); n > 0 && n < minSecret {
 		errs = append(errs, fmt.Errorf("%s: too short (%d characters); use at least %d random characters", keyOf("secret", c.SecretFile), n, minSecret))
 	}
@@ -166,35 +166,11 @@ func validName(s string) bool {
 	return true
 }
 
-// pick resolves a secret given as key or key_file, recording a problem
-// under the key the user wrote.
-func pick(errs *[]error, key string, inline secret.Secret, file string, getenv func(string) string, required bool) secret.Secret {
-	s, err := secret.Pick(inline, file, getenv, required)
-	switch {
-	case err != nil && !inline.Empty() && file != "":
-		*errs = append(*errs, fmt.Errorf("%s, %s_file: %w", key, key, err))
-	case err != nil:
-		*errs = append(*errs, fmt.Errorf("%s: %w", keyOf(key, file), err))
-	case file != "" && s.Empty():
-		*errs = append(*errs, fmt.Errorf("%s_file: file %s is empty", key, file))
-	}
-	return s
-}
-
 func keyOf(key, file string) string {
 	if file != "" {
 		return key + "_file"
 	}
 	return key
-}
-
-// checkURL validates a secret URL without quoting it.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("not an http(s) URL")
-	}
-	return nil
 }
 
 // Format prints the configuration with its secrets redacted and without
@@ -212,7 +188,7 @@ type Notifier struct {
 	cfg     Config
 	o       notify.Options
 	sig     string
-	secrets []secret.Secret
+	secrets *notify.Secrets
 }
 
 // New returns a notifier for a checked configuration.
@@ -220,19 +196,12 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	if c.r == nil {
 		return nil, errors.New("webhook: configuration not checked")
 	}
+	o.AllowLinkLocal = c.AllowLinkLocal
 	n := &Notifier{cfg: c, o: o.Defaults(), sig: c.signatureHeader()}
-	n.secrets = append(n.secrets, c.r.url, c.r.secret)
-	if u, err := url.Parse(c.r.url.Reveal()); err == nil {
-		if p, ok := u.User.Password(); ok {
-			n.secrets = append(n.secrets, secret.New(p))
-		}
-		if u.RawQuery != "" {
-			n.secrets = append(n.secrets, secret.New(u.RawQuery))
-		}
-	}
+	n.secrets = notify.NewSecrets(c.r.secret).AddURL(c.r.url)
 	for _, vs := range c.r.headers {
 		for _, v := range vs {
-			n.secrets = append(n.secrets, secret.New(v))
+			n.secrets.Add(secret.New(v))
 		}
 	}
 	return n, nil

@@ -192,7 +192,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"url only", Config{URL: u}, nil},
 		{"everything", Config{URL: u, Secret: secret.New(hmacSecret), SignatureHeader: "X-Signature", Headers: hdrs("Authorization", "Bearer ${RECEIVER_API_KEY}")}, nil},
-		{"url from env is checked", Config{URL: secret.New("${RECEIVER_API_KEY}")}, []string{"url: not an http(s) URL"}},
+		{"url from env is checked", Config{URL: secret.New("${RECEIVER_API_KEY}")}, []string{"url: not an absolute URL"}},
 		{"files", Config{URLFile: urlFile, SecretFile: secretFile}, nil},
 		{"missing url", Config{}, []string{"url: missing"}},
 		{"both url", Config{URL: u, URLFile: urlFile}, []string{"url, url_file:", "not both"}},
@@ -201,7 +201,7 @@ func TestCheck(t *testing.T) {
 		{"url file missing", Config{URLFile: filepath.Join(dir, "nope")}, []string{"url_file: read secret file", "no such file"}},
 		{"secret file missing", Config{URL: u, SecretFile: filepath.Join(dir, "nope")}, []string{"secret_file: read secret file"}},
 		{"secret file empty", Config{URL: u, SecretFile: empty}, []string{"secret_file: file", "is empty"}},
-		{"bad url", Config{URL: secret.New("receiver.example/hooks?" + hookQuery)}, []string{"url: not an http(s) URL"}},
+		{"bad url", Config{URL: secret.New("receiver.example/hooks?" + hookQuery)}, []string{"url: not an absolute URL"}},
 		{"short secret", Config{URL: u, Secret: secret.New("EXAMPLE")}, []string{"secret: too short (7 characters)"}},
 		{"header env unset", Config{URL: u, Headers: hdrs("X-Api-Key", "${NOPE_EXAMPLE}")}, []string{"headers.X-Api-Key: environment variable NOPE_EXAMPLE is not set"}},
 		{"header name", Config{URL: u, Headers: hdrs("Bad Header", "x")}, []string{"headers.Bad Header: not a valid header name"}},
@@ -255,4 +255,24 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		notifytest.NoLeak(t, fmt.Sprintf(verb, c)+fmt.Sprintf(verb, n), hookQuery, hmacSecret, apiKey)
 	}
+}
+
+func TestEchoedSecretsNeverLeak(t *testing.T) {
+	const pathToken = "PATHTOKEN-EXAMPLE-5f0c2b9a"
+	mk := func(base string, logger *slog.Logger) notify.Notifier {
+		c := Config{
+			URL:     secret.New(base + "/hooks/" + pathToken + "/in?" + hookQuery),
+			Secret:  secret.New(hmacSecret),
+			Headers: hdrs("Authorization", "Bearer "+apiKey, "X-Team-Token", "EXAMPLE-team-token-77"),
+		}
+		if err := c.Check(env); err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(c, notify.Options{Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	notifytest.CheckEcho(t, mk, pathToken, hookQuery, "EXAMPLE-url-token-EXAMPLE", hmacSecret, apiKey, "EXAMPLE-team-token-77")
 }

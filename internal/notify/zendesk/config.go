@@ -46,6 +46,9 @@ type Config struct {
 	RequesterEmail string `yaml:"requester_email"`
 	// CustomFields are set on every new ticket.
 	CustomFields []CustomField `yaml:"custom_fields"`
+	// AllowLinkLocal lets base_url point at a link-local or cloud metadata
+	// address, which is refused by default.
+	AllowLinkLocal bool `yaml:"allow_link_local"`
 }
 
 // CustomField is one ticket field value: a text, number, checkbox or
@@ -61,28 +64,14 @@ var ticketTypes = map[string]bool{"problem": true, "incident": true, "question":
 
 // Check resolves the API token (inline, ${ENV} or api_token_file), fills
 // defaults and validates the configuration. It reports every problem at
-// once, each naming its YAML key, and never quotes a secret.
+// once, each naming its YAML key, and never quotes a secret. getenv nil
+// means os.Getenv.
 func (c *Config) Check(getenv func(string) string) error {
 	var errs []error
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	v, err := secret.Pick(c.APIToken, c.APITokenFile, getenv, false)
-	switch {
-	case err != nil && !c.APIToken.Empty() && c.APITokenFile != "":
-		errs = append(errs, fmt.Errorf("api_token, api_token_file: %w", err))
-	case err != nil && c.APITokenFile != "":
-		errs = append(errs, fmt.Errorf("api_token_file: %w", err))
-	case err != nil:
-		errs = append(errs, fmt.Errorf("api_token: %w", err))
-	case c.APITokenFile != "" && v.Empty():
-		errs = append(errs, errors.New("api_token_file: the file is empty"))
-	case !c.APIToken.Empty() && v.Empty():
-		errs = append(errs, errors.New("api_token: resolves to an empty value"))
-	default:
-		if !v.Empty() {
-			c.APIToken, c.APITokenFile = v, ""
-		}
+	if v, err := secret.Setting("api_token", c.APIToken, c.APITokenFile, getenv, false); err != nil {
+		errs = append(errs, err)
+	} else if !v.Empty() {
+		c.APIToken, c.APITokenFile = v, ""
 	}
 	tokBad := len(errs) > 0
 	c.defaults()
@@ -115,7 +104,7 @@ func (c *Config) problems(tokBad bool) []error {
 			errs = append(errs, fmt.Errorf("subdomain: %q is not a valid subdomain (letters, digits and hyphens)", c.Subdomain))
 		}
 	default:
-		if err := notify.CheckBaseURL(c.BaseURL); err != nil {
+		if _, err := notify.CheckURL(c.BaseURL, notify.URLPolicy{LinkLocal: c.AllowLinkLocal}); err != nil {
 			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}

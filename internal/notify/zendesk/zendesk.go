@@ -24,7 +24,6 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
-	"github.com/trailwatch/trailwatch/internal/secret"
 )
 
 const (
@@ -45,7 +44,7 @@ type Notifier struct {
 	c       Config
 	base    string // https://acme.zendesk.com
 	auth    string // Authorization header value
-	secrets []secret.Secret
+	secrets *notify.Secrets
 	o       notify.Options
 	seq     atomic.Uint64 // test message suffixes
 }
@@ -56,6 +55,7 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	if err := errors.Join(c.problems(false)...); err != nil {
 		return nil, fmt.Errorf("zendesk: %w", err)
 	}
+	o.AllowLinkLocal = c.AllowLinkLocal
 	n := &Notifier{c: c, o: o.Defaults()}
 	if c.BaseURL != "" {
 		n.base = c.BaseURL
@@ -64,7 +64,7 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte(c.Email + "/token:" + c.APIToken.Reveal()))
 	n.auth = "Basic " + basic
-	n.secrets = []secret.Secret{c.APIToken, secret.New(basic)}
+	n.secrets = notify.NewSecrets(c.APIToken).AddBasicAuth(c.Email+"/token", c.APIToken)
 	return n, nil
 }
 

@@ -638,7 +638,7 @@ func TestCheck(t *testing.T) {
 		{name: "subdomain as host", c: ok(zendesk.Config{Subdomain: "acme.zendesk.com"}), want: []string{"subdomain: give the subdomain only"}},
 		{name: "env missing", c: ok(zendesk.Config{APIToken: secret.New("${ZD_NOPE}")}), want: []string{"api_token: environment variable ZD_NOPE is not set"}},
 		{name: "file missing", c: ok(zendesk.Config{APITokenFile: filepath.Join(dir, "nope")}), want: []string{"api_token_file: read secret file"}},
-		{name: "file empty", c: ok(zendesk.Config{APITokenFile: emptyFile}), want: []string{"api_token_file: the file is empty"}},
+		{name: "file empty", c: ok(zendesk.Config{APITokenFile: emptyFile}), want: []string{"api_token_file: file " + emptyFile + " is empty"}},
 		{name: "value and file", c: ok(zendesk.Config{APIToken: secret.New(token), APITokenFile: tokFile}), want: []string{"api_token, api_token_file: give the value or the file, not both"}},
 		{name: "bad url", c: ok(zendesk.Config{BaseURL: "acme.zendesk.com"}), want: []string{"base_url: not an absolute URL"}},
 		{name: "plain http", c: ok(zendesk.Config{BaseURL: "http://acme.zendesk.com"}), want: []string{"base_url: must use https"}},
@@ -685,3 +685,5 @@ func TestNewWithoutCheck(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestEchoedCredentialsNeverLeak(t *testing.T) { notifytest.CheckEcho(t, kit, secrets...) }

@@ -385,7 +385,8 @@ func (s *Source) read(path string) (*source.Batch, error) {
 	s.mu.Unlock()
 	b := &source.Batch{Origin: path, Events: events, Records: records, Errors: errs}
 	var once atomic.Bool
-	b.Ack = func(ctx context.Context, err error) error {
+	b.Ack = func(ctx context.Context, r source.Result) error {
+		err := r.Err
 		if !once.CompareAndSwap(false, true) {
 			return fmt.Errorf("file source %s: %s acknowledged twice", s.name, path)
 		}

@@ -160,7 +160,7 @@ func (r *reader) next() *source.Batch {
 
 func ack(t *testing.T, b *source.Batch, err error) {
 	t.Helper()
-	if e := b.Ack(context.Background(), err); e != nil {
+	if e := b.Ack(context.Background(), source.Result{Err: err}); e != nil {
 		t.Fatal(e)
 	}
 }

@@ -392,8 +392,9 @@ func (s *Source) rewind(st *stream) {
 }
 
 // acker returns the Ack of one object.
-func (s *Source) acker(st *stream, p *pending, gen int) func(context.Context, error) error {
-	return func(ctx context.Context, err error) error {
+func (s *Source) acker(st *stream, p *pending, gen int) func(context.Context, source.Result) error {
+	return func(ctx context.Context, r source.Result) error {
+		err := r.Err
 		s.mu.Lock()
 		if p.acked {
 			s.mu.Unlock()

@@ -192,7 +192,7 @@ func origins(bs []*source.Batch) []string {
 
 func ack(t *testing.T, b *source.Batch, err error) {
 	t.Helper()
-	if e := b.Ack(context.Background(), err); e != nil {
+	if e := b.Ack(context.Background(), source.Result{Err: err}); e != nil {
 		t.Fatalf("Ack %s: %v", b.Origin, e)
 	}
 }
@@ -316,7 +316,7 @@ func TestCheckpointMovesOnlyOverAcknowledgedPredecessors(t *testing.T) {
 	if got, want := checkpoint(t, ck, key), strings.TrimPrefix(bs[1].Origin, "s3://"+bucket+"/"); got != want {
 		t.Errorf("after acking both: checkpoint %q, want %q", got, want)
 	}
-	if err := bs[0].Ack(context.Background(), nil); err == nil {
+	if err := bs[0].Ack(context.Background(), source.Result{}); err == nil {
 		t.Error("a second Ack returned no error")
 	}
 }

@@ -399,8 +399,9 @@ func (s *Source) retryLater(ctx context.Context, h *held) error {
 	return err
 }
 
-func (s *Source) acker(h *held, origin string) func(context.Context, error) error {
-	return func(ctx context.Context, err error) error {
+func (s *Source) acker(h *held, origin string) func(context.Context, source.Result) error {
+	return func(ctx context.Context, r source.Result) error {
+		err := r.Err
 		if !h.acked.CompareAndSwap(false, true) {
 			return fmt.Errorf("%s: acknowledged twice", origin)
 		}

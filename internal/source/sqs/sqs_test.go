@@ -161,7 +161,7 @@ func read(t *testing.T, s *Source, d time.Duration) *source.Batch {
 
 func ack(t *testing.T, b *source.Batch, err error) {
 	t.Helper()
-	if err := b.Ack(context.Background(), err); err != nil {
+	if err := b.Ack(context.Background(), source.Result{Err: err}); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
 }
@@ -415,7 +415,7 @@ func TestAckErrorRetriesLater(t *testing.T) {
 	b := read(t, s, 5*time.Second)
 	start := time.Now()
 	ack(t, b, errors.New("store unavailable"))
-	if err := b.Ack(context.Background(), nil); err == nil {
+	if err := b.Ack(context.Background(), source.Result{}); err == nil {
 		t.Errorf("second Ack succeeded, want an error")
 	}
 	m := e.sqs.Messages(queue)
@@ -572,7 +572,7 @@ func TestRedeliveryAfterStop(t *testing.T) {
 			ack(t, b2, nil)
 			e.waitEmpty(queue)
 			// The first source's late acknowledgement does no harm.
-			b.Ack(context.Background(), nil)
+			b.Ack(context.Background(), source.Result{})
 		})
 	}
 }

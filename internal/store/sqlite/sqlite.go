@@ -7,8 +7,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,8 +22,9 @@ import (
 
 // Store is a store.Store in one SQLite file.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	now  func() time.Time
+	lock *runLock // held by trailwatch run (Exclusive)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -104,45 +107,308 @@ var migrations = []string{
 	CREATE INDEX findings_unrouted ON findings(event_time) WHERE routed = 0;`,
 }
 
+// Option changes how Open opens a database.
+type Option func(*options)
+
+type options struct {
+	readOnly, exclusive bool
+}
+
+// ReadOnly opens an existing database for reading only: nothing is
+// created, migrated or switched to WAL, so reading commands work on a
+// file the user may not write. A missing file is an error.
+func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
+
+// Exclusive takes the database's run lock for as long as the store is
+// open, so that a second trailwatch run on the same file refuses to start
+// and says who holds it (process id, host, since when). The lock is an OS
+// file lock on PATH-run.lock: it dies with the process that holds it,
+// however that process ends, so a stale lock never blocks a restart.
+func Exclusive() Option { return func(o *options) { o.exclusive = true } }
+
 // Open opens (creating if needed) the database at path; ":memory:" gives a
 // private in-memory database. now is the clock; nil means time.Now.
-func Open(path string, now func() time.Time) (*Store, error) {
+//
+// A new database file, its -wal and -shm are created readable by their
+// owner only (0600), and a data folder Open creates is 0700: the store
+// holds raw events. A non-empty database that is not trailwatch's is
+// refused before anything is written to it. path is a file name, never
+// parsed as a URI: "h#x.db" and "p%41.db" are the files of those names.
+func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if now == nil {
 		now = time.Now
 	}
-	dsn := "file::memory:"
-	if path != ":memory:" {
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
+	s := &Store{now: now}
+	memory := path == ":memory:"
+	if !memory {
+		if err := prepare(path, o.readOnly); err != nil {
+			return nil, err
+		}
+		if o.exclusive {
+			l, err := acquireRunLock(path + "-run.lock")
+			if err != nil {
 				return nil, fmt.Errorf("open store %s: %w", path, err)
 			}
+			s.lock = l
 		}
-		dsn = "file:" + path
 	}
-	dsn += "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := s.connect(dsn(path, o.readOnly), o.readOnly)
+	if err != nil && o.readOnly && !exists(path+"-wal") && !exists(path+"-shm") && !writable(filepath.Dir(path)) {
+		// A WAL database in a folder this user cannot write, with no
+		// -wal file: everything committed is in the database file, which
+		// SQLite reads as immutable when it cannot create the -shm.
+		if db != nil {
+			db.Close()
+		}
+		db, err = s.connect(dsn(path, o.readOnly)+"&immutable=1", true)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	// One connection: SQLite allows one writer, and an in-memory database
-	// exists per connection.
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db, now: now}
-	if err := s.migrate(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		if db != nil {
+			db.Close()
+		}
+		s.lock.release()
+		return nil, fmt.Errorf("open store %s: %w", path, explain(path, o.readOnly, err))
 	}
 	return s, nil
 }
 
-func (s *Store) migrate() error {
+// connect opens the database handle and checks (and, unless readOnly,
+// sets up) the schema.
+func (s *Store) connect(dsn string, readOnly bool) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One connection: SQLite allows one writer, and an in-memory database
+	// exists per connection.
+	db.SetMaxOpenConns(1)
+	s.db = db
+	return db, s.setUp(readOnly)
+}
+
+// dsn builds the driver's URI for a path. The path is made absolute and
+// percent-encoded where SQLite's URI syntax would read it otherwise ('%',
+// '?', '#'), so every file name means that file.
+func dsn(path string, readOnly bool) string {
+	q := "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	if path == ":memory:" {
+		return "file::memory:?" + q
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	path = filepath.ToSlash(path)
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; c {
+		case '%', '?', '#':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	p := b.String()
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter
+	}
+	if readOnly {
+		q += "&mode=ro"
+	}
+	return "file:" + p + "?" + q
+}
+
+// prepare creates the data folder (0700) and a new database file (0600)
+// so that SQLite, which gives the -wal and -shm files the mode of the
+// database, never creates them readable by others. A read-only open
+// creates nothing.
+func prepare(path string, readOnly bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("open store %s: not a regular file", path)
+	case err == nil && !readOnly:
+		// SQLite would quietly open a file it may not write read-only,
+		// and fail at the first save.
+		if why := permissionProblem(path, false); why != "" {
+			return fmt.Errorf("open store %s: permission denied: %s", path, why)
+		}
+		return nil
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("open store %s: %w", path, plainPathErr(err))
+	case readOnly:
+		return fmt.Errorf("open store %s: no database file there (trailwatch scan and run create it)", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("open store %s: create its folder: %w", path, plainPathErr(err))
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("open store %s: %w", path, plainPathErr(err))
+	}
+	if f != nil {
+		f.Close()
+	}
+	return nil
+}
+
+// plainPathErr drops the path an *os.PathError repeats.
+func plainPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// setUp checks that the database is trailwatch's (or empty), then
+// migrates it and switches it to WAL; read-only, it only checks.
+func (s *Store) setUp(readOnly bool) error {
 	var v int
 	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
-		return fmt.Errorf("not a trailwatch database: %w", err)
+		return err
 	}
-	if v > len(migrations) {
+	rows, err := s.db.Query(`SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	switch {
+	case v == 0 && len(tables) > 0:
+		return &foreignError{fmt.Sprintf("it holds tables (%s) but no trailwatch schema; it was left unchanged", list(tables))}
+	case v > 0 && !slices.Contains(tables, "findings"):
+		return &foreignError{fmt.Sprintf("schema version %d without a findings table; it was left unchanged", v)}
+	case v > len(migrations):
 		return fmt.Errorf("database schema version %d is newer than this trailwatch (%d)", v, len(migrations))
 	}
+	if readOnly {
+		if v < len(migrations) {
+			return fmt.Errorf("database schema version %d is older than this trailwatch (%d); open it once with a command that writes (trailwatch scan or run) to upgrade it", v, len(migrations))
+		}
+		return nil
+	}
+	if _, err := s.db.Exec(`PRAGMA journal_mode=WAL`); err != nil {
+		return err
+	}
+	return s.migrate(v)
+}
+
+func list(names []string) string {
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}
+
+// foreignError is a database that is not trailwatch's.
+type foreignError struct{ why string }
+
+func (e *foreignError) Error() string { return "not a trailwatch database: " + e.why }
+
+// explain turns a failure to open into what the user can act on:
+// permission problems say "permission denied" and what to do, a file that
+// is not SQLite says so, and driver wording is kept otherwise.
+func explain(path string, readOnly bool, err error) error {
+	var fe *foreignError
+	if errors.As(err, &fe) {
+		return err
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "file is not a database"):
+		return errors.New("not a trailwatch database: not an SQLite file; it was left unchanged")
+	case strings.Contains(msg, "readonly database") || strings.Contains(msg, "unable to open database file") ||
+		strings.Contains(msg, "SQLITE_CANTOPEN") || strings.Contains(msg, "SQLITE_READONLY") || strings.Contains(msg, "disk I/O error"):
+		if why := permissionProblem(path, readOnly); why != "" {
+			return errors.New("permission denied: " + why)
+		}
+	}
+	return mapErr(err)
+}
+
+// permissionProblem names the file or folder the user may not use, or
+// returns "".
+func permissionProblem(path string, readOnly bool) string {
+	dir := filepath.Dir(path)
+	if f, err := os.Open(path); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return "cannot read the database file"
+		}
+	} else {
+		f.Close()
+	}
+	if readOnly {
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if _, err := os.Stat(path + suffix); errors.Is(err, fs.ErrNotExist) && !writable(dir) {
+				return "the database is in WAL mode and its " + filepath.Base(path) + suffix + " file is missing in a folder this user cannot write; ask its owner to run trailwatch once, or copy the database"
+			}
+			if f, err := os.Open(path + suffix); err != nil && errors.Is(err, fs.ErrPermission) {
+				return "cannot read " + filepath.Base(path) + suffix
+			} else if f != nil {
+				f.Close()
+			}
+		}
+		return ""
+	}
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return "the database file is read-only for this user (commands that only read, such as findings list, open it read-only)"
+		}
+	} else {
+		f.Close()
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if f, err := os.OpenFile(path+suffix, os.O_RDWR, 0); err != nil && errors.Is(err, fs.ErrPermission) {
+			return filepath.Base(path) + suffix + " is read-only for this user"
+		} else if f != nil {
+			f.Close()
+		}
+	}
+	if !exists(path+"-wal") || !exists(path+"-shm") {
+		if !writable(dir) {
+			return "the folder " + dir + " is read-only for this user (SQLite creates the database's -wal and -shm files there)"
+		}
+	}
+	return ""
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// writable reports whether a file can be created in dir.
+func writable(dir string) bool {
+	f, err := os.CreateTemp(dir, ".trailwatch-probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
+func (s *Store) migrate(v int) error {
 	for i := v; i < len(migrations); i++ {
 		tx, err := s.db.Begin()
 		if err != nil {
@@ -174,8 +440,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database and releases the run lock.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.lock.release()
+	s.lock = nil
+	return err
+}
 
 // Save stores findings in one transaction; findings already stored are
 // counted as duplicates and left unchanged. It owes no notifications.
@@ -318,6 +589,9 @@ func mapErr(err error) error {
 	}
 	if strings.Contains(err.Error(), "database is closed") {
 		return store.ErrClosed
+	}
+	if strings.Contains(err.Error(), "attempt to write a readonly database") {
+		return errors.New("permission denied: the database is open read-only or its file is read-only for this user")
 	}
 	return errors.New(err.Error())
 }
