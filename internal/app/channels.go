@@ -181,7 +181,7 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]dispatch.Channel, dispatc
 		}
 		out = append(out, dispatch.Channel{
 			Name: ch.Name, Notifier: n, Concurrency: ch.Concurrency, RatePerMinute: rate, Burst: ch.Burst,
-			MaxAttempts: ch.MaxAttempts, MaxAge: ch.MaxAge.D(), DashboardURL: dash,
+			MaxAttempts: ch.MaxAttempts, MaxAge: ch.MaxAge.D(), AttemptTimeout: ch.AttemptTimeout.D(), DashboardURL: dash,
 		})
 		router = append(router, dispatch.RouteEntry{Channel: ch.Name, Filter: filterOf(ch.Common), Repeats: repeats})
 	}

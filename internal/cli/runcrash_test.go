@@ -72,7 +72,7 @@ sources:
     visibility_timeout: 2
     max_messages: 5
 channels:
-  - {name: soc, type: webhook, url: %s/alerts, concurrency: 2}
+  - {name: soc, type: webhook, url: %s/alerts, concurrency: 2, attempt_timeout: 5s}
 `, db, q.QueueURL("trailwatch-events"), q.URL(), hook.URL)), 0o600)
 
 	c1 := child(t, "run", "--config", cfg)

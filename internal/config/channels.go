@@ -42,8 +42,11 @@ type Common struct {
 	Concurrency   int               `yaml:"concurrency"`
 	MaxAttempts   int               `yaml:"max_attempts"`
 	MaxAge        duration.Duration `yaml:"max_age"`
-	DashboardURL  string            `yaml:"dashboard_url"`
-	Template      Template          `yaml:"template"`
+	// AttemptTimeout bounds one delivery attempt; a delivery in flight
+	// when its process dies is taken up again after twice this.
+	AttemptTimeout duration.Duration `yaml:"attempt_timeout"`
+	DashboardURL   string            `yaml:"dashboard_url"`
+	Template       Template          `yaml:"template"`
 }
 
 // Template overrides the message text (Go text/template; see
@@ -145,6 +148,9 @@ func validateChannels(v *validator, chs []Channel) {
 		}
 		if c.MaxAge < 0 {
 			v.add(p+".max_age", "must not be negative")
+		}
+		if c.AttemptTimeout < 0 {
+			v.add(p+".attempt_timeout", "must not be negative")
 		}
 	}
 }

@@ -50,6 +50,9 @@ type Channel struct {
 	// 10 and 24h.
 	MaxAttempts int
 	MaxAge      time.Duration
+	// AttemptTimeout bounds one attempt on this channel; 0 means the
+	// dispatcher's. A delivery's lease is twice it and a second.
+	AttemptTimeout time.Duration
 	// DashboardURL links to a finding; "{id}" is replaced by its id.
 	DashboardURL string
 }
@@ -131,6 +134,9 @@ func New(ob Outbox, channels []Channel, opts Options) *Dispatcher {
 		}
 		if c.MaxAge <= 0 {
 			c.MaxAge = 24 * time.Hour
+		}
+		if c.AttemptTimeout <= 0 {
+			c.AttemptTimeout = opts.AttemptTimeout
 		}
 		l := &channelLoop{Channel: c, limiter: newLimiter(c.RatePerMinute, c.Burst), sem: make(chan struct{}, c.Concurrency), wake: make(chan struct{}, 1)}
 		d.channels = append(d.channels, l)
@@ -280,7 +286,7 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 			}
 			continue
 		}
-		batch, err := d.outbox.Claim(ctx, c.Name, d.opts.Clock.Now(), n, d.lease())
+		batch, err := d.outbox.Claim(ctx, c.Name, d.opts.Clock.Now(), n, c.lease())
 		release(free - len(batch))
 		if err != nil {
 			if ctx.Err() == nil {
@@ -312,7 +318,7 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 // lease is how long a claimed delivery stays invisible to other
 // dispatchers: an attempt, its recording, and a margin. A process killed
 // mid-delivery leaves its deliveries to be claimed again after it.
-func (d *Dispatcher) lease() time.Duration { return 2*d.opts.AttemptTimeout + time.Second }
+func (c *channelLoop) lease() time.Duration { return 2*c.AttemptTimeout + time.Second }
 
 // wait pauses a channel's loop for t, or until the channel is kicked; it
 // reports false when ctx ended.
@@ -343,7 +349,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 	}
 	// The attempt may outlive a shutdown request by AttemptTimeout, so an
 	// alert half-sent is finished rather than abandoned.
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.AttemptTimeout)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.AttemptTimeout)
 	res, err := c.Notifier.Notify(actx, m)
 	cancel()
 	// Recording the outcome must not be skipped because ctx ended.

@@ -271,6 +271,7 @@ func TestDeadLetter(t *testing.T) {
 	perm := &sink{fail: func(int, notify.Message) error { return notify.Permanentf("HTTP 400: invalid_payload") }}
 	flaky := &sink{fail: func(int, notify.Message) error { return errors.New("connection refused") }}
 	old := &sink{clock: c, fail: func(int, notify.Message) error { return errors.New("HTTP 503") }}
+	created := c.Now()
 	save(t, st, findings(1, false), dispatch.Router{{Channel: "perm"}, {Channel: "flaky"}, {Channel: "old"}})
 	o := opts(c)
 	o.Backoff = func(int) time.Duration { return 10 * time.Minute }
@@ -280,9 +281,17 @@ func TestDeadLetter(t *testing.T) {
 	if perm.calls != 1 || flaky.calls != 3 {
 		t.Errorf("permanent tried %d times (want 1), flaky %d (want 3)", perm.calls, flaky.calls)
 	}
-	// Retried every 10 minutes until the delivery was an hour old.
-	if n := old.calls; n < 6 || n > 8 || old.times[n-1].Sub(old.times[0]) < 50*time.Minute {
-		t.Errorf("max_age: %d attempts over %v, want about 7 over an hour", n, old.times[n-1].Sub(old.times[0]))
+	// Retried, never sooner than the 10-minute backoff, until the
+	// delivery was an hour old: the last attempt at or after the hour,
+	// the one before it within it.
+	n := old.attempts()
+	if n < 2 || old.times[n-1].Sub(created) < time.Hour || old.times[n-2].Sub(created) >= time.Hour {
+		t.Errorf("max_age: %d attempts, the last %v after saving; want the last past the hour and the one before within it", n, old.times[n-1].Sub(created))
+	}
+	for i := 1; i < n; i++ {
+		if gap := old.times[i].Sub(old.times[i-1]); gap < 10*time.Minute {
+			t.Errorf("attempt %d came %v after the one before, inside the 10-minute backoff", i+1, gap)
+		}
 	}
 	dead, err := st.Deliveries(ctx, store.OutboxFilter{Status: []string{store.Dead}})
 	if err != nil || len(dead) != 3 {
