@@ -194,7 +194,7 @@ func (e *DecodeError) Error() string {
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // ErrNotCloudTrail marks a JSON object that is not a CloudTrail record.
-var ErrNotCloudTrail = errors.New("not a CloudTrail record (no eventSource and eventName, or none of userIdentity, eventID, eventTime, eventVersion, eventType, requestParameters)")
+var ErrNotCloudTrail = errors.New("not a CloudTrail record (no eventSource and eventName, or none of userIdentity, eventID, eventTime, eventVersion, eventType, requestParameters, responseElements, awsRegion, recipientAccountId, sourceIPAddress, userAgent, errorCode, additionalEventData)")
 
 // timeLayouts are the eventTime forms seen in the wild: CloudTrail's own,
 // and the looser ones of other tools' test data.
@@ -264,8 +264,9 @@ func DecodeRecord(rec []byte) (*Event, error) {
 func decodeRecord(rec []byte, index int) (*Event, error) {
 	var ev struct {
 		Event
-		EventTime any `json:"eventTime"`
-		ReadOnly  any `json:"readOnly"`
+		EventTime           any             `json:"eventTime"`
+		ReadOnly            any             `json:"readOnly"`
+		AdditionalEventData json.RawMessage `json:"additionalEventData"`
 		// Some exporters write it as a boolean.
 		SessionCredentialFromConsole Flex `json:"sessionCredentialFromConsole"`
 	}
@@ -279,7 +280,7 @@ func decodeRecord(rec []byte, index int) (*Event, error) {
 	}
 	out := ev.Event
 	out.SessionCredentialFromConsole = string(ev.SessionCredentialFromConsole)
-	if out.EventSource == "" || out.EventName == "" || (out.UserIdentity == (Identity{}) && out.EventID == "" && ev.EventTime == nil && out.EventVersion == "" && out.EventType == "" && out.RequestParameters == nil) {
+	if out.EventSource == "" || out.EventName == "" || !hasTrailField(&out, ev.EventTime != nil, ev.AdditionalEventData != nil) {
 		return nil, &DecodeError{Index: index, Err: ErrNotCloudTrail}
 	}
 	switch t := ev.EventTime.(type) {
@@ -306,6 +307,15 @@ func decodeRecord(rec []byte, index int) (*Event, error) {
 	}
 	out.Fields = m
 	return &out, nil
+}
+
+// hasTrailField reports whether a record has a member besides eventSource
+// and eventName that only CloudTrail records have; the splitter's list in
+// scanRecord is the same.
+func hasTrailField(e *Event, hasTime, hasAdditional bool) bool {
+	return e.UserIdentity != (Identity{}) || e.EventID != "" || hasTime || e.EventVersion != "" || e.EventType != "" ||
+		e.RequestParameters != nil || e.ResponseElements != nil || e.AWSRegion != "" || e.RecipientAccountID != "" ||
+		e.SourceIPAddress != "" || e.UserAgent != "" || e.ErrorCode != "" || hasAdditional
 }
 
 func jsonErr(err error) error {

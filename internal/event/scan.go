@@ -19,9 +19,11 @@ type fields struct {
 	detailType   bool   // has "detail-type"
 	envSource    bool   // has a "source" string beginning "aws."
 	// trail reports a member only CloudTrail records have (userIdentity,
-	// eventID, eventTime, eventVersion, eventType, requestParameters):
-	// catalogue metadata that merely names an eventSource and eventName
-	// is not an event.
+	// eventID, eventTime, eventVersion, eventType, requestParameters,
+	// responseElements, awsRegion, recipientAccountId, sourceIPAddress,
+	// userAgent, errorCode, additionalEventData): catalogue metadata that
+	// merely names an eventSource and eventName is not an event, while a
+	// peer tool's test fixture with only a few CloudTrail fields is.
 	trail bool
 }
 
@@ -181,7 +183,8 @@ func scanRecord(b []byte) (int, scanStatus, fields) {
 			f.detailType = true
 		case "source":
 			f.envSource = val[0] == '"' && bytes.HasPrefix(val, []byte(`"aws.`))
-		case "userIdentity", "eventID", "eventTime", "eventVersion", "eventType", "requestParameters":
+		case "userIdentity", "eventID", "eventTime", "eventVersion", "eventType", "requestParameters",
+			"responseElements", "awsRegion", "recipientAccountId", "sourceIPAddress", "userAgent", "errorCode", "additionalEventData":
 			f.trail = true
 		case "Records":
 			if val[0] == '[' {
