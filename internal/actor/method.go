@@ -18,7 +18,7 @@ const (
 	// CloudShell is the AWS CLI run in AWS CloudShell: console
 	// credentials, but commands typed by a person.
 	CloudShell = "cloudshell"
-	Other          = "other"
+	Other      = "other"
 )
 
 // tool marks recognised in a user agent, checked in order: the most
