@@ -63,6 +63,11 @@ type RuleSettings struct {
 	SafelistRegex     []string        `yaml:"safelist_regex"`
 	TTL               string          `yaml:"ttl"`
 	IncludeAWSService bool            `yaml:"include_aws_service"`
+	// Settings are the rule's own settings (countries, CIDRs, regions,
+	// patterns, a GeoIP database path), checked by the rule package
+	// against what the rule declares; giving them turns on a rule that is
+	// off until configured.
+	Settings map[string]any `yaml:"settings"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -123,7 +128,10 @@ func (c *Config) Validate() error {
 
 func (s RuleSettings) settings(path string) (rule.Settings, error) {
 	var errs []error
-	out := rule.Settings{Enabled: s.Enabled, Events: s.Events, Safelist: s.Safelist, SafelistRegex: s.SafelistRegex, IncludeAWSService: s.IncludeAWSService}
+	out := rule.Settings{Enabled: s.Enabled, Events: s.Events, Safelist: s.Safelist, SafelistRegex: s.SafelistRegex, IncludeAWSService: s.IncludeAWSService, Params: s.Settings}
+	if len(s.Settings) > 0 && path == "rule_defaults" {
+		errs = append(errs, errors.New("rule_defaults.settings: settings belong to one rule (rules.<id>.settings)"))
+	}
 	if s.Risk != "" {
 		r, err := finding.ParseRisk(s.Risk)
 		if err != nil {
