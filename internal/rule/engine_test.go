@@ -127,12 +127,14 @@ func TestWants(t *testing.T) {
 		{`eks.amazonaws.com`, `Update\u0043lusterConfig`, true},
 		{`eks\u002eamazonaws.com`, `DeleteCluster`, true},
 	} {
-		if got := e.Wants([]byte(tc.src), []byte(tc.name)); got != tc.want {
-			t.Errorf("Wants(%s, %s) = %v", tc.src, tc.name, got)
+		rec := []byte(`{"eventSource":"x","eventName":"y","userIdentity":{"type":"IAMUser"}}`)
+		if got := e.WantsRecord([]byte(tc.src), []byte(tc.name), rec); got != tc.want {
+			t.Errorf("WantsRecord(%s, %s) = %v", tc.src, tc.name, got)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { e.Wants([]byte("s3.amazonaws.com"), []byte("GetObject")) }); n != 0 {
-		t.Errorf("Wants allocates %v times per call", n)
+	rec := []byte(`{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1"}`)
+	if n := testing.AllocsPerRun(100, func() { e.WantsRecord([]byte("s3.amazonaws.com"), []byte("GetObject"), rec) }); n != 0 {
+		t.Errorf("WantsRecord allocates %v times per call", n)
 	}
 }
 

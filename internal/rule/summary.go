@@ -8,6 +8,7 @@ import (
 )
 
 var verbs = []struct{ prefix, verb string }{
+	{"ConsoleLogin", "signed in to"},
 	{"Create", "created"}, {"Delete", "deleted"}, {"Update", "updated"},
 	{"Disassociate", "disassociated"}, {"Associate", "associated"},
 	{"Deregister", "deregistered"}, {"Register", "registered"},
