@@ -47,6 +47,7 @@ func RunTests(c *Catalogue) ([]TestResult, error) {
 		for _, p := range r.UnseenPaths() {
 			res.Problems = append(res.Problems, fmt.Sprintf("reads %s, which no real recorded event of %s has; fix the path, or say why under paths_unseen", p, opsText(r)))
 		}
+		res.Problems = append(res.Problems, r.StaleExplanations()...)
 		out = append(out, res)
 		for i, t := range r.Tests {
 			name := t.Name

@@ -191,3 +191,28 @@ func (r *Rule) UnseenPaths() []string {
 	}
 	return out
 }
+
+// StaleExplanations returns the paths_unseen entries that explain nothing:
+// paths the rule does not read, or that real events of its operations now
+// have.
+func (r *Rule) StaleExplanations() []string {
+	if len(r.PathsUnseen) == 0 {
+		return nil
+	}
+	idx := shapes()
+	ops := idx.ops(r)
+	reads := map[string]bool{}
+	for _, p := range r.Paths() {
+		reads[p] = true
+	}
+	var out []string
+	for _, p := range sortedKeys(r.PathsUnseen) {
+		switch {
+		case !reads[p]:
+			out = append(out, fmt.Sprintf("paths_unseen.%s: the rule does not read this path", p))
+		case idx.seen(p, ops):
+			out = append(out, fmt.Sprintf("paths_unseen.%s: real recorded events of the rule's operations have this path now; remove the entry", p))
+		}
+	}
+	return out
+}
