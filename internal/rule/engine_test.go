@@ -123,7 +123,7 @@ func TestWants(t *testing.T) {
 	}{
 		{"eks.amazonaws.com", "UpdateClusterConfig", true},
 		{"eks.amazonaws.com", "DescribeCluster", false},
-		{"ecs.amazonaws.com", "CreateCluster", false},
+		{"redshift.amazonaws.com", "CreateCluster", false},
 		{`eks.amazonaws.com`, `Update\u0043lusterConfig`, true},
 		{`eks\u002eamazonaws.com`, `DeleteCluster`, true},
 	} {
