@@ -53,11 +53,12 @@ func findingsList(ctx context.Context, env *Env, args []string) int {
 	db := fs.String("db", "", "SQLite database (default from config, else trailwatch.db)")
 	format := fs.String("format", "", "output: table, json or jsonl")
 	minRisk := fs.String("min-risk", "", "only findings at or above this risk")
-	var rules, accounts, regions, outcomes multi
+	var rules, accounts, regions, outcomes, controls multi
 	fs.Var(&rules, "rule", "rule id or glob (repeatable)")
 	fs.Var(&accounts, "account", "account id (repeatable)")
 	fs.Var(&regions, "region", "region (repeatable)")
 	fs.Var(&outcomes, "outcome", "success, denied or failed (repeatable)")
+	fs.Var(&controls, "control", `reference rule id (RTM-009) or CIS control ("CIS 4.3", "CIS v1.4 4.3") (repeatable)`)
 	actor := fs.String("actor", "", "actor ARN or name (glob)")
 	since := fs.String("since", "", "events at or after this time (RFC 3339, date, or duration ago: 24h, 7d)")
 	until := fs.String("until", "", "events before this time")
@@ -72,7 +73,12 @@ func findingsList(ctx context.Context, env *Env, args []string) int {
 	if err := checkFormat(*format); err != nil {
 		return fail(env, err)
 	}
-	f := store.Filter{Rules: rules, Accounts: accounts, Regions: regions, Outcomes: outcomes, Actor: *actor, Limit: *limit}
+	f := store.Filter{Rules: rules, Accounts: accounts, Regions: regions, Outcomes: outcomes, Controls: controls, Actor: *actor, Limit: *limit}
+	for _, c := range controls {
+		if _, err := store.ParseControl(c); err != nil {
+			return fail(env, fmt.Errorf("--control: %w", err))
+		}
+	}
 	var err error
 	if *minRisk != "" {
 		if f.MinRisk, err = finding.ParseRisk(*minRisk); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/app"
@@ -12,10 +13,13 @@ import (
 
 func runRules(ctx context.Context, env *Env, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, "Usage: trailwatch rules list|show|test [flags]")
+		fmt.Fprintln(env.Stderr, "Usage: trailwatch rules list|show|test|import-sigma [flags]")
 		return ExitError
 	}
 	sub := args[0]
+	if sub == "import-sigma" {
+		return runImportSigma(ctx, env, args[1:])
+	}
 	fs := newFlags(env, "rules "+sub, "[flags]")
 	cfgPath := fs.String("config", "", "configuration file")
 	var ruleDirs multi
@@ -39,15 +43,26 @@ func runRules(ctx context.Context, env *Env, args []string) int {
 			type row struct {
 				ID, Title, Service, Risk, EventSource string
 				EventNames                            []string
+				ReferenceIDs, CIS                     []string
+				OnByDefault                           bool
+				Author                                string `json:",omitempty"`
 			}
 			var rows []row
 			for _, r := range cat.Rules {
-				rows = append(rows, row{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames})
+				rows = append(rows, row{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames, r.ReferenceIDs, r.CIS, r.DefaultOn(), r.Author})
 			}
 			return writeJSON(env, rows)
 		}
 		for _, r := range cat.Rules {
-			fmt.Fprintf(env.Stdout, "%-26s %-9s %2d events  %s\n", r.ID, r.Risk, len(r.EventNames), r.Title)
+			events := fmt.Sprintf("%3d events", len(r.EventNames))
+			if len(r.EventNames) == 1 && r.EventNames[0] == rule.Any {
+				events = "all events"
+			}
+			off := ""
+			if !r.DefaultOn() {
+				off = " (off until configured)"
+			}
+			fmt.Fprintf(env.Stdout, "%-26s %-9s %s  %-28s %-22s %s%s\n", r.ID, r.Risk, events, strings.Join(r.ReferenceIDs, ","), cisShort(r.CIS), r.Title, off)
 		}
 		return ExitOK
 	case "show":
@@ -100,9 +115,47 @@ func writeJSON(env *Env, v any) int {
 	return ExitOK
 }
 
+// cisShort writes a rule's CIS controls compactly for the list:
+// "CIS 3.3/4.3/5.3".
+func cisShort(cis []string) string {
+	if len(cis) == 0 {
+		return "-"
+	}
+	var nums []string
+	for _, c := range cis {
+		if f := strings.Fields(c); len(f) == 2 {
+			nums = append(nums, f[1])
+		}
+	}
+	return "CIS " + strings.Join(nums, "/")
+}
+
 func showRule(env *Env, r *rule.Rule) {
 	w := env.Stdout
 	fmt.Fprintf(w, "%s: %s\n", r.ID, r.Title)
+	if len(r.ReferenceIDs) > 0 {
+		fmt.Fprintf(w, "Reference:   %s\n", strings.Join(r.ReferenceIDs, ", "))
+	}
+	for _, c := range r.CIS {
+		fmt.Fprintf(w, "CIS:         CIS %s\n", c)
+	}
+	if r.Author != "" {
+		fmt.Fprintf(w, "Author:      %s\n", r.Author)
+	}
+	if r.Origin != "" {
+		fmt.Fprintf(w, "Origin:      %s\n", r.Origin)
+	}
+	if !r.DefaultOn() {
+		fmt.Fprintf(w, "Enabled:     off until configured (rules.%s in trailwatch.yaml)\n", r.ID)
+	}
+	for _, name := range sortedSettingNames(r) {
+		s := r.Settings[name]
+		req := ""
+		if s.Required {
+			req = ", required"
+		}
+		fmt.Fprintf(w, "Setting:     %s (%s%s) %s\n", name, s.Type, req, s.Description)
+	}
 	fmt.Fprintf(w, "Service:     %s (%s)\n", r.Service, r.EventSource)
 	fmt.Fprintf(w, "Risk:        %s (default)\n", r.Risk)
 	fmt.Fprintf(w, "Outcomes:    %s\n", strings.Join(r.Outcomes, ", "))
@@ -124,4 +177,16 @@ func showRule(env *Env, r *rule.Rule) {
 		fmt.Fprintf(w, "See:         %s\n", ref)
 	}
 	fmt.Fprintf(w, "Tests:       %d\n", len(r.Tests))
+	if ps := r.Paths(); len(ps) > 0 {
+		fmt.Fprintf(w, "Reads:       %s\n", strings.Join(ps, ", "))
+	}
+}
+
+func sortedSettingNames(r *rule.Rule) []string {
+	var out []string
+	for n := range r.Settings {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

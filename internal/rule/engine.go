@@ -466,7 +466,7 @@ func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
 		f.ID = finding.ID("sha:"+string(ev.Raw), r.ID)
 	}
 	if s := evalString(r.sum, c.vars); s != "" {
-		f.Summary = s
+		f.Summary = s + attribution(&f)
 	} else {
 		f.Summary = summarize(&f)
 	}

@@ -22,7 +22,7 @@ func TestReadPaths(t *testing.T) {
 		{`event.?additionalEventData.MFAUsed == "No" && response["ConsoleLogin"] == "Failure"`,
 			[]string{"additionalEventData", "additionalEventData.MFAUsed", "responseElements.ConsoleLogin"}},
 		{`field(event, "requestParameters.containerDefinitions.command").exists(v, text(v).contains("x"))`,
-			[]string{"requestParameters.containerDefinitions.command", "requestParameters.containerDefinitions.command[]"}},
+			[]string{"requestParameters.containerDefinitions.command"}},
 		{`has(request.policyDocument) && allowsAll(request.policyDocument)`, []string{"requestParameters.policyDocument"}},
 		{`actor.root && method == "cli"`, nil},
 	} {

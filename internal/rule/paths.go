@@ -73,11 +73,15 @@ func walkPaths(e ast.Expr, vars map[string]string, set map[string]bool) {
 			inner[k] = v
 		}
 		if rp, ok := pathOf(cp.IterRange(), vars); ok {
+			elem := rp + "[]"
+			if r := cp.IterRange(); r.Kind() == ast.CallKind && r.AsCall().FunctionName() == "field" {
+				elem = rp // field() already flattens lists: its elements are the path's values
+			}
 			if cp.HasIterVar2() {
-				inner[cp.IterVar2()] = rp + "[]"
+				inner[cp.IterVar2()] = elem
 				delete(inner, cp.IterVar())
 			} else {
-				inner[cp.IterVar()] = rp + "[]"
+				inner[cp.IterVar()] = elem
 			}
 		} else {
 			delete(inner, cp.IterVar())
