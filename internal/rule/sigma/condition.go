@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -26,6 +25,9 @@ type lexer struct {
 var tokRE = regexp.MustCompile(`\(|\)|[^\s()]+`)
 
 func parseCondition(src string, sel map[string]any) (*node, error) {
+	if strings.Contains(src, "|") {
+		return nil, errors.New("aggregations (| count() …) are not supported: trailwatch judges one event at a time")
+	}
 	lx := &lexer{toks: tokRE.FindAllString(src, -1)}
 	n, err := lx.or(sel)
 	if err != nil {
@@ -129,8 +131,6 @@ func (l *lexer) factor(sel map[string]any) (*node, error) {
 			kind = "all"
 		}
 		return &node{kind: kind, names: names}, nil
-	case t == "|":
-		return nil, errors.New("aggregations (| count() …) are not supported: trailwatch judges one event at a time")
 	}
 	if _, ok := sel[t]; !ok {
 		return nil, fmt.Errorf("no selection named %q", t)
@@ -587,6 +587,5 @@ func plainValues(v any) set {
 		}
 		out[s] = true
 	}
-	sort.Strings(nil)
 	return out
 }
