@@ -16,8 +16,11 @@ type fields struct {
 	source, name []byte // string contents, still escaped
 	detail       []byte // the "detail" object of an EventBridge envelope
 	records      []byte // the "Records" array of a CloudTrail file
-	detailType   bool   // has "detail-type"
-	envSource    bool   // has a "source" string beginning "aws."
+	// Spans of members rules of every event look into before decoding
+	// (raw JSON values, quotes included).
+	errorCode, identity, region []byte
+	detailType                  bool // has "detail-type"
+	envSource                   bool // has a "source" string beginning "aws."
 	// trail reports a member only CloudTrail records have (userIdentity,
 	// eventID, eventTime, eventVersion, eventType, requestParameters,
 	// responseElements, awsRegion, recipientAccountId, sourceIPAddress,
@@ -186,6 +189,14 @@ func scanRecord(b []byte) (int, scanStatus, fields) {
 		case "userIdentity", "eventID", "eventTime", "eventVersion", "eventType", "requestParameters",
 			"responseElements", "awsRegion", "recipientAccountId", "sourceIPAddress", "userAgent", "errorCode", "additionalEventData":
 			f.trail = true
+			switch string(key) {
+			case "userIdentity":
+				f.identity = val
+			case "errorCode":
+				f.errorCode = val
+			case "awsRegion":
+				f.region = val
+			}
 		case "Records":
 			if val[0] == '[' {
 				f.records = val

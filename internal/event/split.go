@@ -31,6 +31,11 @@ type Item struct {
 	// is the CloudTrail record; Detail is then that record's bytes.
 	Envelope bool
 	Detail   []byte
+	// ErrorCode, Identity and Region are the raw values (quotes included)
+	// of the record's errorCode, userIdentity and awsRegion, nil when the
+	// record has none: rules that watch every event look into these
+	// before the record is decoded.
+	ErrorCode, Identity, Region []byte
 }
 
 // Record returns the CloudTrail record bytes: the envelope's detail, or Raw.
@@ -368,13 +373,16 @@ func (s *Splitter) itemOf(raw []byte, f fields) Item {
 	s.index++
 	if f.trail {
 		it.Source, it.Name = f.source, f.name
+		it.ErrorCode, it.Identity, it.Region = f.errorCode, f.identity, f.region
 	}
 	if f.detail != nil && (f.detailType || f.envSource) {
 		_, _, d := scanRecord(f.detail)
 		it.Envelope, it.Detail = true, f.detail
 		it.Source, it.Name = nil, nil
+		it.ErrorCode, it.Identity, it.Region = nil, nil, nil
 		if d.trail {
 			it.Source, it.Name = d.source, d.name
+			it.ErrorCode, it.Identity, it.Region = d.errorCode, d.identity, d.region
 		}
 	}
 	return it

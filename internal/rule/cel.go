@@ -158,27 +158,59 @@ func ARNAccount(arn string) string {
 	return parts[4]
 }
 
-// decodeStrings returns a copy of a JSON value with URL-encoded ARNs
-// decoded.
+// decodeStrings returns a JSON value with URL-encoded ARNs decoded. Parts
+// without such strings are shared with the input, not copied: most
+// requests have none, and the engine never changes what it is given.
 func decodeStrings(v any) any {
+	out, _ := decoded(v)
+	return out
+}
+
+// decoded returns v with URL-encoded ARNs decoded and whether anything
+// changed; unchanged values are returned as they are.
+func decoded(v any) (any, bool) {
 	switch t := v.(type) {
 	case string:
 		if strings.HasPrefix(t, "arn%3A") || strings.HasPrefix(t, "arn%3a") {
-			return URLDecode(t)
+			d := URLDecode(t)
+			return d, d != t
 		}
-		return t
+		return t, false
 	case map[string]any:
-		out := make(map[string]any, len(t))
+		var out map[string]any
 		for k, x := range t {
-			out[k] = decodeStrings(x)
+			d, changed := decoded(x)
+			if !changed {
+				continue
+			}
+			if out == nil {
+				out = make(map[string]any, len(t))
+				for k2, x2 := range t {
+					out[k2] = x2
+				}
+			}
+			out[k] = d
 		}
-		return out
+		if out == nil {
+			return t, false
+		}
+		return out, true
 	case []any:
-		out := make([]any, len(t))
+		var out []any
 		for i, x := range t {
-			out[i] = decodeStrings(x)
+			d, changed := decoded(x)
+			if !changed {
+				continue
+			}
+			if out == nil {
+				out = append([]any(nil), t...)
+			}
+			out[i] = d
 		}
-		return out
+		if out == nil {
+			return t, false
+		}
+		return out, true
 	}
-	return v
+	return v, false
 }

@@ -54,9 +54,9 @@ type entry struct {
 	includeAWS bool
 	outcomes   map[event.Outcome]bool
 	settings   map[string]any
-	// needles: for a rule that can see any event name, byte strings a
-	// record must contain (one of each group) before it is worth decoding.
-	needles [][][]byte
+	// needles: for a rule that can see any event name, what a record must
+	// show before it is worth decoding.
+	needles []needleGroup
 }
 
 // Engine evaluates events against a catalogue. It is immutable after
@@ -153,13 +153,7 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 			}
 			byName[n] = append(byName[n], en)
 			if n == Any {
-				for _, g := range needles(r, en.settings) {
-					var bs [][]byte
-					for _, x := range g {
-						bs = append(bs, []byte(x))
-					}
-					en.needles = append(en.needles, bs)
-				}
+				en.needles = needles(r, en.settings)
 				e.wide = append(e.wide, en)
 			}
 		}
@@ -181,21 +175,32 @@ func (e *Engine) Rules() int { return e.rules }
 // source (of every source for "*"); WantsRecord also looks into the
 // record's bytes for such rules.
 func (e *Engine) Wants(source, name []byte) bool {
-	return e.want(source, name, nil)
+	return e.want(source, name, nil, false)
 }
 
 // WantsRecord is Wants that also looks at the record's bytes for rules
 // that watch every event name: a record lacking every literal such a
-// rule's condition requires (the "Root" of root activity, the errorCode of
-// a denial, a configured region) is not decoded for it.
+// rule's condition requires (the "Root" of root activity, the denial code
+// of an unauthorized call, a configured region) is not decoded for it.
 func (e *Engine) WantsRecord(source, name, record []byte) bool {
 	if record == nil {
 		record = []byte{}
 	}
-	return e.want(source, name, record)
+	return e.want(source, name, &spans{record, record, record, record}, true)
 }
 
-func (e *Engine) want(source, name, record []byte) bool {
+// WantsItem is WantsRecord for an item of the splitter, which looks only
+// into the members the literals belong to (userIdentity, errorCode,
+// awsRegion), found while splitting: much cheaper than searching the whole
+// record, which matters because rules of every event see every record.
+func (e *Engine) WantsItem(it *event.Item) bool {
+	return e.want(it.Source, it.Name, &spans{it.Record(), it.Identity, it.ErrorCode, it.Region}, false)
+}
+
+// spans are the bytes needles are looked for in, by needle location.
+type spans [4][]byte
+
+func (e *Engine) want(source, name []byte, sp *spans, whole bool) bool {
 	if e.exact(e.idx[string(source)], source, name) {
 		return true
 	}
@@ -218,7 +223,7 @@ func (e *Engine) want(source, name, record []byte) bool {
 		if en.r.EventSource != Any && en.r.EventSource != src {
 			continue
 		}
-		if record == nil || en.mayMatch(record) {
+		if sp == nil || en.mayMatch(sp, whole) {
 			return true
 		}
 	}
@@ -241,18 +246,28 @@ func (e *Engine) exact(byName map[string][]*entry, source, name []byte) bool {
 	return false
 }
 
-var uEscape = []byte(`\u`)
+var errorCodeKey = []byte(`"errorCode"`)
 
-// mayMatch reports whether the record holds a needle of every group; a
-// record with \u escapes may spell a needle differently, so it may.
-func (en *entry) mayMatch(record []byte) bool {
-	if len(en.needles) == 0 || bytes.Contains(record, uEscape) {
-		return true
-	}
+// mayMatch reports whether the record shows every needle group. Needles
+// are literals CloudTrail writes as they are (a type, an error code, a
+// region name): AWS does not spell ASCII letters with \u escapes. whole
+// means every span is the whole record (WantsRecord).
+func (en *entry) mayMatch(sp *spans, whole bool) bool {
 	for _, g := range en.needles {
+		in := sp[g.where]
+		if g.present {
+			if whole {
+				if !bytes.Contains(in, errorCodeKey) {
+					return false
+				}
+			} else if len(in) == 0 || in[0] != '"' {
+				return false // absent, or null
+			}
+			continue
+		}
 		found := false
-		for _, n := range g {
-			if bytes.Contains(record, n) {
+		for _, n := range g.alts {
+			if bytes.Contains(in, n) {
 				found = true
 				break
 			}

@@ -153,15 +153,43 @@ func pathOf(e ast.Expr, vars map[string]string) (string, bool) {
 	return "", false
 }
 
-// needles returns, for a rule that can see any event, groups of byte
-// strings a record must contain (at least one of each group) for the rule
-// to possibly match, derived from the conjuncts of its condition and its
-// outcomes; nil when nothing is known. values resolves settings.NAME
-// lists.
-func needles(r *Rule, values map[string]any) [][]string {
-	var groups [][]string
-	if !contains(r.Outcomes, "success") {
-		groups = append(groups, []string{`"errorCode"`})
+// Where a needle is looked for: the whole record, or the raw value of one
+// member the splitter found (event.Item's Identity, ErrorCode, Region).
+const (
+	inRecord = iota
+	inIdentity
+	inErrorCode
+	inRegion
+)
+
+// needleGroup is one thing a record must show: one of alts inside the
+// member (present: the member exists, whatever its value).
+type needleGroup struct {
+	where   int
+	present bool
+	alts    [][]byte
+}
+
+func group(where int, alts ...string) needleGroup {
+	g := needleGroup{where: where}
+	for _, a := range alts {
+		g.alts = append(g.alts, []byte(a))
+	}
+	return g
+}
+
+// needles returns, for a rule that can see any event, what a record must
+// show (every group) for the rule to possibly match, derived from its
+// outcomes and the conjuncts of its condition; nil when nothing is known.
+// values resolves settings.NAME lists.
+func needles(r *Rule, values map[string]any) []needleGroup {
+	var groups []needleGroup
+	switch {
+	case len(r.Outcomes) == 1 && r.Outcomes[0] == "denied":
+		// Every denial code (event.IsDenial) contains one of these.
+		groups = append(groups, group(inErrorCode, "AccessDenied", "Unauthorized", "Forbidden", "NotAuthorized", "AuthorizationError", "AuthFailure"))
+	case !contains(r.Outcomes, "success"):
+		groups = append(groups, needleGroup{where: inErrorCode, present: true})
 	}
 	if r.Condition == "" {
 		return groups
@@ -187,8 +215,8 @@ func needles(r *Rule, values map[string]any) [][]string {
 	}
 	split(a.NativeRep().Expr())
 	for _, c := range conj {
-		if g := needlesOf(c, values); len(g) > 0 {
-			groups = append(groups, g)
+		if where, alts := needlesOf(c, values); len(alts) > 0 {
+			groups = append(groups, group(where, alts...))
 		}
 	}
 	return groups
@@ -199,31 +227,42 @@ func quoted(s string) string {
 	return string(b)
 }
 
-// fieldish reports whether e reads a record field or the actor's type.
-func fieldish(e ast.Expr) bool {
-	if _, ok := pathOf(e, nil); ok {
-		return true
-	}
+// fieldWhere reports whether e reads a record field or the actor's type,
+// and which member holds it.
+func fieldWhere(e ast.Expr) (int, bool) {
 	if e.Kind() == ast.SelectKind && e.AsSelect().FieldName() == "type" {
-		op := e.AsSelect().Operand()
-		return op.Kind() == ast.IdentKind && op.AsIdent() == "actor"
+		if op := e.AsSelect().Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "actor" {
+			return inIdentity, true
+		}
 	}
-	return false
+	p, ok := pathOf(e, nil)
+	if !ok {
+		return 0, false
+	}
+	switch {
+	case p == "awsRegion":
+		return inRegion, true
+	case p == "errorCode":
+		return inErrorCode, true
+	case strings.HasPrefix(p, "userIdentity."):
+		return inIdentity, true
+	}
+	return inRecord, true
 }
 
-func needlesOf(e ast.Expr, values map[string]any) []string {
+func needlesOf(e ast.Expr, values map[string]any) (int, []string) {
 	if e.Kind() == ast.SelectKind && e.AsSelect().FieldName() == "root" {
 		if op := e.AsSelect().Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "actor" {
-			return []string{`"Root"`}
+			return inIdentity, []string{`"Root"`}
 		}
 	}
 	if e.Kind() != ast.CallKind {
-		return nil
+		return 0, nil
 	}
 	c := e.AsCall()
 	args := c.Args()
 	if len(args) != 2 {
-		return nil
+		return 0, nil
 	}
 	lit := func(x ast.Expr) (string, bool) {
 		if x.Kind() != ast.LiteralKind {
@@ -235,13 +274,16 @@ func needlesOf(e ast.Expr, values map[string]any) []string {
 	switch c.FunctionName() {
 	case operators.Equals:
 		for i := 0; i < 2; i++ {
-			if s, ok := lit(args[i]); ok && s != "" && fieldish(args[1-i]) {
-				return []string{quoted(s)}
+			if s, ok := lit(args[i]); ok && s != "" {
+				if where, ok := fieldWhere(args[1-i]); ok {
+					return where, []string{quoted(s)}
+				}
 			}
 		}
 	case operators.In:
-		if !fieldish(args[0]) {
-			return nil
+		where, ok := fieldWhere(args[0])
+		if !ok {
+			return 0, nil
 		}
 		var out []string
 		switch x := args[1]; x.Kind() {
@@ -249,30 +291,27 @@ func needlesOf(e ast.Expr, values map[string]any) []string {
 			for _, el := range x.AsList().Elements() {
 				s, ok := lit(el)
 				if !ok || s == "" {
-					return nil
+					return 0, nil
 				}
 				out = append(out, quoted(s))
 			}
 		case ast.SelectKind:
 			op := x.AsSelect().Operand()
 			if op.Kind() != ast.IdentKind || op.AsIdent() != "settings" {
-				return nil
+				return 0, nil
 			}
 			list, _ := values[x.AsSelect().FieldName()].([]any)
 			for _, v := range list {
 				s, ok := v.(string)
 				if !ok || s == "" {
-					return nil
+					return 0, nil
 				}
 				out = append(out, quoted(s))
 			}
-			if len(out) == 0 {
-				return nil
-			}
 		}
-		return out
+		return where, out
 	}
-	return nil
+	return 0, nil
 }
 
 // settingRefs lists the settings an expression reads (settings.x,

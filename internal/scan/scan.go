@@ -321,7 +321,7 @@ func (s *Scanner) records(ctx context.Context, name string, sp *event.Splitter) 
 			foreign++
 			continue
 		}
-		if eng == nil || !eng.WantsRecord(it.Source, it.Name, it.Record()) {
+		if eng == nil || !eng.WantsItem(&it) {
 			continue
 		}
 		s.Stats.Decoded.Add(1)
