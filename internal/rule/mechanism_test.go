@@ -287,7 +287,6 @@ func TestWideRulesAndFallback(t *testing.T) {
 		{`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{"type":"Root"}}`, true},
 		{`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","errorCode":"AccessDenied"}`, true},
 		{`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","errorCode":"NoSuchKey"}`, false},
-
 	} {
 		if got := e.WantsRecord([]byte("s3.amazonaws.com"), []byte("GetObject"), []byte(tc.rec)); got != tc.want {
 			t.Errorf("WantsRecord(%s) = %v", tc.rec, got)
