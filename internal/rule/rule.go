@@ -459,6 +459,11 @@ func (r *Rule) validate() error {
 			errs = append(errs, fmt.Errorf("settings.%s: %w", name, err))
 		}
 	}
+	for _, name := range sortedKeys(r.Settings) {
+		if r.Settings[name].Required && r.DefaultOn() {
+			errs = append(errs, fmt.Errorf("settings.%s: required, so the rule must be off until configured (enabled: false)", name))
+		}
+	}
 	if r.Enabled != nil && *r.Enabled {
 		errs = append(errs, errors.New("enabled: rules are on by default; only enabled: false (off until configured) means something here"))
 	}
