@@ -198,7 +198,7 @@ func (e *Engine) WantsItem(it *event.Item) bool {
 }
 
 // spans are the bytes needles are looked for in, by needle location.
-type spans [4][]byte
+type spans [5][]byte
 
 func (e *Engine) want(source, name []byte, sp *spans, whole bool) bool {
 	if e.exact(e.idx[string(source)], source, name) {
@@ -246,7 +246,24 @@ func (e *Engine) exact(byName map[string][]*entry, source, name []byte) bool {
 	return false
 }
 
-var errorCodeKey = []byte(`"errorCode"`)
+var (
+	errorCodeKey = []byte(`"errorCode"`)
+	typeFirst    = []byte(`{"type":"`)
+)
+
+// identityType returns the quoted type of a raw userIdentity when
+// CloudTrail wrote it first, as it does ({"type":"IAMUser",…}); otherwise
+// the whole span, which the needles are then looked for in.
+func identityType(id []byte, whole bool) []byte {
+	if whole || !bytes.HasPrefix(id, typeFirst) {
+		return id
+	}
+	end := bytes.IndexByte(id[len(typeFirst):], '"')
+	if end < 0 {
+		return id
+	}
+	return id[len(typeFirst)-1 : len(typeFirst)+end+1]
+}
 
 // mayMatch reports whether the record shows every needle group. Needles
 // are literals CloudTrail writes as they are (a type, an error code, a
@@ -254,7 +271,12 @@ var errorCodeKey = []byte(`"errorCode"`)
 // means every span is the whole record (WantsRecord).
 func (en *entry) mayMatch(sp *spans, whole bool) bool {
 	for _, g := range en.needles {
-		in := sp[g.where]
+		var in []byte
+		if g.where == inIdentityType {
+			in = identityType(sp[inIdentity], whole)
+		} else {
+			in = sp[g.where]
+		}
 		if g.present {
 			if whole {
 				if !bytes.Contains(in, errorCodeKey) {

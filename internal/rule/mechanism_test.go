@@ -306,6 +306,18 @@ func TestWideRulesAndFallback(t *testing.T) {
 	if e.WantsItem(&it) {
 		t.Error("WantsItem looked outside userIdentity")
 	}
+	// The type is read where CloudTrail writes it, first in userIdentity;
+	// elsewhere in userIdentity it is still found.
+	for rec, want := range map[string]bool{
+		`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{"type":"Root","arn":"x"}}`:                   true,
+		`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{"type":"IAMUser","userName":"Root"}}`:        false,
+		`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{"arn":"arn:aws:iam::1:root","type":"Root"}}`: true,
+	} {
+		it, _ := event.NewSplitter(strings.NewReader(rec), 0).Next()
+		if got := e.WantsItem(&it); got != want {
+			t.Errorf("WantsItem(%s) = %v", rec, got)
+		}
+	}
 	if !e.Wants([]byte("s3.amazonaws.com"), []byte("GetObject")) {
 		t.Error("Wants without the record must say yes while rules of every event are on")
 	}

@@ -160,6 +160,9 @@ const (
 	inIdentity
 	inErrorCode
 	inRegion
+	// inIdentityType: the userIdentity's type member; the needles are the
+	// quoted types.
+	inIdentityType
 )
 
 // needleGroup is one thing a record must show: one of alts inside the
@@ -232,7 +235,7 @@ func quoted(s string) string {
 func fieldWhere(e ast.Expr) (int, bool) {
 	if e.Kind() == ast.SelectKind && e.AsSelect().FieldName() == "type" {
 		if op := e.AsSelect().Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "actor" {
-			return inIdentity, true
+			return inIdentityType, true
 		}
 	}
 	p, ok := pathOf(e, nil)
@@ -240,6 +243,8 @@ func fieldWhere(e ast.Expr) (int, bool) {
 		return 0, false
 	}
 	switch {
+	case p == "userIdentity.type":
+		return inIdentityType, true
 	case p == "awsRegion":
 		return inRegion, true
 	case p == "errorCode":
@@ -253,7 +258,7 @@ func fieldWhere(e ast.Expr) (int, bool) {
 func needlesOf(e ast.Expr, values map[string]any) (int, []string) {
 	if e.Kind() == ast.SelectKind && e.AsSelect().FieldName() == "root" {
 		if op := e.AsSelect().Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "actor" {
-			return inIdentity, []string{`"Root"`}
+			return inIdentityType, []string{`"Root"`}
 		}
 	}
 	if e.Kind() != ast.CallKind {
