@@ -123,8 +123,8 @@ channels:
 	for _, n := range processed {
 		dups += n - 1
 	}
-	if len(processed) != 14 {
-		t.Errorf("%d distinct alerts reached the receiver, want all 14", len(processed))
+	if len(processed) != 16 {
+		t.Errorf("%d distinct alerts reached the receiver, want all 16", len(processed))
 	}
 	if dups != 1 {
 		t.Errorf("%d repeated deliveries, want exactly the one whose answer was lost (the receiver drops it by its Idempotency-Key)", dups)
@@ -132,7 +132,7 @@ channels:
 	st, _ = sqlite.Open(db, nil)
 	defer st.Close()
 	depth, _ = st.Depth(context.Background())
-	if depth["soc"][store.Done] != 14 || len(depth["soc"]) != 1 {
-		t.Errorf("outbox after restart: %v, want 14 done", depth["soc"])
+	if depth["soc"][store.Done] != 16 || len(depth["soc"]) != 1 {
+		t.Errorf("outbox after restart: %v, want 16 done", depth["soc"])
 	}
 }
