@@ -63,6 +63,10 @@ type Options struct {
 	// MemoryDB and DAX, which share event names with EKS rules; 0 means
 	// 0.002, negative none.
 	LookalikeFraction float64
+	// CatalogueFraction is the share of records that are configuration
+	// changes of the other services the catalogue watches (IAM, VPC, S3,
+	// KMS, …); 0 means 0.005, a negative value none.
+	CatalogueFraction float64
 	// Start is the beginning of the first five-minute window; zero means
 	// 2026-03-02T00:00:00Z.
 	Start time.Time
@@ -112,6 +116,9 @@ type Stats struct {
 	Denied, Failed int64
 	// Lookalikes counts calls of other services named like EKS changes.
 	Lookalikes int64
+	// CatalogueChanges counts configuration changes of the other services
+	// the catalogue watches.
+	CatalogueChanges int64
 	// UncompressedBytes and CompressedBytes total the JSON and the .gz
 	// files.
 	UncompressedBytes, CompressedBytes int64
@@ -144,6 +151,7 @@ func (o Options) withDefaults() Options {
 	frac(&o.DeniedFraction, 0.02)
 	frac(&o.FailedFraction, 0.01)
 	frac(&o.LookalikeFraction, 0.002)
+	frac(&o.CatalogueFraction, 0.005)
 	if o.Start.IsZero() {
 		o.Start = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	}
@@ -172,8 +180,8 @@ func (o Options) validate() error {
 			errs = append(errs, fmt.Errorf("region %q is not a region name", r))
 		}
 	}
-	if o.EKSFraction+o.LookalikeFraction > 1 {
-		errs = append(errs, errors.New("EKSFraction + LookalikeFraction exceed 1"))
+	if o.EKSFraction+o.LookalikeFraction+o.CatalogueFraction > 1 {
+		errs = append(errs, errors.New("EKSFraction + LookalikeFraction + CatalogueFraction exceed 1"))
 	}
 	if o.DeniedFraction+o.FailedFraction > 1 {
 		errs = append(errs, errors.New("DeniedFraction + FailedFraction exceed 1"))
@@ -202,11 +210,11 @@ func allRegionChars(s string) bool {
 
 // fileResult is what generating one file produced.
 type fileResult struct {
-	rel                                             string
-	records, eks, expected, denied, failed, lookali int64
-	raw, comp                                       int64
-	events                                          []EKSEvent
-	err                                             error
+	rel                                                        string
+	records, eks, expected, denied, failed, lookali, catalogue int64
+	raw, comp                                                  int64
+	events                                                     []EKSEvent
+	err                                                        error
 }
 
 // Generate writes a synthetic trail under dir (created if needed) and
@@ -250,6 +258,7 @@ func Generate(dir string, opts Options) (Stats, error) {
 		st.Denied += r.denied
 		st.Failed += r.failed
 		st.Lookalikes += r.lookali
+		st.CatalogueChanges += r.catalogue
 		st.UncompressedBytes += r.raw
 		st.CompressedBytes += r.comp
 		st.EKS = append(st.EKS, r.events...)
@@ -335,6 +344,9 @@ func (g *fileGen) record(b []byte) []byte {
 	case x < o.EKSFraction+o.LookalikeFraction:
 		c = g.lookalike()
 		g.res.lookali++
+	case x < o.EKSFraction+o.LookalikeFraction+o.CatalogueFraction:
+		c = g.catalogueChange()
+		g.res.catalogue++
 	default:
 		c = g.ordinary()
 	}

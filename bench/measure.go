@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/rule"
@@ -167,6 +168,19 @@ func NewEngine() (*rule.Engine, error) {
 		return nil, err
 	}
 	return rule.NewEngine(c, nil)
+}
+
+// CountEKS returns a findings callback that counts the findings of the EKS
+// pack, the ones the generator plants and can check (Stats.ExpectedFindings).
+func CountEKS(n *atomic.Int64) func([]finding.Finding) error {
+	return func(fs []finding.Finding) error {
+		for _, f := range fs {
+			if strings.HasPrefix(f.RuleID, "EKS-") {
+				n.Add(1)
+			}
+		}
+		return nil
+	}
 }
 
 // ScanResult is what one scan saw.

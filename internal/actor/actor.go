@@ -110,6 +110,16 @@ func Of(ev *event.Event) Actor {
 	case "AWSService":
 		a.Name = firstNonEmpty(id.InvokedBy, ev.SourceIPAddress, "AWS service")
 		a.Automatic = true
+	case "":
+		// No type but an invoking AWS service: AWS internal work (such
+		// records carry only invokedBy), AWS acting by itself.
+		if isServiceHost(id.InvokedBy) {
+			a.Type = "AWSService"
+			a.Name = id.InvokedBy
+			a.Automatic = true
+		} else {
+			a.Name = firstNonEmpty(id.UserName, lastSegment(id.ARN), id.PrincipalID, a.Type)
+		}
 	case "AWSAccount":
 		a.Name = "account " + firstNonEmpty(id.AccountID, id.PrincipalID)
 	default:
@@ -119,6 +129,12 @@ func Of(ev *event.Event) Actor {
 		a.Name = firstNonEmpty(id.PrincipalID, a.Type)
 	}
 	return a
+}
+
+// isServiceHost reports whether s names an AWS service
+// (ec2.amazonaws.com, AWS Internal).
+func isServiceHost(s string) bool {
+	return s == "AWS Internal" || (strings.HasSuffix(s, ".amazonaws.com") && !strings.ContainsAny(s, " /"))
 }
 
 // isServiceLinked reports whether an IAM ARN names a service-linked role.

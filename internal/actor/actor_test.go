@@ -136,6 +136,16 @@ func TestOf(t *testing.T) {
 			want:     Actor{Type: "AWSService", Name: "eks.amazonaws.com", InvokedBy: "eks.amazonaws.com", Automatic: true},
 		},
 		{
+			name:     "no type, AWS internal work",
+			identity: `{"accountId":"111122223333","invokedBy":"AWS Internal"}`,
+			want:     Actor{Type: "AWSService", Name: "AWS Internal", AccountID: "111122223333", InvokedBy: "AWS Internal", Automatic: true},
+		},
+		{
+			name:     "no type, invoked by a service",
+			identity: `{"invokedBy":"cloudtrail.amazonaws.com"}`,
+			want:     Actor{Type: "AWSService", Name: "cloudtrail.amazonaws.com", InvokedBy: "cloudtrail.amazonaws.com", Automatic: true},
+		},
+		{
 			name:     "AWS service without invokedBy",
 			identity: `{"type":"AWSService"}`,
 			extra:    `,"sourceIPAddress":"autoscaling.amazonaws.com"`,
@@ -236,6 +246,8 @@ func TestMethod(t *testing.T) {
 		{"S3 console", iam, ua("[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10 OpenJDK_64-Bit_Server_VM/25.372-b08 java/1.8.0_372 vendor/Oracle_Corporation cfg/retry-mode/standard]"), Console},
 		{"signin", iam, ua("signin.amazonaws.com"), Console},
 		{"console host", iam, ua("console.amazonaws.com"), Console},
+		{"console web host", iam, ua("console.aws.amazon.com"), Console},
+		{"regional console web host", iam, ua("us-east-1.console.aws.amazon.com"), Console},
 		{"EC2 console host", iam, ua("console.ec2.amazonaws.com"), Console},
 		{"sessionCredentialFromConsole false", iam, ua("aws-sdk-go-v2/1.0") + `,"sessionCredentialFromConsole":"false"`, SDK},
 
@@ -243,7 +255,8 @@ func TestMethod(t *testing.T) {
 		{"aws-cli v2", iam, ua("aws-cli/2.17.32 md/awscrt#0.21.2 ua/2.0 os/linux#5.15 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#eks.create-cluster"), CLI},
 		{"aws-cli v1", iam, ua("aws-cli/1.18.69 Python/3.8.10 Linux/5.4.0 botocore/1.17.9"), CLI},
 		{"bracketed aws-cli", iam, ua("[aws-cli/2.9.0 Python/3.9.11 Windows/10 exe/AMD64 prompt/off command/eks.delete-cluster]"), CLI},
-		{"CloudShell aws-cli", iam, ua("aws-cli/2.13.25 Python/3.11.5 Linux/4.14 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/eks.list-clusters"), CLI},
+		{"CloudShell aws-cli", iam, ua("aws-cli/2.13.25 Python/3.11.5 Linux/4.14 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/eks.list-clusters"), CloudShell},
+		{"CloudShell aws-cli with console credentials", iam, ua("aws-cli/2.13.25 Python/3.11.5 Linux/4.14 exec-env/CloudShell exe/x86_64.amzn.2 prompt/off command/iam.list-users") + `,"sessionCredentialFromConsole":"true"`, CloudShell},
 		{"PowerShell", iam, ua("AWSPowerShell/4.1.0.0 .NET_Runtime/4.0 .NET_Framework/4.0 OS/Microsoft_Windows_NT_10.0.19045.0 WindowsPowerShell/5.0 ClientSync"), CLI},
 		{"aws-shell", iam, ua("aws-shell/0.2.1 Python/3.7"), CLI},
 
@@ -286,6 +299,7 @@ func TestMethod(t *testing.T) {
 		{"AWS Internal agent", role, ua("AWS Internal"), AWSService},
 		{"AWS Internal source IP", role, ua("aws-sdk-java/1.12") + `,"sourceIPAddress":"AWS Internal"`, AWSService},
 		{"invoked by a service", invokedE, ua("ec2.amazonaws.com"), AWSService},
+		{"no type, AWS internal", `{"accountId":"111122223333","invokedBy":"AWS Internal"}`, ``, AWSService},
 		{"service host agent", role, ua("autoscaling.amazonaws.com"), AWSService},
 
 		// other
@@ -307,7 +321,7 @@ func TestMethod(t *testing.T) {
 
 // knownMethods is every value Method can return.
 func knownMethods() map[string]bool {
-	m := map[string]bool{Console: true, CLI: true, SDK: true, Terraform: true, CloudFormation: true, AWSService: true, Other: true}
+	m := map[string]bool{Console: true, CLI: true, SDK: true, Terraform: true, CloudFormation: true, AWSService: true, CloudShell: true, Other: true}
 	for _, t := range tools {
 		m[t.method] = true
 	}

@@ -15,7 +15,10 @@ const (
 	Terraform      = "terraform"
 	CloudFormation = "cloudformation"
 	AWSService     = "aws-service"
-	Other          = "other"
+	// CloudShell is the AWS CLI run in AWS CloudShell: console
+	// credentials, but commands typed by a person.
+	CloudShell = "cloudshell"
+	Other      = "other"
 )
 
 // tool marks recognised in a user agent, checked in order: the most
@@ -57,6 +60,9 @@ func Method(ev *event.Event) string {
 			return t.method
 		}
 	}
+	if strings.Contains(ua, "exec-env/CloudShell") {
+		return CloudShell
+	}
 	switch {
 	case ev.SessionCredentialFromConsole == "true":
 		return Console
@@ -78,6 +84,7 @@ func isConsoleAgent(ua string) bool {
 	switch {
 	case strings.HasPrefix(ua, "Mozilla/"), strings.HasPrefix(ua, "[Mozilla/"),
 		ua == "signin.amazonaws.com", ua == "console.amazonaws.com",
+		ua == "console.aws.amazon.com", strings.HasSuffix(ua, ".console.aws.amazon.com"),
 		strings.HasPrefix(ua, "console.") && strings.HasSuffix(ua, ".amazonaws.com"),
 		strings.Contains(ua, "Console"):
 		return true

@@ -126,8 +126,8 @@ channels:
 	for _, n := range processed {
 		dups += n - 1
 	}
-	if len(processed) != 14 {
-		t.Errorf("%d distinct alerts reached the receiver, want all 14", len(processed))
+	if len(processed) != 16 {
+		t.Errorf("%d distinct alerts reached the receiver, want all 16", len(processed))
 	}
 	if dups != 1 {
 		t.Errorf("%d repeated deliveries, want exactly the one whose answer was lost (the receiver drops it by its Idempotency-Key)", dups)
@@ -138,7 +138,7 @@ channels:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if depth["soc"][store.Done] != 14 || len(depth["soc"]) != 1 {
-		t.Errorf("outbox after restart: %v, want 14 done", depth["soc"])
+	if depth["soc"][store.Done] != 16 || len(depth["soc"]) != 1 {
+		t.Errorf("outbox after restart: %v, want 16 done", depth["soc"])
 	}
 }

@@ -85,11 +85,12 @@ func findingsList(ctx context.Context, env *Env, c *command, args []string) int 
 	db := dbFlag(fs)
 	format := fs.String("format", "", "output `FORMAT`: table, json or jsonl (default table on a terminal, jsonl in a pipe)")
 	minRisk := riskFlag(fs, "min-risk", "only findings at or above this risk `LEVEL`")
-	var rules, accounts, regions, outcomes multi
+	var rules, accounts, regions, outcomes, controls multi
 	fs.Var(&rules, "rule", "only this rule `ID`, or a glob such as 'EKS-*' (repeatable)")
 	fs.Var(&accounts, "account", "only this account `ID` (repeatable)")
 	fs.Var(&regions, "region", "only this `REGION` (repeatable)")
 	fs.Var(&outcomes, "outcome", "only this `OUTCOME`: success, denied or failed (repeatable)")
+	fs.Var(&controls, "control", "only rules standing for this reference rule id (RTM-009) or covering this CIS `CONTROL` (\"CIS 4.3\", \"CIS v1.4 4.3\") (repeatable)")
 	actor := fs.String("actor", "", "only actors whose ARN or readable name matches `PATTERN`, a glob such as '*alice*'")
 	since := fs.String("since", "", "events at or after `WHEN`: a time, a date, or a duration ago (24h, 7d)")
 	until := fs.String("until", "", "events before `WHEN`")
@@ -107,6 +108,12 @@ func findingsList(ctx context.Context, env *Env, c *command, args []string) int 
 	f := store.Filter{Rules: rules, Accounts: accounts, Regions: regions, Outcomes: outcomes, Actor: *actor, Limit: *limit, MinRisk: *minRisk}
 	if *limit < 0 {
 		return usageErr(env, c, "--limit: must not be negative")
+	}
+	f.Controls = controls
+	for _, ctl := range controls {
+		if _, err := store.ParseControl(ctl); err != nil {
+			return usageErr(env, c, "--control: "+err.Error())
+		}
 	}
 	var err error
 	now := time.Now()

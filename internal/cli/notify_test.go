@@ -47,11 +47,11 @@ channels:
 	// The channel rejects everything: deliveries go to the dead letter,
 	// and the secret URL appears nowhere.
 	r := run(t, "", "scan", "--config", cfg, "--notify", "--notify-timeout", "20s", examples)
-	if r.code != ExitError || !strings.Contains(r.stderr, "notifications: 0 delivered, 8 dead, 0 still pending") {
+	if r.code != ExitError || !strings.Contains(r.stderr, "notifications: 0 delivered, 9 dead, 0 still pending") {
 		t.Fatalf("scan --notify: %d\n%s", r.code, r.stderr)
 	}
 	r = run(t, "", "outbox", "list", "--config", cfg, "--status", "dead")
-	if strings.Count(r.stdout, " dead ") != 8 || !strings.Contains(r.stdout, "HTTP 400") {
+	if strings.Count(r.stdout, " dead ") != 9 || !strings.Contains(r.stdout, "HTTP 400") {
 		t.Errorf("outbox list:\n%s", r.stdout)
 	}
 	if strings.Contains(r.stdout+r.stderr, "EXAMPLEsecrettoken") {
@@ -69,10 +69,10 @@ channels:
 		t.Errorf("drop: %s %s", r.stdout, r.stderr)
 	}
 	broken.Store(false)
-	if r = run(t, "", "outbox", "retry", "--config", cfg, "--all-dead"); !strings.Contains(r.stdout, "7 deliveries queued again") {
+	if r = run(t, "", "outbox", "retry", "--config", cfg, "--all-dead"); !strings.Contains(r.stdout, "8 deliveries queued again") {
 		t.Errorf("retry: %s %s", r.stdout, r.stderr)
 	}
-	if r = run(t, "", "outbox", "deliver", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "7 delivered, 0 dead, 0 still pending") {
+	if r = run(t, "", "outbox", "deliver", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "8 delivered, 0 dead, 0 still pending") {
 		t.Errorf("deliver: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	// A test message, clearly marked.
@@ -84,7 +84,7 @@ channels:
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(kinds) != 8 || kinds[7] != "test" {
+	if len(kinds) != 9 || kinds[8] != "test" {
 		t.Errorf("receiver got %v", kinds)
 	}
 }

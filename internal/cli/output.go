@@ -137,6 +137,9 @@ func printDetail(w io.Writer, f finding.Finding) {
 	p("Finding", f.ID)
 	p("Summary", f.Summary)
 	p("Rule", f.RuleID+" — "+f.RuleTitle)
+	p("  reference", strings.Join(f.ReferenceIDs, ", "))
+	p("  CIS", strings.Join(f.CIS, ", "))
+	p("  author", f.RuleAuthor)
 	p("Risk", f.Risk.String())
 	for _, r := range f.RiskReasons {
 		p("  because", r)

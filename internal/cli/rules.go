@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/app"
@@ -38,6 +39,17 @@ a rule file is broken.`,
 				examples: []string{"trailwatch rules test", "trailwatch rules test --rules ./my-rules --format json"},
 				run:      rulesTest,
 			},
+			{
+				name: "import-sigma", args: "[flags] FILE|DIR ...", summary: "convert Sigma rules for CloudTrail into trailwatch rules",
+				help: `Convert Sigma rules (logsource product aws, service cloudtrail) into a trailwatch
+rule file. Field names are CloudTrail's own, so no mapping is needed. A rule that
+cannot be converted is reported with the reason (an unsupported modifier, a field
+CloudTrail does not have); the others are written. Put the file in a rules folder
+(rule_paths or --rules) to run them with the same settings, store and channels as
+the built-in rules; their findings name the Sigma rule's author.`,
+				examples: []string{"trailwatch rules import-sigma --out rules/sigma.yaml ./sigma/rules/cloud/aws/cloudtrail/"},
+				run:      rulesImportSigma,
+			},
 		},
 	}
 }
@@ -61,12 +73,16 @@ func loadCatalogue(env *Env, cfgPath string, dirs multi) (*rule.Catalogue, error
 
 // ruleRow is a rule in rules list --format json.
 type ruleRow struct {
-	ID          string   `json:"id"`
-	Title       string   `json:"title"`
-	Service     string   `json:"service"`
-	Risk        string   `json:"risk"`
-	EventSource string   `json:"event_source"`
-	EventNames  []string `json:"event_names"`
+	ID           string   `json:"id"`
+	Title        string   `json:"title"`
+	Service      string   `json:"service"`
+	Risk         string   `json:"risk"`
+	EventSource  string   `json:"event_source"`
+	EventNames   []string `json:"event_names"`
+	ReferenceIDs []string `json:"reference_ids"`
+	CIS          []string `json:"cis"`
+	OnByDefault  bool     `json:"on_by_default"`
+	Author       string   `json:"author,omitempty"`
 }
 
 func rulesList(_ context.Context, env *Env, c *command, args []string) int {
@@ -85,7 +101,8 @@ func rulesList(_ context.Context, env *Env, c *command, args []string) int {
 	if *format == "json" {
 		rows := []ruleRow{}
 		for _, r := range cat.Rules {
-			rows = append(rows, ruleRow{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames})
+			rows = append(rows, ruleRow{r.ID, r.Title, r.Service, r.Risk.String(), r.EventSource, r.EventNames,
+				nonNil(r.ReferenceIDs), nonNil(r.CIS), r.DefaultOn(), r.Author})
 		}
 		return writeJSON(env, rows)
 	}
@@ -94,9 +111,25 @@ func rulesList(_ context.Context, env *Env, c *command, args []string) int {
 		width = max(width, len(r.ID))
 	}
 	for _, r := range cat.Rules {
-		fmt.Fprintf(env.Stdout, "%-*s  %-9s  %s  %s\n", width, printable.Line(r.ID), r.Risk, fmt.Sprintf("%2d %-6s", len(r.EventNames), pluralWord(len(r.EventNames), "event", "events")), printable.Line(r.Title))
+		events := fmt.Sprintf("%3d %-6s", len(r.EventNames), pluralWord(len(r.EventNames), "event", "events"))
+		if len(r.EventNames) == 1 && r.EventNames[0] == rule.Any {
+			events = "all events"
+		}
+		off := ""
+		if !r.DefaultOn() {
+			off = " (off until configured)"
+		}
+		fmt.Fprintf(env.Stdout, "%-*s  %-9s  %s  %-28s %-22s %s%s\n", width, printable.Line(r.ID), r.Risk, events,
+			printable.Line(strings.Join(r.ReferenceIDs, ",")), printable.Line(cisShort(r.CIS)), printable.Line(r.Title), off)
 	}
 	return ExitOK
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 func pluralWord(n int, one, many string) string {
@@ -123,6 +156,14 @@ type ruleDetail struct {
 	References  []string     `json:"references"`
 	Tests       int          `json:"tests"`
 	File        string       `json:"file"`
+	// The reference product's rule ids, CIS controls, a Sigma rule's
+	// author, whether the rule is on without settings, and the event
+	// paths its expressions read.
+	ReferenceIDs []string `json:"reference_ids"`
+	CIS          []string `json:"cis"`
+	Author       string   `json:"author,omitempty"`
+	OnByDefault  bool     `json:"on_by_default"`
+	Reads        []string `json:"reads"`
 }
 
 type adjustJSON struct {
@@ -157,7 +198,8 @@ func rulesShow(_ context.Context, env *Env, c *command, args []string) int {
 		d := ruleDetail{ID: r.ID, Title: r.Title, Service: r.Service, EventSource: r.EventSource, EventNames: r.EventNames,
 			Outcomes: r.Outcomes, Risk: r.Risk.String(), TTL: rule.FormatDuration(r.TTL), Description: strings.TrimSpace(r.Description),
 			Condition: r.Condition, Adjust: []adjustJSON{}, Remediation: strings.TrimSpace(r.Remediation), References: r.References,
-			Tests: len(r.Tests), File: r.File}
+			Tests: len(r.Tests), File: r.File, ReferenceIDs: nonNil(r.ReferenceIDs), CIS: nonNil(r.CIS), Author: r.Author,
+			OnByDefault: r.DefaultOn(), Reads: nonNil(r.Paths())}
 		for _, a := range r.Adjust {
 			d.Adjust = append(d.Adjust, adjustJSON{a.Risk.String(), a.Reason, strings.Join(strings.Fields(a.When), " ")})
 		}
@@ -227,10 +269,48 @@ func rulesTest(_ context.Context, env *Env, c *command, args []string) int {
 	return code
 }
 
+// cisShort writes a rule's CIS controls compactly for the list:
+// "CIS 3.3/4.3/5.3".
+func cisShort(cis []string) string {
+	if len(cis) == 0 {
+		return "-"
+	}
+	var nums []string
+	for _, c := range cis {
+		if f := strings.Fields(c); len(f) == 2 {
+			nums = append(nums, f[1])
+		}
+	}
+	return "CIS " + strings.Join(nums, "/")
+}
+
 func showRule(env *Env, r *rule.Rule) {
 	w := env.Stdout
 	l, t := printable.Line, printable.Text
 	fmt.Fprintf(w, "%s: %s\n", l(r.ID), l(r.Title))
+	if len(r.ReferenceIDs) > 0 {
+		fmt.Fprintf(w, "Reference:   %s\n", l(strings.Join(r.ReferenceIDs, ", ")))
+	}
+	for _, c := range r.CIS {
+		fmt.Fprintf(w, "CIS:         CIS %s\n", l(c))
+	}
+	if r.Author != "" {
+		fmt.Fprintf(w, "Author:      %s\n", l(r.Author))
+	}
+	if r.Origin != "" {
+		fmt.Fprintf(w, "Origin:      %s\n", l(r.Origin))
+	}
+	if !r.DefaultOn() {
+		fmt.Fprintf(w, "Enabled:     off until configured (rules.%s in trailwatch.yaml)\n", l(r.ID))
+	}
+	for _, name := range sortedSettingNames(r) {
+		s := r.Settings[name]
+		req := ""
+		if s.Required {
+			req = ", required"
+		}
+		fmt.Fprintf(w, "Setting:     %s (%s%s) %s\n", l(name), l(s.Type), req, l(s.Description))
+	}
 	fmt.Fprintf(w, "Service:     %s (%s)\n", l(r.Service), l(r.EventSource))
 	fmt.Fprintf(w, "Risk:        %s (default)\n", r.Risk)
 	fmt.Fprintf(w, "Outcomes:    %s\n", l(strings.Join(r.Outcomes, ", ")))
@@ -252,4 +332,16 @@ func showRule(env *Env, r *rule.Rule) {
 		fmt.Fprintf(w, "See:         %s\n", l(ref))
 	}
 	fmt.Fprintf(w, "Tests:       %d\n", len(r.Tests))
+	if ps := r.Paths(); len(ps) > 0 {
+		fmt.Fprintf(w, "Reads:       %s\n", l(strings.Join(ps, ", ")))
+	}
+}
+
+func sortedSettingNames(r *rule.Rule) []string {
+	var out []string
+	for n := range r.Settings {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

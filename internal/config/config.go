@@ -101,6 +101,11 @@ type RuleSettings struct {
 	SafelistRegex     []string          `yaml:"safelist_regex"`
 	TTL               duration.Duration `yaml:"ttl"`
 	IncludeAWSService bool              `yaml:"include_aws_service"`
+	// Settings are the rule's own settings (countries, CIDRs, regions,
+	// patterns, a GeoIP database path), checked by the rule package
+	// against what the rule declares; giving them turns on a rule that is
+	// off until configured.
+	Settings map[string]any `yaml:"settings"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -291,6 +296,9 @@ func (c *Config) validate() []*Problem {
 }
 
 func (s RuleSettings) validate(v *validator, path string) {
+	if len(s.Settings) > 0 && path == "rule_defaults" {
+		v.add("rule_defaults.settings", "settings belong to one rule (rules.<id>.settings)")
+	}
 	if s.TTL < 0 {
 		v.add(path+".ttl", "must not be negative")
 	}
@@ -308,7 +316,7 @@ func (s RuleSettings) validate(v *validator, path string) {
 
 func (s RuleSettings) settings() rule.Settings {
 	return rule.Settings{Enabled: s.Enabled, Risk: s.Risk, Events: s.Events, Safelist: s.Safelist,
-		SafelistRegex: s.SafelistRegex, TTL: s.TTL.D(), IncludeAWSService: s.IncludeAWSService}
+		SafelistRegex: s.SafelistRegex, TTL: s.TTL.D(), IncludeAWSService: s.IncludeAWSService, Params: s.Settings}
 }
 
 // RuleSettings converts the rule settings for rule.NewEngine: per-rule

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -148,7 +149,8 @@ func IsDenial(code string) bool {
 }
 
 // Flex is a string field that some exporters write as a boolean or a
-// number; it keeps the text either way ("true", "42").
+// number; it keeps the text either way ("true", "42"; a number as its
+// value's shortest text, 1.5e3 as "1500").
 type Flex string
 
 // UnmarshalJSON accepts a string, a boolean, a number or null.
@@ -194,7 +196,7 @@ func (e *DecodeError) Error() string {
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // ErrNotCloudTrail marks a JSON object that is not a CloudTrail record.
-var ErrNotCloudTrail = errors.New("not a CloudTrail record (no eventSource and eventName, or none of userIdentity, eventID, eventTime, eventVersion, eventType, requestParameters)")
+var ErrNotCloudTrail = errors.New("not a CloudTrail record (no eventSource and eventName, or none of userIdentity, eventID, eventTime, eventVersion, eventType, requestParameters, responseElements, awsRegion, recipientAccountId, sourceIPAddress, userAgent, errorCode, additionalEventData)")
 
 // timeLayouts are the eventTime forms seen in the wild: CloudTrail's own,
 // and the looser ones of other tools' test data.
@@ -272,28 +274,55 @@ func DecodeRecord(rec []byte) (*Event, error) {
 	return ev, nil
 }
 
+// decodeRecord decodes a record in one pass: the record becomes the
+// generic map rules read (Fields), the typed fields are taken from that
+// map (with an error naming the field when a value has the wrong JSON
+// type), and the raw bytes of requestParameters, responseElements and
+// addendum are found by a scan of the top-level members.
 func decodeRecord(rec []byte, index int) (*Event, error) {
-	var ev struct {
-		Event
-		EventTime any `json:"eventTime"`
-		ReadOnly  any `json:"readOnly"`
-		// Some exporters write it as a boolean.
-		SessionCredentialFromConsole Flex `json:"sessionCredentialFromConsole"`
-	}
-	if err := json.Unmarshal(rec, &ev); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			field := strings.TrimPrefix(te.Field, "Event.")
-			return nil, &DecodeError{Index: index, Field: field, Err: fmt.Errorf("expected %s, found JSON %s", te.Type, te.Value)}
+	m, ok := parseObject(rec)
+	if !ok {
+		m = nil
+		if err := json.Unmarshal(rec, &m); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, &DecodeError{Index: index, Err: fmt.Errorf("expected a JSON object, found JSON %s", te.Value)}
+			}
+			return nil, &DecodeError{Index: index, Err: jsonErr(err)}
 		}
-		return nil, &DecodeError{Index: index, Err: jsonErr(err)}
 	}
-	out := ev.Event
-	out.SessionCredentialFromConsole = string(ev.SessionCredentialFromConsole)
-	if out.EventSource == "" || out.EventName == "" || (out.UserIdentity == (Identity{}) && out.EventID == "" && ev.EventTime == nil && out.EventVersion == "" && out.EventType == "" && out.RequestParameters == nil) {
+	var out Event
+	d := fieldDecoder{index: index}
+	out.EventVersion = d.str(m, "eventVersion", "")
+	out.EventSource = d.str(m, "eventSource", "")
+	out.EventName = d.str(m, "eventName", "")
+	out.AWSRegion = d.str(m, "awsRegion", "")
+	out.SourceIPAddress = d.str(m, "sourceIPAddress", "")
+	out.UserAgent = d.str(m, "userAgent", "")
+	out.ErrorCode = d.str(m, "errorCode", "")
+	out.ErrorMessage = d.str(m, "errorMessage", "")
+	out.RequestID = d.str(m, "requestID", "")
+	out.EventID = d.str(m, "eventID", "")
+	out.EventType = d.str(m, "eventType", "")
+	out.RecipientAccountID = d.str(m, "recipientAccountId", "")
+	out.SharedEventID = d.str(m, "sharedEventID", "")
+	out.EventCategory = d.str(m, "eventCategory", "")
+	out.SessionCredentialFromConsole = d.flex(m, "sessionCredentialFromConsole", "")
+	if id := d.obj(m, "userIdentity", ""); id != nil {
+		out.UserIdentity = d.identity(id)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	out.RequestParameters, out.ResponseElements, out.Addendum = rawMembers(rec)
+	_, hasTime := m["eventTime"]
+	if t, ok := m["eventTime"]; ok && t == nil {
+		hasTime = false
+	}
+	if out.EventSource == "" || out.EventName == "" || !hasTrailField(&out, hasTime, m["additionalEventData"] != nil) {
 		return nil, &DecodeError{Index: index, Err: ErrNotCloudTrail}
 	}
-	switch t := ev.EventTime.(type) {
+	switch t := m["eventTime"].(type) {
 	case nil:
 	case string:
 		pt, err := ParseTime(t)
@@ -304,19 +333,177 @@ func decodeRecord(rec []byte, index int) (*Event, error) {
 	default:
 		return nil, &DecodeError{Index: index, Field: "eventTime", Err: fmt.Errorf("expected a string, found %T", t)}
 	}
-	switch v := ev.ReadOnly.(type) {
+	switch v := m["readOnly"].(type) {
 	case bool:
 		out.ReadOnly = &v
 	case string: // some exporters stringify booleans
 		b := strings.EqualFold(v, "true")
 		out.ReadOnly = &b
 	}
-	var m map[string]any
-	if err := json.Unmarshal(rec, &m); err != nil {
-		return nil, &DecodeError{Index: index, Err: jsonErr(err)}
-	}
 	out.Fields = m
 	return &out, nil
+}
+
+// fieldDecoder takes typed values out of a decoded record, keeping the
+// first type error, which names its field.
+type fieldDecoder struct {
+	index int
+	err   *DecodeError
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "null"
+}
+
+func (d *fieldDecoder) fail(path, want string, v any) {
+	if d.err == nil {
+		d.err = &DecodeError{Index: d.index, Field: path, Err: fmt.Errorf("expected %s, found JSON %s", want, jsonKind(v))}
+	}
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func (d *fieldDecoder) str(m map[string]any, key, prefix string) string {
+	switch v := m[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		d.fail(join(prefix, key), "string", v)
+		return ""
+	}
+}
+
+// flex reads a Flex field: a string, or a boolean or number kept as text.
+func (d *fieldDecoder) flex(m map[string]any, key, prefix string) string {
+	switch v := m[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case bool:
+		return strconv.FormatBool(v)
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		d.fail(join(prefix, key), "string", v)
+		return ""
+	}
+}
+
+func (d *fieldDecoder) obj(m map[string]any, key, prefix string) map[string]any {
+	switch v := m[key].(type) {
+	case nil:
+		return nil
+	case map[string]any:
+		return v
+	default:
+		d.fail(join(prefix, key), "an object", v)
+		return nil
+	}
+}
+
+func (d *fieldDecoder) identity(m map[string]any) Identity {
+	const p = "userIdentity"
+	id := Identity{
+		Type: d.str(m, "type", p), PrincipalID: d.str(m, "principalId", p), ARN: d.str(m, "arn", p),
+		AccountID: d.str(m, "accountId", p), AccessKeyID: d.str(m, "accessKeyId", p), UserName: d.str(m, "userName", p),
+		InvokedBy: d.str(m, "invokedBy", p), IdentityProvider: d.str(m, "identityProvider", p),
+	}
+	if sc := d.obj(m, "sessionContext", p); sc != nil {
+		const q = p + ".sessionContext"
+		c := &SessionContext{SourceIdentity: d.str(sc, "sourceIdentity", q)}
+		if a := d.obj(sc, "attributes", q); a != nil {
+			c.Attributes.CreationDate = Flex(d.flex(a, "creationDate", q+".attributes"))
+			c.Attributes.MFAAuthenticated = Flex(d.flex(a, "mfaAuthenticated", q+".attributes"))
+		}
+		if is := d.obj(sc, "sessionIssuer", q); is != nil {
+			const r = q + ".sessionIssuer"
+			c.SessionIssuer.Type = d.str(is, "type", r)
+			c.SessionIssuer.PrincipalID = d.str(is, "principalId", r)
+			c.SessionIssuer.ARN = d.str(is, "arn", r)
+			c.SessionIssuer.AccountID = d.str(is, "accountId", r)
+			c.SessionIssuer.UserName = d.str(is, "userName", r)
+		}
+		id.SessionContext = c
+	}
+	if ob := d.obj(m, "onBehalfOf", p); ob != nil {
+		id.OnBehalfOf = &struct {
+			UserID           string `json:"userId"`
+			IdentityStoreArn string `json:"identityStoreArn"`
+		}{d.str(ob, "userId", p+".onBehalfOf"), d.str(ob, "identityStoreArn", p+".onBehalfOf")}
+	}
+	return id
+}
+
+// rawMembers returns the bytes of the top-level requestParameters,
+// responseElements and addendum members (nil when absent). rec is valid
+// JSON (it was just decoded).
+func rawMembers(rec []byte) (req, resp, add json.RawMessage) {
+	b := rec
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return
+	}
+	i = skipSpace(b, i+1)
+	for i < len(b) && b[i] == '"' {
+		kn, st := scanString(b[i:])
+		if st != scanDone {
+			return
+		}
+		key := b[i+1 : i+kn-1]
+		i = skipSpace(b, i+kn)
+		if i >= len(b) || b[i] != ':' {
+			return
+		}
+		i = skipSpace(b, i+1)
+		vn, st := scanValue(b[i:])
+		if st != scanDone {
+			return
+		}
+		val := json.RawMessage(b[i : i+vn])
+		switch string(key) {
+		case "requestParameters":
+			req = val
+		case "responseElements":
+			resp = val
+		case "addendum":
+			add = val
+		}
+		i = skipSpace(b, i+vn)
+		if i >= len(b) || b[i] != ',' {
+			return
+		}
+		i = skipSpace(b, i+1)
+	}
+	return
+}
+
+// hasTrailField reports whether a record has a member besides eventSource
+// and eventName that only CloudTrail records have; the splitter's list in
+// scanRecord is the same.
+func hasTrailField(e *Event, hasTime, hasAdditional bool) bool {
+	return e.UserIdentity != (Identity{}) || e.EventID != "" || hasTime || e.EventVersion != "" || e.EventType != "" ||
+		e.RequestParameters != nil || e.ResponseElements != nil || e.AWSRegion != "" || e.RecipientAccountID != "" ||
+		e.SourceIPAddress != "" || e.UserAgent != "" || e.ErrorCode != "" || hasAdditional
 }
 
 func jsonErr(err error) error {

@@ -310,7 +310,7 @@ func TestFlex(t *testing.T) {
 		{"bool true", `true`, "true"},
 		{"bool false", `false`, "false"},
 		{"number", `42`, "42"},
-		{"float", `1.5e3`, "1.5e3"},
+		{"float", `1.5e3`, "1500"}, // a number is kept as its value's text
 		{"null", `null`, ""},
 		{"escaped string", `"t\u0072ue"`, "true"},
 	} {
@@ -403,10 +403,24 @@ func TestDecodeErrors(t *testing.T) {
 // TestCloudTrailMembers: eventSource and eventName make a record only with
 // one of the members only CloudTrail records have.
 func TestCloudTrailMembers(t *testing.T) {
-	for _, m := range []string{`"userIdentity":{"type":"Root"}`, `"eventID":"x"`, `"eventTime":"2022-09-29T22:25:17Z"`, `"eventVersion":"1"`, `"eventType":"AwsApiCall"`, `"requestParameters":{}`, `"requestParameters":null`} {
-		if _, err := DecodeRecord([]byte(`{"eventSource":"s","eventName":"n",` + m + `}`)); err != nil {
+	for _, m := range []string{`"userIdentity":{"type":"Root"}`, `"eventID":"x"`, `"eventTime":"2022-09-29T22:25:17Z"`, `"eventVersion":"1"`, `"eventType":"AwsApiCall"`, `"requestParameters":{}`, `"requestParameters":null`,
+		`"awsRegion":"us-east-1"`, `"recipientAccountId":"111122223333"`, `"sourceIPAddress":"198.51.100.7"`, `"userAgent":"aws-cli/2"`,
+		`"errorCode":"AccessDenied"`, `"responseElements":null`, `"additionalEventData":{}`} {
+		rec := `{"eventSource":"s","eventName":"n",` + m + `}`
+		if _, err := DecodeRecord([]byte(rec)); err != nil {
 			t.Errorf("with %s: %v", m, err)
 		}
+		// The splitter routes the same records to the engine.
+		it, err := NewSplitter(strings.NewReader(rec), 0).Next()
+		if err != nil || string(it.Source) != "s" || string(it.Name) != "n" {
+			t.Errorf("splitter with %s: source %q name %q err %v", m, it.Source, it.Name, err)
+		}
+	}
+	// A peer tool's fixture: eventSource, eventName and two more fields.
+	fixture := `{"eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue","awsRegion":"us-east-1","recipientAccountId":"012345678901"}`
+	ev, err := DecodeRecord([]byte(fixture))
+	if err != nil || ev.AccountID() != "012345678901" || ev.AWSRegion != "us-east-1" {
+		t.Errorf("few-field fixture: %+v, %v", ev, err)
 	}
 }
 

@@ -16,12 +16,17 @@ type fields struct {
 	source, name []byte // string contents, still escaped
 	detail       []byte // the "detail" object of an EventBridge envelope
 	records      []byte // the "Records" array of a CloudTrail file
-	detailType   bool   // has "detail-type"
-	envSource    bool   // has a "source" string beginning "aws."
+	// Spans of members rules of every event look into before decoding
+	// (raw JSON values, quotes included).
+	errorCode, identity, region []byte
+	detailType                  bool // has "detail-type"
+	envSource                   bool // has a "source" string beginning "aws."
 	// trail reports a member only CloudTrail records have (userIdentity,
-	// eventID, eventTime, eventVersion, eventType, requestParameters):
-	// catalogue metadata that merely names an eventSource and eventName
-	// is not an event.
+	// eventID, eventTime, eventVersion, eventType, requestParameters,
+	// responseElements, awsRegion, recipientAccountId, sourceIPAddress,
+	// userAgent, errorCode, additionalEventData): catalogue metadata that
+	// merely names an eventSource and eventName is not an event, while a
+	// peer tool's test fixture with only a few CloudTrail fields is.
 	trail bool
 }
 
@@ -181,8 +186,17 @@ func scanRecord(b []byte) (int, scanStatus, fields) {
 			f.detailType = true
 		case "source":
 			f.envSource = val[0] == '"' && bytes.HasPrefix(val, []byte(`"aws.`))
-		case "userIdentity", "eventID", "eventTime", "eventVersion", "eventType", "requestParameters":
+		case "userIdentity", "eventID", "eventTime", "eventVersion", "eventType", "requestParameters",
+			"responseElements", "awsRegion", "recipientAccountId", "sourceIPAddress", "userAgent", "errorCode", "additionalEventData":
 			f.trail = true
+			switch string(key) {
+			case "userIdentity":
+				f.identity = val
+			case "errorCode":
+				f.errorCode = val
+			case "awsRegion":
+				f.region = val
+			}
 		case "Records":
 			if val[0] == '[' {
 				f.records = val

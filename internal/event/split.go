@@ -46,6 +46,11 @@ type Item struct {
 	// MaxValues is the most JSON values Decode accepts in the record;
 	// zero means DefaultMaxValues.
 	MaxValues int
+	// ErrorCode, Identity and Region are the raw values (quotes included)
+	// of the record's errorCode, userIdentity and awsRegion, nil when the
+	// record has none: rules that watch every event look into these
+	// before the record is decoded.
+	ErrorCode, Identity, Region []byte
 }
 
 // Record returns the CloudTrail record bytes: the envelope's detail, or Raw.
@@ -388,13 +393,16 @@ func (s *Splitter) itemOf(raw []byte, f fields) Item {
 	s.index++
 	if f.trail {
 		it.Source, it.Name = f.source, f.name
+		it.ErrorCode, it.Identity, it.Region = f.errorCode, f.identity, f.region
 	}
 	if f.detail != nil && (f.detailType || f.envSource) {
 		_, _, d := scanRecord(f.detail)
 		it.Envelope, it.Detail = true, f.detail
 		it.Source, it.Name = nil, nil
+		it.ErrorCode, it.Identity, it.Region = nil, nil, nil
 		if d.trail {
 			it.Source, it.Name = d.source, d.name
+			it.ErrorCode, it.Identity, it.Region = d.errorCode, d.identity, d.region
 		}
 	}
 	return it

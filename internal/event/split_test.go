@@ -888,3 +888,22 @@ func TestSplitterRawCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestItemSpans: the splitter hands out the raw errorCode, userIdentity and
+// awsRegion of a record (or of an envelope's detail) without decoding.
+func TestItemSpans(t *testing.T) {
+	rec := `{"eventVersion":"1.09","userIdentity":{"type":"Root"},"eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","errorCode":"AccessDenied","userAgent":"x"}`
+	for _, in := range []string{rec, `{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":` + rec + `}`} {
+		it, err := NewSplitter(strings.NewReader(in), 0).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(it.Identity) != `{"type":"Root"}` || string(it.ErrorCode) != `"AccessDenied"` || string(it.Region) != `"eu-west-1"` {
+			t.Errorf("spans %q %q %q", it.Identity, it.ErrorCode, it.Region)
+		}
+	}
+	it, _ := NewSplitter(strings.NewReader(`{"eventVersion":"1.09","eventSource":"s","eventName":"n"}`), 0).Next()
+	if it.Identity != nil || it.ErrorCode != nil || it.Region != nil {
+		t.Errorf("spans of absent members: %q %q %q", it.Identity, it.ErrorCode, it.Region)
+	}
+}

@@ -80,10 +80,17 @@ type Resource struct {
 // Finding is one rule's verdict on one event. Its JSON form is a contract
 // users script against: add fields, never rename or remove them.
 type Finding struct {
-	ID           string         `json:"id"`
-	Fingerprint  string         `json:"fingerprint"`
-	RuleID       string         `json:"rule_id"`
-	RuleTitle    string         `json:"rule_title"`
+	ID          string `json:"id"`
+	Fingerprint string `json:"fingerprint"`
+	RuleID      string `json:"rule_id"`
+	RuleTitle   string `json:"rule_title"`
+	// ReferenceIDs are the reference product's ids of the rule (RTM-009),
+	// CIS the CIS AWS Foundations monitoring controls it covers
+	// ("v1.4 4.3"), and RuleAuthor who wrote it (a Sigma rule's author,
+	// shown with every alert it raises).
+	ReferenceIDs []string       `json:"reference_ids,omitempty"`
+	CIS          []string       `json:"cis,omitempty"`
+	RuleAuthor   string         `json:"rule_author,omitempty"`
 	Service      string         `json:"service"`
 	Risk         Risk           `json:"risk"`
 	RiskReasons  []string       `json:"risk_reasons"`

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -40,6 +41,10 @@ type Settings struct {
 	// IncludeAWSService reports changes AWS makes by itself (AWSService
 	// identities, service-linked roles), skipped by default.
 	IncludeAWSService bool
+	// Params are the rule's own settings (rules.<id>.settings), checked
+	// against what the rule declares. Giving them to a rule that is off
+	// until configured turns it on.
+	Params map[string]any
 }
 
 type entry struct {
@@ -50,13 +55,24 @@ type entry struct {
 	safeRe     []*regexp.Regexp
 	includeAWS bool
 	outcomes   map[event.Outcome]bool
+	settings   map[string]any
+	// needles: for a rule that can see any event name, what a record must
+	// show before it is worth decoding.
+	needles []needleGroup
 }
 
 // Engine evaluates events against a catalogue. It is immutable after
 // NewEngine and safe for concurrent use.
 type Engine struct {
+	// idx holds rules by eventSource and eventName; the source "*" holds
+	// rules of any source, the name "*" rules of any name.
 	idx   map[string]map[string][]*entry
 	rules int
+	// anySource: some rule watches a name of any source; wide: the
+	// entries of rules that watch every name (of a source or of all),
+	// whose needles decide before decoding.
+	anySource bool
+	wide      []*entry
 }
 
 // NewEngine indexes the enabled rules of a catalogue by (eventSource,
@@ -85,14 +101,32 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 	}
 	e := &Engine{idx: map[string]map[string][]*entry{}}
 	for _, r := range c.Rules {
-		s, ok := settings[r.ID]
-		if !ok {
+		s, own := settings[r.ID]
+		if !own {
 			s = settings["*"]
 		}
-		if s.Enabled != nil && !*s.Enabled {
+		on := r.DefaultOn()
+		switch {
+		case s.Enabled != nil && (own || on):
+			on = *s.Enabled
+		case own && len(s.Params) > 0:
+			on = true
+		}
+		var params map[string]any
+		if own || len(r.Settings) > 0 {
+			var err error
+			params, err = r.resolveSettings(s.Params, "rules."+r.ID+".settings")
+			if err != nil && (on || len(s.Params) > 0) {
+				errs = append(errs, err)
+			}
+		}
+		if !on {
 			continue
 		}
-		en := &entry{r: r, risk: r.Risk, ttl: time.Duration(r.TTL), safelist: s.Safelist, includeAWS: s.IncludeAWSService, outcomes: map[event.Outcome]bool{}}
+		en := &entry{r: r, risk: r.Risk, ttl: time.Duration(r.TTL), safelist: s.Safelist, includeAWS: s.IncludeAWSService, outcomes: map[event.Outcome]bool{}, settings: params}
+		if en.settings == nil {
+			en.settings = map[string]any{}
+		}
 		if s.Risk != 0 {
 			en.risk = s.Risk
 		}
@@ -120,6 +154,13 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 				continue
 			}
 			byName[n] = append(byName[n], en)
+			if n == Any {
+				en.needles = needles(r, en.settings)
+				e.wide = append(e.wide, en)
+			}
+		}
+		if r.EventSource == Any {
+			e.anySource = true
 		}
 		e.rules++
 	}
@@ -129,41 +170,180 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 // Rules returns the number of enabled rules.
 func (e *Engine) Rules() int { return e.rules }
 
-// Wants reports whether any rule watches the event with this raw
+// Wants reports whether any rule may watch the event with this raw
 // (JSON-escaped) eventSource and eventName. It does not allocate for
-// ordinary names, so callers use it to skip decoding most events.
+// ordinary names, so callers use it to skip decoding most events. A rule
+// that watches every event name makes it true for every record of its
+// source (of every source for "*"); WantsRecord also looks into the
+// record's bytes for such rules.
 func (e *Engine) Wants(source, name []byte) bool {
-	byName, ok := e.idx[string(source)]
-	if !ok {
-		if !hasEscape(source) {
-			return false
+	return e.want(source, name, nil, false)
+}
+
+// WantsRecord is Wants that also looks at the record's bytes for rules
+// that watch every event name: a record lacking every literal such a
+// rule's condition requires (the "Root" of root activity, the denial code
+// of an unauthorized call, a configured region) is not decoded for it.
+func (e *Engine) WantsRecord(source, name, record []byte) bool {
+	if record == nil {
+		record = []byte{}
+	}
+	return e.want(source, name, &spans{record, record, record, record}, true)
+}
+
+// WantsItem is WantsRecord for an item of the splitter, which looks only
+// into the members the literals belong to (userIdentity, errorCode,
+// awsRegion), found while splitting: much cheaper than searching the whole
+// record, which matters because rules of every event see every record.
+func (e *Engine) WantsItem(it *event.Item) bool {
+	return e.want(it.Source, it.Name, &spans{it.Record(), it.Identity, it.ErrorCode, it.Region}, false)
+}
+
+// spans are the bytes needles are looked for in, by needle location.
+type spans [5][]byte
+
+func (e *Engine) want(source, name []byte, sp *spans, whole bool) bool {
+	if e.exact(e.idx[string(source)], source, name) {
+		return true
+	}
+	if hasEscape(source) {
+		if e.exact(e.idx[unescape(source)], source, name) {
+			return true
 		}
-		byName, ok = e.idx[unescape(source)]
-		if !ok {
-			return false
+	}
+	if e.anySource && e.exact(e.idx[Any], source, name) {
+		return true
+	}
+	if len(e.wide) == 0 {
+		return false
+	}
+	src := string(source)
+	if hasEscape(source) {
+		src = unescape(source)
+	}
+	for _, en := range e.wide {
+		if en.r.EventSource != Any && en.r.EventSource != src {
+			continue
 		}
+		if sp == nil || en.mayMatch(sp, whole) {
+			return true
+		}
+	}
+	return false
+}
+
+// exact looks a name up among a source's rules, not counting rules of
+// every name.
+func (e *Engine) exact(byName map[string][]*entry, source, name []byte) bool {
+	if byName == nil {
+		return false
 	}
 	if _, ok := byName[string(name)]; ok {
 		return true
 	}
 	if hasEscape(name) {
-		_, ok = byName[unescape(name)]
+		_, ok := byName[unescape(name)]
 		return ok
 	}
 	return false
 }
 
+var (
+	errorCodeKey = []byte(`"errorCode"`)
+	typeFirst    = []byte(`{"type":"`)
+)
+
+// identityType returns the quoted type of a raw userIdentity when
+// CloudTrail wrote it first, as it does ({"type":"IAMUser",…}); otherwise
+// the whole span, which the needles are then looked for in.
+func identityType(id []byte, whole bool) []byte {
+	if whole || !bytes.HasPrefix(id, typeFirst) {
+		return id
+	}
+	end := bytes.IndexByte(id[len(typeFirst):], '"')
+	if end < 0 {
+		return id
+	}
+	return id[len(typeFirst)-1 : len(typeFirst)+end+1]
+}
+
+// mayMatch reports whether the record shows every needle group. Needles
+// are literals CloudTrail writes as they are (a type, an error code, a
+// region name): AWS does not spell ASCII letters with \u escapes. whole
+// means every span is the whole record (WantsRecord).
+func (en *entry) mayMatch(sp *spans, whole bool) bool {
+	for _, g := range en.needles {
+		var in []byte
+		if g.where == inIdentityType {
+			in = identityType(sp[inIdentity], whole)
+		} else {
+			in = sp[g.where]
+		}
+		if g.present {
+			if whole {
+				if !bytes.Contains(in, errorCodeKey) {
+					return false
+				}
+			} else if len(in) == 0 || in[0] != '"' {
+				return false // absent, or null
+			}
+			continue
+		}
+		found := false
+		for _, n := range g.alts {
+			if bytes.Contains(in, n) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// candidates returns the rules that watch an event, in catalogue order.
+func (e *Engine) candidates(ev *event.Event) []*entry {
+	var out []*entry
+	add := func(byName map[string][]*entry, names ...string) {
+		for _, n := range names {
+			out = append(out, byName[n]...)
+		}
+	}
+	if byName := e.idx[ev.EventSource]; byName != nil {
+		add(byName, ev.EventName, Any)
+	}
+	if byName := e.idx[Any]; byName != nil && ev.EventSource != Any {
+		add(byName, ev.EventName, Any)
+	}
+	return out
+}
+
 // Evaluate returns the findings the event raises, in rule id order.
+// Fallback rules are judged only when no other rule raised a finding.
 func (e *Engine) Evaluate(ev *event.Event) []finding.Finding {
-	cands := e.idx[ev.EventSource][ev.EventName]
+	cands := e.candidates(ev)
 	if len(cands) == 0 {
 		return nil
 	}
 	c := newContext(ev)
 	var out []finding.Finding
+	var fallback []*entry
 	for _, en := range cands {
+		if en.r.Fallback {
+			fallback = append(fallback, en)
+			continue
+		}
 		if f, ok := en.evaluate(c); ok {
 			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		for _, en := range fallback {
+			if f, ok := en.evaluate(c); ok {
+				out = append(out, f)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RuleID < out[j].RuleID })
@@ -266,6 +446,7 @@ func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
 	if en.safelisted(c.actor) {
 		return finding.Finding{}, false
 	}
+	c.vars["settings"] = en.settings
 	if r.cond != nil && !evalBool(r.cond, c.vars) {
 		return finding.Finding{}, false
 	}
@@ -290,6 +471,9 @@ func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
 		Fingerprint:  finding.Fingerprint(r.ID, c.account, ev.AWSRegion, key),
 		RuleID:       r.ID,
 		RuleTitle:    r.Title,
+		ReferenceIDs: r.ReferenceIDs,
+		CIS:          cisNames(r.CIS),
+		RuleAuthor:   r.Author,
 		Service:      r.Service,
 		Risk:         risk,
 		RiskReasons:  reasons,
@@ -321,7 +505,7 @@ func (en *entry) evaluate(c *evalContext) (finding.Finding, bool) {
 		f.ID = finding.ID("sha:"+string(ev.Raw), r.ID)
 	}
 	if s := evalString(r.sum, c.vars); s != "" {
-		f.Summary = s
+		f.Summary = s + attribution(&f)
 	} else {
 		f.Summary = summarize(&f)
 	}
@@ -375,6 +559,18 @@ func (en *entry) judge(c *evalContext) (finding.Risk, []string) {
 		return base, []string{overridden}
 	}
 	return base, []string{fmt.Sprintf("%s: default risk of the rule", en.r.Title)}
+}
+
+// cisNames writes CIS controls as users filter for them: "CIS v1.4 4.3".
+func cisNames(cis []string) []string {
+	if len(cis) == 0 {
+		return nil
+	}
+	out := make([]string, len(cis))
+	for i, c := range cis {
+		out[i] = "CIS " + c
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -54,23 +55,62 @@ type Expect struct {
 	Summary string `yaml:"summary"`
 	// Method, when set, is the expected access method.
 	Method string `yaml:"method"`
+	// NoReason, when set, must not be a substring of any risk reason.
+	NoReason string `yaml:"no_reason"`
+	// Resource and ARN, when set, are the expected resource name and ARN.
+	Resource string `yaml:"resource"`
+	ARN      string `yaml:"arn"`
 }
 
 // Test is one example event and the verdict the rule must give.
 type Test struct {
-	Name   string         `yaml:"name"`
-	Event  map[string]any `yaml:"event"`
-	Expect Expect         `yaml:"expect"`
+	Name  string         `yaml:"name"`
+	Event map[string]any `yaml:"event"`
+	// Settings are the rule's settings for this test (as under
+	// rules.<id>.settings); a rule that is off until configured runs with
+	// them. A geoip_database setting may be {networks: {CIDR: CC}}: the
+	// test builds that database on the spot.
+	Settings map[string]any `yaml:"settings"`
+	Expect   Expect         `yaml:"expect"`
 }
+
+// Any, as an event_source or the only event name, watches every source or
+// every name.
+const Any = "*"
 
 // Rule is one detection: which calls it watches, when it fires, how risky
 // the change is and why.
 type Rule struct {
-	ID          string   `yaml:"id"`
-	Title       string   `yaml:"title"`
-	Service     string   `yaml:"service"`
-	EventSource string   `yaml:"event_source"`
-	EventNames  []string `yaml:"event_names"`
+	ID      string `yaml:"id"`
+	Title   string `yaml:"title"`
+	Service string `yaml:"service"`
+	// EventSource is the CloudTrail eventSource, or "*" for any.
+	EventSource string `yaml:"event_source"`
+	// EventNames are the event names watched; ["*"] watches every name
+	// of the source.
+	EventNames []string `yaml:"event_names"`
+	// ReferenceIDs are the reference product's ids of the rules this one
+	// stands for (RTM-009, IAM-052, CT-013).
+	ReferenceIDs []string `yaml:"reference_ids"`
+	// CIS lists the CIS AWS Foundations Benchmark monitoring controls the
+	// rule covers, as "v1.2 3.10", "v1.4 4.10", "v6 5.10".
+	CIS []string `yaml:"cis"`
+	// Author is who wrote the rule, shown with every finding it raises
+	// (required for Sigma rules, DRL 1.1); Origin is where it came from.
+	Author string `yaml:"author"`
+	Origin string `yaml:"origin"`
+	// Enabled false makes the rule off until configured: a rules.<id>
+	// entry with enabled: true or with settings turns it on.
+	Enabled *bool `yaml:"enabled"`
+	// Settings the rule takes (rules.<id>.settings in trailwatch.yaml).
+	Settings map[string]SettingSpec `yaml:"settings"`
+	// WatchReads allows read-only event names (discovery detections).
+	WatchReads bool `yaml:"watch_reads"`
+	// Fallback rules fire only for events no other rule reported.
+	Fallback bool `yaml:"fallback"`
+	// PathsUnseen names record paths the rule reads that no real recorded
+	// event of its operations has, each with the reason it reads them.
+	PathsUnseen map[string]string `yaml:"paths_unseen"`
 	// Outcomes the rule reports: success (the default), denied, failed.
 	Outcomes    []string     `yaml:"outcomes"`
 	Risk        finding.Risk `yaml:"risk"`
@@ -122,6 +162,7 @@ type file struct {
 	Defaults struct {
 		Service     string         `yaml:"service"`
 		EventSource string         `yaml:"event_source"`
+		Author      string         `yaml:"author"`
 		Risk        finding.Risk   `yaml:"risk"`
 		Outcomes    []string       `yaml:"outcomes"`
 		References  []string       `yaml:"references"`
@@ -227,6 +268,9 @@ func parseFile(name string, data []byte) ([]*Rule, error) {
 		if r.EventSource == "" {
 			r.EventSource = d.EventSource
 		}
+		if r.Author == "" {
+			r.Author = d.Author
+		}
 		if r.Risk == 0 {
 			r.Risk = d.Risk
 		}
@@ -262,6 +306,19 @@ func parseFile(name string, data []byte) ([]*Rule, error) {
 	return out, errors.Join(errs...)
 }
 
+// ParseOne reads and validates one rule file's text (name is used in
+// errors), as Load does for each file.
+func ParseOne(name string, data []byte) (*Rule, error) {
+	rules, err := parseFile(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(rules) != 1 {
+		return nil, fmt.Errorf("%s: %d rules, want one", name, len(rules))
+	}
+	return rules[0], nil
+}
+
 func ruleName(r *Rule, i int) string {
 	if r.ID != "" {
 		return r.ID
@@ -292,6 +349,65 @@ func merge(base, over map[string]any) map[string]any {
 	return out
 }
 
+var cisRE = regexp.MustCompile(`^v[0-9]+(\.[0-9]+)* [0-9]+\.[0-9]+$`)
+
+// validateNames checks event_source and event_names against the names
+// CloudTrail really logs: SDK operations plus the CloudTrail-only list.
+func (r *Rule) validateNames() []error {
+	var errs []error
+	if len(r.EventNames) == 0 {
+		errs = append(errs, errors.New("event_names: missing"))
+	}
+	anyName := len(r.EventNames) == 1 && r.EventNames[0] == Any
+	var svc *awsapi.Service
+	known := false
+	switch r.EventSource {
+	case "":
+		errs = append(errs, errors.New("event_source: missing"))
+	case Any:
+	default:
+		svc, known = awsapi.Lookup(r.EventSource)
+		if !known {
+			errs = append(errs, fmt.Errorf("event_source: %q is not a service with a generated operation list (internal/awsapi)", r.EventSource))
+		}
+	}
+	if anyName {
+		return errs
+	}
+	seen := map[string]bool{}
+	for _, n := range r.EventNames {
+		if seen[n] {
+			errs = append(errs, fmt.Errorf("event_names: %s listed twice", n))
+		}
+		seen[n] = true
+		if n == Any {
+			errs = append(errs, errors.New(`event_names: "*" must be the only name`))
+			continue
+		}
+		if r.EventSource == Any {
+			if len(awsapi.SourcesOf(n)) == 0 {
+				errs = append(errs, fmt.Errorf("event_names: %s is not an event name CloudTrail logs for any known service", n))
+			}
+			continue
+		}
+		if !known {
+			continue
+		}
+		k, ok := svc.Kind(n)
+		switch {
+		case !ok:
+			hint := ""
+			if others := awsapi.SourcesOf(n); len(others) > 0 {
+				hint = " (it is one of " + strings.Join(others, ", ") + ")"
+			}
+			errs = append(errs, fmt.Errorf("event_names: %s is not an operation of %s%s", n, r.EventSource, hint))
+		case k == awsapi.Read && !r.WatchReads:
+			errs = append(errs, fmt.Errorf("event_names: %s is read-only, not a configuration change (set watch_reads: true to watch reads on purpose)", n))
+		}
+	}
+	return errs
+}
+
 // validate checks the rule against the format and the real AWS API.
 func (r *Rule) validate() error {
 	var errs []error
@@ -320,33 +436,31 @@ func (r *Rule) validate() error {
 			errs = append(errs, fmt.Errorf("outcomes: unknown outcome %q (want success, denied or failed)", o))
 		}
 	}
-	if len(r.EventNames) == 0 {
-		errs = append(errs, errors.New("event_names: missing"))
-	}
-	svc, known := awsapi.Lookup(r.EventSource)
-	if r.EventSource == "" {
-		errs = append(errs, errors.New("event_source: missing"))
-	} else if !known {
-		errs = append(errs, fmt.Errorf("event_source: %q is not a service with a generated operation list (internal/awsapi)", r.EventSource))
-	}
-	seen := map[string]bool{}
-	for _, n := range r.EventNames {
-		if seen[n] {
-			errs = append(errs, fmt.Errorf("event_names: %s listed twice", n))
-		}
-		seen[n] = true
-		if !known {
-			continue
-		}
-		ro, ok := svc.ReadOnly(n)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("event_names: %s is not an operation of %s", n, r.EventSource))
-		case ro:
-			errs = append(errs, fmt.Errorf("event_names: %s is read-only, not a configuration change", n))
+	errs = append(errs, r.validateNames()...)
+	for _, c := range r.CIS {
+		if !cisRE.MatchString(c) {
+			errs = append(errs, fmt.Errorf("cis: %q: want a version and control, like \"v1.4 4.3\"", c))
 		}
 	}
-	if len(r.Tests) == 0 {
+	for _, name := range sortedKeys(r.Settings) {
+		if err := r.Settings[name].validate(); err != nil {
+			errs = append(errs, fmt.Errorf("settings.%s: %w", name, err))
+		}
+	}
+	for _, name := range sortedKeys(r.Settings) {
+		if r.Settings[name].Required && r.DefaultOn() {
+			errs = append(errs, fmt.Errorf("settings.%s: required, so the rule must be off until configured (enabled: false)", name))
+		}
+	}
+	if r.Enabled != nil && *r.Enabled {
+		errs = append(errs, errors.New("enabled: rules are on by default; only enabled: false (off until configured) means something here"))
+	}
+	for p, why := range r.PathsUnseen {
+		if strings.TrimSpace(why) == "" {
+			errs = append(errs, fmt.Errorf("paths_unseen.%s: say why the rule reads a path no real event has", p))
+		}
+	}
+	if len(r.Tests) == 0 && !strings.HasPrefix(r.Origin, "Sigma rule") {
 		errs = append(errs, errors.New("tests: a rule needs at least one test event"))
 	}
 	for i, a := range r.Adjust {
@@ -388,8 +502,42 @@ func (r *Rule) compile() error {
 			errs = append(errs, fmt.Errorf("summary: %w", err))
 		}
 	}
+	for _, src := range r.expressions() {
+		for _, ref := range settingRefs(src) {
+			if _, ok := r.Settings[ref]; !ok {
+				errs = append(errs, fmt.Errorf("settings.%s is read by an expression but not declared under settings", ref))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
+
+// expressions returns every CEL expression of the rule.
+func (r *Rule) expressions() []string {
+	out := []string{r.Condition, r.Resource.Name, r.Resource.ARN, r.Summary}
+	for _, a := range r.Adjust {
+		out = append(out, a.When)
+	}
+	return out
+}
+
+// Paths returns the record paths the rule's expressions read (ReadPaths).
+func (r *Rule) Paths() []string {
+	set := map[string]bool{}
+	for _, src := range r.expressions() {
+		if src == "" {
+			continue
+		}
+		ps, _ := ReadPaths(src)
+		for _, p := range ps {
+			set[p] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
+// DefaultOn reports whether the rule runs without configuration.
+func (r *Rule) DefaultOn() bool { return r.Enabled == nil || *r.Enabled }
 
 // NewCatalogue builds a catalogue from rules already loaded, rejecting
 // duplicate ids.

@@ -38,6 +38,9 @@ func TestEKSCoverage(t *testing.T) {
 	watched := map[string]bool{}
 	denied := map[string]bool{}
 	for _, r := range c.Rules {
+		if r.Service != "eks" {
+			continue
+		}
 		if !strings.HasPrefix(r.ID, "EKS-") {
 			t.Errorf("rule %s of the EKS pack does not start with EKS-", r.ID)
 		}
@@ -93,6 +96,60 @@ rules:
 	for _, want := range []string{"CreateClusterz is not an operation of eks.amazonaws.com", "DescribeCluster is read-only", "condition:", "unknown risk level \"SEVERE\"", "test:bad.yaml", "test:worse.yaml"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+}
+
+// TestPackCoverage: each service pack watches every changing operation of
+// its service that the SDK knows, in a rule for successful changes and in
+// its DENIED rule, except the operations left out on purpose (named in the
+// pack's header comment). The S3 and VPC packs watch curated lists
+// (bucket-level calls; network families), so they are not here.
+func TestPackCoverage(t *testing.T) {
+	c, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		source, denied string
+		leftOut        []string
+	}{
+		{"iam.amazonaws.com", "IAM-DENIED", nil},
+		{"cloudtrail.amazonaws.com", "CLOUDTRAIL-DENIED", []string{"CancelQuery", "StartQuery", "StartDashboardRefresh"}},
+		{"config.amazonaws.com", "CONFIG-DENIED", []string{"DeliverConfigSnapshot", "PutEvaluations", "PutExternalEvaluation", "StartConfigRulesEvaluation", "StartResourceEvaluation", "StartRemediationExecution"}},
+		{"kms.amazonaws.com", "KMS-DENIED", []string{"Decapsulate", "DeriveSharedSecret", "Encapsulate", "ReEncrypt"}},
+		{"rds.amazonaws.com", "RDS-DENIED", nil},
+		{"ecs.amazonaws.com", "ECS-DENIED", []string{"DiscoverPollEndpoint", "SubmitAttachmentStateChanges", "SubmitContainerStateChange", "SubmitTaskStateChange", "RegisterContainerInstance", "DeregisterContainerInstance", "UpdateContainerAgent", "UpdateTaskProtection", "PutAttributes", "DeleteAttributes", "RunTask", "StartTask", "StopTask"}},
+		{"route53.amazonaws.com", "ROUTE53-DENIED", nil},
+		{"route53domains.amazonaws.com", "ROUTE53DOMAINS-DENIED", []string{"ResendContactReachabilityEmail", "ResendOperationAuthorization"}},
+		{"organizations.amazonaws.com", "ORGANIZATIONS-DENIED", nil},
+		{"guardduty.amazonaws.com", "GUARDDUTY-DENIED", []string{"CreateSampleFindings", "SendObjectMalwareScan", "StartMalwareScan", "UpdateFindingsFeedback", "CreateInvestigation"}},
+		{"securityhub.amazonaws.com", "SECURITYHUB-DENIED", []string{"BatchImportFindings", "CreateTicketV2"}},
+	} {
+		watched, denied := map[string]bool{}, map[string]bool{}
+		for _, r := range c.Rules {
+			if r.EventSource != tc.source {
+				continue
+			}
+			for _, n := range r.EventNames {
+				if r.ID == tc.denied {
+					denied[n] = true
+				} else if contains(r.Outcomes, "success") {
+					watched[n] = true
+				}
+			}
+		}
+		svc, _ := awsapi.Lookup(tc.source)
+		for _, op := range svc.Changing() {
+			if contains(tc.leftOut, op) {
+				continue
+			}
+			if !watched[op] {
+				t.Errorf("%s: no rule watches successful %s", tc.source, op)
+			}
+			if !denied[op] {
+				t.Errorf("%s: %s does not watch %s", tc.source, tc.denied, op)
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 )
 
 var verbs = []struct{ prefix, verb string }{
+	{"ConsoleLogin", "signed in to"},
 	{"Create", "created"}, {"Delete", "deleted"}, {"Update", "updated"},
 	{"Disassociate", "disassociated"}, {"Associate", "associated"},
 	{"Deregister", "deregistered"}, {"Register", "registered"},
@@ -59,5 +60,14 @@ func summarize(f *finding.Finding) string {
 	if len(f.RiskReasons) > 0 && f.Risk != 0 && !strings.HasSuffix(f.RiskReasons[0], "default risk of the rule") {
 		s += ": " + f.RiskReasons[0]
 	}
-	return s
+	return s + attribution(f)
+}
+
+// attribution credits a rule's author in every alert it raises, as the
+// Detection Rule License of Sigma rules asks.
+func attribution(f *finding.Finding) string {
+	if f.RuleAuthor == "" {
+		return ""
+	}
+	return " (rule by " + f.RuleAuthor + ")"
 }

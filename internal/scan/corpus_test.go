@@ -67,9 +67,21 @@ func readManifest(t *testing.T, dir string) map[string]manifestEntry {
 	return m
 }
 
+// engine is the EKS pack alone: these tests pin what the EKS rules find in
+// the corpus; TestCorpusWholeCatalogue runs the whole catalogue.
 func engine(t *testing.T) *rule.Engine {
 	t.Helper()
 	c, err := rule.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eks []*rule.Rule
+	for _, r := range c.Rules {
+		if r.Service == "eks" {
+			eks = append(eks, r)
+		}
+	}
+	c, err = rule.NewCatalogue(eks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +90,38 @@ func engine(t *testing.T) *rule.Engine {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestCorpusWholeCatalogue scans the whole corpus with every built-in
+// rule: no errors, and every family of the catalogue finds something in
+// real recorded events.
+func TestCorpusWholeCatalogue(t *testing.T) {
+	dir := corpusDir(t)
+	c, err := rule.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rule.NewEngine(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := scanPaths(t, e, dir)
+	for _, err := range res.errs {
+		t.Errorf("scan error: %v", err)
+	}
+	if res.stats.Errors != 0 {
+		t.Errorf("%d errors", res.stats.Errors)
+	}
+	services := map[string]int{}
+	for _, f := range res.findings {
+		services[f.Service]++
+	}
+	for _, s := range []string{"signin", "aws", "iam", "cloudtrail", "config", "kms", "s3", "vpc", "rds", "ecs", "organizations", "guardduty", "eks", "ec2", "lambda"} {
+		if services[s] == 0 {
+			t.Errorf("no %s finding in the whole corpus", s)
+		}
+	}
+	t.Logf("%+v; findings per service %v", res.stats, services)
 }
 
 // result is what one scan saw.

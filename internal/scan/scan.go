@@ -373,7 +373,7 @@ func (s *Scanner) records(ctx context.Context, name string, sp *event.Splitter) 
 			foreign++
 			continue
 		}
-		if eng == nil || !eng.Wants(it.Source, it.Name) {
+		if eng == nil || !eng.WantsItem(&it) {
 			continue
 		}
 		s.Stats.Decoded.Add(1)

@@ -9,6 +9,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/finding"
@@ -47,7 +50,12 @@ type Filter struct {
 	Regions  []string
 	Outcomes []string
 	// Actor matches the actor's ARN or readable name.
-	Actor        string
+	Actor string
+	// Controls keeps findings of rules that stand for one of these
+	// reference product rule ids (RTM-009) or cover one of these CIS
+	// controls ("CIS 4.3" any version, "CIS v1.4 4.3" one version); see
+	// ParseControl.
+	Controls     []string
 	Since, Until time.Time
 	// Limit caps the result (newest first when set); 0 means no limit.
 	Limit int
@@ -95,4 +103,53 @@ func PrefixEnd(prefix string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Control is one Filter.Controls entry, parsed: a reference product rule id
+// (Reference), or a CIS control (CIS, the number, with Version when one was
+// named, like "v1.4").
+type Control struct {
+	Reference    string
+	CIS, Version string
+}
+
+var (
+	cisControl  = regexp.MustCompile(`(?i)^(?:cis[ :-]*)?(v[0-9]+(?:\.[0-9]+)*[ :-]+)?([0-9]+\.[0-9]+)$`)
+	referenceID = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*-[0-9]+$`)
+)
+
+// ParseControl reads a control as users write it: "RTM-009", "CIS 4.3",
+// "cis v1.4 4.3", "4.3".
+func ParseControl(s string) (Control, error) {
+	t := strings.TrimSpace(s)
+	if m := cisControl.FindStringSubmatch(t); m != nil {
+		return Control{CIS: m[2], Version: strings.ToLower(strings.TrimRight(m[1], " :-"))}, nil
+	}
+	if referenceID.MatchString(t) {
+		return Control{Reference: strings.ToUpper(t)}, nil
+	}
+	return Control{}, fmt.Errorf("%q is neither a reference rule id (like RTM-009) nor a CIS control (like \"CIS 4.3\" or \"CIS v1.4 4.3\")", s)
+}
+
+// Matches reports whether a finding's reference ids and CIS controls (as
+// finding.Finding carries them: "CIS v1.4 4.3") satisfy the control.
+func (c Control) Matches(referenceIDs, cis []string) bool {
+	if c.Reference != "" {
+		for _, r := range referenceIDs {
+			if strings.EqualFold(r, c.Reference) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, x := range cis {
+		f := strings.Fields(x) // CIS vX N
+		if len(f) != 3 || f[2] != c.CIS {
+			continue
+		}
+		if c.Version == "" || strings.EqualFold(f[1], c.Version) {
+			return true
+		}
+	}
+	return false
 }

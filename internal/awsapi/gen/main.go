@@ -1,7 +1,7 @@
 // Command gen writes internal/awsapi/services/*.txt from the operations of
-// the aws-sdk-go-v2 service clients, so rule event names are checked against
-// the real API. Run it with go generate ./internal/awsapi after upgrading
-// the SDK.
+// the aws-sdk-go-v2 service modules in go.mod, so rule event names are
+// checked against the real API. Run it with go generate ./internal/awsapi
+// after upgrading the SDK.
 package main
 
 import (
@@ -17,11 +17,25 @@ func main() {
 	if len(os.Args) > 1 {
 		dir = os.Args[1]
 	}
+	if err := run(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string) error {
+	dirs, err := sdkops.ModuleDirs(".", sdkops.Modules())
+	if err != nil {
+		return err
+	}
 	for _, svc := range sdkops.Services {
-		path := filepath.Join(dir, svc.Name+".txt")
-		if err := os.WriteFile(path, []byte(sdkops.Render(svc)), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		text, err := sdkops.Render(svc, dirs)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, svc.Name+".txt"), []byte(text), 0o644); err != nil {
+			return err
 		}
 	}
+	return nil
 }

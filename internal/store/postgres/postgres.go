@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -292,6 +293,24 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 	if f.Actor != "" {
 		p := a.add(globRegexp(f.Actor))
 		where = append(where, "(actor_arn ~ "+p+" OR actor_name ~ "+p+")")
+	}
+	if len(f.Controls) > 0 {
+		var ors []string
+		for _, x := range f.Controls {
+			c, err := store.ParseControl(x)
+			if err != nil {
+				return nil, fmt.Errorf("list findings: %w", err)
+			}
+			switch {
+			case c.Reference != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'reference_ids', '[]'::jsonb)) v WHERE upper(v) = "+a.add(c.Reference)+")")
+			case c.Version != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'cis', '[]'::jsonb)) v WHERE lower(v) = "+a.add("cis "+c.Version+" "+c.CIS)+")")
+			default:
+				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'cis', '[]'::jsonb)) v WHERE v ~ "+a.add(`^CIS v[0-9.]+ `+regexp.QuoteMeta(c.CIS)+`$`)+")")
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "event_time >= "+a.add(f.Since.UnixMilli()))

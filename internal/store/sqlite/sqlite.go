@@ -485,6 +485,27 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 		where = append(where, "(actor_arn GLOB ? OR actor_name GLOB ?)")
 		args = append(args, f.Actor, f.Actor)
 	}
+	if len(f.Controls) > 0 {
+		var ors []string
+		for _, x := range f.Controls {
+			c, err := store.ParseControl(x)
+			if err != nil {
+				return nil, fmt.Errorf("list findings: %w", err)
+			}
+			switch {
+			case c.Reference != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.reference_ids') WHERE upper(value) = ?)")
+				args = append(args, c.Reference)
+			case c.Version != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.cis') WHERE lower(value) = ?)")
+				args = append(args, "cis "+c.Version+" "+c.CIS)
+			default:
+				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.cis') WHERE value LIKE ? ESCAPE '\\')")
+				args = append(args, "CIS v% "+c.CIS)
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "event_time >= ?")
 		args = append(args, f.Since.UnixMilli())

@@ -108,7 +108,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		a := Sample(1, "EKS-ACCESS-POLICY", finding.VeryHigh)
 		b := Sample(2, "EKS-TAGS", finding.Low)
 		b.Region, b.Outcome = "us-east-1", "denied"
+		b.ReferenceIDs, b.CIS = []string{"IAM-052"}, []string{"CIS v1.2 3.3", "CIS v1.4 4.3"}
 		c := Sample(3, "EKS-CLUSTER-DELETE", finding.Extreme)
+		c.ReferenceIDs, c.CIS = []string{"RTM-009"}, []string{"CIS v1.4 4.13", "CIS v6 5.3"}
 		c.AccountID, c.Actor.ARN, c.Actor.Name = "444455556666", "arn:aws:sts::444455556666:assumed-role/ops/bob", "ops/bob"
 		if _, err := s.Save(ctx, []finding.Finding{a, b, c}); err != nil {
 			t.Fatal(err)
@@ -128,17 +130,22 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			f    store.Filter
 			want []string
 		}{
-			"min risk":   {store.Filter{MinRisk: finding.VeryHigh}, []string{"EKS-ACCESS-POLICY", "EKS-CLUSTER-DELETE"}},
-			"rule glob":  {store.Filter{Rules: []string{"EKS-ACCESS-*", "EKS-TAGS"}}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
-			"account":    {store.Filter{Accounts: []string{"444455556666"}}, []string{"EKS-CLUSTER-DELETE"}},
-			"region":     {store.Filter{Regions: []string{"us-east-1"}}, []string{"EKS-TAGS"}},
-			"outcome":    {store.Filter{Outcomes: []string{"denied"}}, []string{"EKS-TAGS"}},
-			"actor arn":  {store.Filter{Actor: "*assumed-role/ops/*"}, []string{"EKS-CLUSTER-DELETE"}},
-			"actor name": {store.Filter{Actor: "alice"}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
-			"since":      {store.Filter{Since: a.EventTime.Add(time.Second)}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
-			"until":      {store.Filter{Until: b.EventTime}, []string{"EKS-ACCESS-POLICY"}},
-			"limit":      {store.Filter{Limit: 1}, []string{"EKS-CLUSTER-DELETE"}},
-			"none":       {store.Filter{Rules: []string{"S3-*"}}, nil},
+			"min risk":    {store.Filter{MinRisk: finding.VeryHigh}, []string{"EKS-ACCESS-POLICY", "EKS-CLUSTER-DELETE"}},
+			"rule glob":   {store.Filter{Rules: []string{"EKS-ACCESS-*", "EKS-TAGS"}}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
+			"account":     {store.Filter{Accounts: []string{"444455556666"}}, []string{"EKS-CLUSTER-DELETE"}},
+			"region":      {store.Filter{Regions: []string{"us-east-1"}}, []string{"EKS-TAGS"}},
+			"outcome":     {store.Filter{Outcomes: []string{"denied"}}, []string{"EKS-TAGS"}},
+			"actor arn":   {store.Filter{Actor: "*assumed-role/ops/*"}, []string{"EKS-CLUSTER-DELETE"}},
+			"actor name":  {store.Filter{Actor: "alice"}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
+			"since":       {store.Filter{Since: a.EventTime.Add(time.Second)}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
+			"until":       {store.Filter{Until: b.EventTime}, []string{"EKS-ACCESS-POLICY"}},
+			"limit":       {store.Filter{Limit: 1}, []string{"EKS-CLUSTER-DELETE"}},
+			"none":        {store.Filter{Rules: []string{"S3-*"}}, nil},
+			"reference":   {store.Filter{Controls: []string{"rtm-009"}}, []string{"EKS-CLUSTER-DELETE"}},
+			"CIS number":  {store.Filter{Controls: []string{"CIS 4.3"}}, []string{"EKS-TAGS"}},
+			"CIS any":     {store.Filter{Controls: []string{"5.3"}}, []string{"EKS-CLUSTER-DELETE"}},
+			"CIS version": {store.Filter{Controls: []string{"CIS v1.2 3.3", "IAM-999"}}, []string{"EKS-TAGS"}},
+			"CIS or ref":  {store.Filter{Controls: []string{"CIS v1.4 4.13", "IAM-052"}}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
 		} {
 			if d := cmp.Diff(tc.want, ids(tc.f)); d != "" {
 				t.Errorf("%s (-want +got):\n%s", name, d)
