@@ -264,12 +264,12 @@ func TestFindingsOrderAndEmpty(t *testing.T) {
 	run(t, "", "scan", "--quiet", "--db", db, examples)
 	all := lines(run(t, "", "findings", "list", "--db", db).stdout)
 	last3 := lines(run(t, "", "findings", "list", "--db", db, "--limit", "3").stdout)
-	if len(all) != 14 || len(last3) != 3 {
+	if len(all) != 16 || len(last3) != 3 {
 		t.Fatalf("%d findings, %d with --limit 3", len(all), len(last3))
 	}
 	for i := range 3 {
-		if last3[i]["id"] != all[11+i]["id"] {
-			t.Errorf("--limit 3 row %d is %v, want %v (the newest three, oldest first)", i, last3[i]["event_time"], all[11+i]["event_time"])
+		if last3[i]["id"] != all[13+i]["id"] {
+			t.Errorf("--limit 3 row %d is %v, want %v (the newest three, oldest first)", i, last3[i]["event_time"], all[13+i]["event_time"])
 		}
 	}
 	r := run(t, "", "findings", "list", "--db", db, "--format", "table", "--rule", "S3-*")
@@ -280,7 +280,7 @@ func TestFindingsOrderAndEmpty(t *testing.T) {
 		t.Errorf("empty json: %q", r.stdout)
 	}
 	// Relative times in the one duration grammar.
-	if r = run(t, "", "findings", "list", "--db", db, "--since", "5200w"); len(lines(r.stdout)) != 14 {
+	if r = run(t, "", "findings", "list", "--db", db, "--since", "5200w"); len(lines(r.stdout)) != 16 {
 		t.Errorf("--since 5200w: %d findings", len(lines(r.stdout)))
 	}
 }
@@ -291,7 +291,7 @@ func TestShortIDs(t *testing.T) {
 	run(t, "", "scan", "--quiet", "--db", db, examples)
 	r := run(t, "", "findings", "list", "--db", db, "--format", "table")
 	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if !strings.HasPrefix(rows[0], "ID ") || len(rows) != 15 {
+	if !strings.HasPrefix(rows[0], "ID ") || len(rows) != 17 {
 		t.Fatalf("table:\n%s", r.stdout)
 	}
 	short := strings.Fields(rows[1])[0]

@@ -84,12 +84,20 @@ func rulesImportSigma(_ context.Context, env *Env, c *command, args []string) in
 	if imported == 0 {
 		text = "rules: []\n"
 	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
 	if *out == "" {
 		fmt.Fprint(env.Stdout, text)
 	} else if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
 		return fail(env, err)
 	}
-	fmt.Fprintf(env.Stderr, "import-sigma: %d imported, %d skipped\n", imported, failed)
+	summary := env.Stderr // stdout carries the rules
+	if *out != "" {
+		summary = env.Stdout
+		fmt.Fprintf(summary, "%s: ", printable.Quote(*out))
+	}
+	fmt.Fprintf(summary, "%d %s imported, %d skipped\n", imported, pluralWord(imported, "rule", "rules"), failed)
 	if failed > 0 {
 		return ExitError
 	}

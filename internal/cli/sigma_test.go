@@ -80,7 +80,7 @@ detection:
 	os.Mkdir(rules, 0o755)
 	out := filepath.Join(rules, "sigma.yaml")
 	r := run(t, "", "rules", "import-sigma", "--out", out, src)
-	if r.code != ExitError || !strings.Contains(r.stderr, "1 imported, 1 skipped") || !strings.Contains(r.stderr, "keyword search") {
+	if r.code != ExitError || !strings.Contains(r.stdout, "1 rule imported, 1 skipped") || !strings.Contains(r.stderr, "keyword search") {
 		t.Fatalf("import: %d %s", r.code, r.stderr)
 	}
 	// The imported rule runs with the built-in ones and names its author.

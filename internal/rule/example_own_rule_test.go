@@ -25,6 +25,11 @@ rules:
     description: A cluster's Kubernetes version was changed.
     remediation: Check the change ticket for the upgrade.
     resource: {type: cluster, name: 'request.?name.orValue("")'}
+    # Every path a rule reads is checked against real recorded events;
+    # none of this call is recorded yet, so say where the names come from.
+    paths_unseen:
+      requestParameters.name: wire name from the EKS API reference (UpdateClusterVersion)
+      requestParameters.force: wire name from the EKS API reference (UpdateClusterVersion)
     adjust:
       - when: 'request.?force.orValue(false) == true'
         risk: HIGH
@@ -62,6 +67,7 @@ rules:
 		fmt.Println(f.RuleID, f.Risk, f.Resource.Name, f.RiskReasons)
 	}
 	// Output:
+	// ACME-EKS-VERSION real-shape field check problems: 0
 	// ACME-EKS-VERSION forced upgrade problems: 0
 	// ACME-EKS-VERSION MEDIUM payments [EKS cluster upgraded outside the change window: default risk of the rule]
 }
