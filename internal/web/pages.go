@@ -42,6 +42,7 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return "no"
 		},
+		"plural": plural,
 		"pct": func(n, total int) int {
 			if total == 0 {
 				return 0
@@ -49,6 +50,14 @@ func (s *Server) funcs() template.FuncMap {
 			return n * 100 / total
 		},
 	}
+}
+
+// plural is "1 finding", "2 findings".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }
 
 // shortID is a finding id as tables show it (as the CLI does).

@@ -1,10 +1,10 @@
 // Package web serves trailwatch's dashboard: server-rendered pages (the
-// overview, the findings feed with its filters in the URL, and a finding's
-// whole story) over a store, with every asset embedded in the binary and a
-// strict Content-Security-Policy (no inline script or style). Event fields
-// are attacker-controlled; every value reaches the page through
-// html/template's contextual escaping. It imports store, finding, printable
-// and duration.
+// overview, the findings feed with its filters in the URL, a finding's
+// whole story, and the rule catalogue as configured) over a store, with
+// every asset embedded in the binary and a strict Content-Security-Policy
+// (no inline script or style). Event fields are attacker-controlled; every
+// value reaches the page through html/template's contextual escaping. It
+// imports store, finding, rule, printable and duration.
 package web
 
 import (
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
 
@@ -38,6 +39,9 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Options struct {
 	// Store is read for every page.
 	Store store.Store
+	// Engine is the catalogue as configured, for the rules pages; nil
+	// leaves them out.
+	Engine *rule.Engine
 	// BasePath serves everything under a prefix ("/trailwatch") behind a
 	// reverse proxy; "" or "/" serves at the root.
 	BasePath string
@@ -79,7 +83,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: base path %q must start with /", o.BasePath)
 	}
 	s := &Server{opts: o, base: base, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, page := range []string{"overview", "feed", "detail", "error"} {
+	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "error"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -94,6 +98,10 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /{$}", s.overview)
 	s.mux.HandleFunc("GET /findings", s.feed)
 	s.mux.HandleFunc("GET /findings/{id}", s.detail)
+	if o.Engine != nil {
+		s.mux.HandleFunc("GET /rules", s.rules)
+		s.mux.HandleFunc("GET /rules/{id}", s.ruleDetail)
+	}
 	return s, nil
 }
 
@@ -151,7 +159,7 @@ func staticFiles(fsys fs.FS) http.Handler {
 // render writes a page; a template error becomes a logged 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	var b strings.Builder
-	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data}); err != nil {
+	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil}); err != nil {
 		s.opts.Logger.Error("rendering a dashboard page", "page", page, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
@@ -180,9 +188,10 @@ func (s *Server) storeErr(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 type pageData struct {
-	Base string
-	Page string
-	Data any
+	Base  string
+	Page  string
+	Data  any
+	Rules bool // the rules pages are served
 }
 
 type errorPage struct {

@@ -21,9 +21,9 @@ import (
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
-// now is the dashboard's clock in tests: a week after the shipped example
+// now is the dashboard's clock in tests: four days after the shipped example
 // trail (2026-11-20).
-var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 // exampleStore scans the shipped example trail into a fresh SQLite store,
 // as `trailwatch scan examples/cloudtrail` does, and adds extra findings.
@@ -279,3 +279,58 @@ func escaped(s string) string {
 }
 
 func storeAll() store.Filter { return store.Filter{} }
+
+func TestRulesPages(t *testing.T) {
+	st := exampleStore(t)
+	cat, err := rule.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := st.Findings(context.Background(), storeAll())
+	id := all[0].RuleID
+	var off string
+	for _, r := range cat.Rules {
+		if r.DefaultOn() && r.ID != id {
+			off = r.ID
+			break
+		}
+	}
+	no := false
+	eng, err := rule.NewEngine(cat, map[string]rule.Settings{id: {Risk: finding.Extreme}, off: {Enabled: &no}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Engine: eng, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	code, _, body := get(t, srv.URL+"/rules")
+	if code != 200 || strings.Count(body, "<tr data-rule=") != len(cat.Rules) {
+		t.Fatalf("rules: %d, %d rows for %d rules", code, strings.Count(body, "<tr data-rule="), len(cat.Rules))
+	}
+	if !strings.Contains(body, `data-rule="`+off+`" data-enabled="false"`) || !strings.Contains(body, `data-rule="`+id+`" data-enabled="true"`) {
+		t.Error("rules page does not say which rules are on")
+	}
+	n := 0
+	for _, f := range all {
+		if f.RuleID == id {
+			n++
+		}
+	}
+	def, _ := cat.Get(id)
+	code, _, body = get(t, srv.URL+"/rules/"+id)
+	if code != 200 || !strings.Contains(body, "EXTREME (the rule's default is "+def.Risk.String()+")") || !strings.Contains(body, ">"+plural(n, "finding")+"</a>") ||
+		!strings.Contains(body, `id="test-cases"`) {
+		t.Errorf("rule %s: %d; effective risk, 7-day count %d or tests missing: %.2000s", id, code, n, body)
+	}
+	if code, _, _ := get(t, srv.URL+"/rules/NO-SUCH-RULE"); code != 404 {
+		t.Errorf("unknown rule: %d", code)
+	}
+	// Without an engine the pages are not served, and not linked.
+	_, _, body = get(t, newServer(t, st, "").URL+"/findings")
+	if strings.Contains(body, "/rules") {
+		t.Error("rules linked without a catalogue")
+	}
+}
