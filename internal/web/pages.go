@@ -52,6 +52,9 @@ func (s *Server) funcs() template.FuncMap {
 	}
 }
 
+// quote quotes untrusted text for a message.
+func quote(s string) string { return printable.Quote(s) }
+
 // plural is "1 finding", "2 findings".
 func plural(n int, word string) string {
 	if n == 1 {

@@ -1,8 +1,8 @@
 // Package web serves trailwatch's dashboard: server-rendered pages (the
 // overview, the findings feed with its filters in the URL, a finding's
-// whole story, and the rule catalogue as configured) over a store, with
-// every asset embedded in the binary and a strict Content-Security-Policy
-// (no inline script or style). Event fields are attacker-controlled; every
+// whole story, the rule catalogue as configured, and the channels with
+// their outbox) over a store, with every asset embedded in the binary and a
+// strict Content-Security-Policy (no inline script or style). Event fields are attacker-controlled; every
 // value reaches the page through html/template's contextual escaping. It
 // imports store, finding, rule, printable and duration.
 package web
@@ -42,6 +42,11 @@ type Options struct {
 	// Engine is the catalogue as configured, for the rules pages; nil
 	// leaves them out.
 	Engine *rule.Engine
+	// Outbox and Channels feed the channels page (nil Outbox leaves it
+	// out): the deliveries by channel and status, and each configured
+	// channel's type and routing.
+	Outbox   store.Outbox
+	Channels []Channel
 	// BasePath serves everything under a prefix ("/trailwatch") behind a
 	// reverse proxy; "" or "/" serves at the root.
 	BasePath string
@@ -83,7 +88,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: base path %q must start with /", o.BasePath)
 	}
 	s := &Server{opts: o, base: base, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "error"} {
+	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "error"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -101,6 +106,9 @@ func New(o Options) (*Server, error) {
 	if o.Engine != nil {
 		s.mux.HandleFunc("GET /rules", s.rules)
 		s.mux.HandleFunc("GET /rules/{id}", s.ruleDetail)
+	}
+	if o.Outbox != nil {
+		s.mux.HandleFunc("GET /channels", s.channels)
 	}
 	return s, nil
 }
@@ -159,7 +167,7 @@ func staticFiles(fsys fs.FS) http.Handler {
 // render writes a page; a template error becomes a logged 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	var b strings.Builder
-	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil}); err != nil {
+	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil}); err != nil {
 		s.opts.Logger.Error("rendering a dashboard page", "page", page, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
@@ -188,10 +196,11 @@ func (s *Server) storeErr(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 type pageData struct {
-	Base  string
-	Page  string
-	Data  any
-	Rules bool // the rules pages are served
+	Base     string
+	Page     string
+	Data     any
+	Rules    bool // the rules pages are served
+	Channels bool // the channels page is served
 }
 
 type errorPage struct {

@@ -334,3 +334,68 @@ func TestRulesPages(t *testing.T) {
 		t.Error("rules linked without a catalogue")
 	}
 }
+
+func TestChannelsPage(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	h := hostile()
+	second := hostile()
+	second.EventID, second.Fingerprint = "hostile-2", "fp-2"
+	second.ID = finding.ID(second.EventID, second.RuleID)
+	route := func(finding.Finding) []store.Route {
+		return []store.Route{{Channel: "pager"}, {Channel: "chat"}, {Channel: "retired"}}
+	}
+	if _, err := st.SaveRouted(ctx, []finding.Finding{h, second}, route); err != nil {
+		t.Fatal(err)
+	}
+	settle := func(channel, status, msg string) {
+		ds, err := st.Claim(ctx, channel, now, 10, time.Minute)
+		if err != nil || len(ds) != 2 {
+			t.Fatalf("claim %s: %d, %v", channel, len(ds), err)
+		}
+		var out []store.Outcome
+		for _, d := range ds {
+			out = append(out, store.Outcome{ID: d.ID, Status: status, Err: msg, Ref: "INC0010001", At: now})
+		}
+		if err := st.Settle(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle("pager", store.Done, "")
+	settle("chat", store.Dead, "slack: 404 no_service <b>\x1b[2J</b>")
+	s, err := New(Options{Store: st, Outbox: st, Now: func() time.Time { return now },
+		Channels: []Channel{{Name: "pager", Type: "pagerduty", Routes: "risk ≥ HIGH"}, {Name: "chat", Type: "slack"}, {Name: "quiet", Type: "email"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	code, _, body := get(t, srv.URL+"/channels")
+	if code != 200 {
+		t.Fatalf("channels: %d %s", code, body)
+	}
+	for _, want := range []string{
+		`<tr data-channel="pager" data-health="ok">`, `<tr data-channel="chat" data-health="failing">`, `<tr data-channel="quiet" data-health="idle">`,
+		`<tr data-channel="retired" data-health="waiting">`, "(no longer configured)", "risk ≥ HIGH",
+		`<td class="num-cell" data-status="done">2</td>`, `<td class="num-cell" data-status="dead">2</td>`,
+		"slack: 404 no_service &lt;b&gt;\\x1b[2J&lt;/b&gt;", `href="/findings/` + h.ID + `"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("channels page lacks %s", want)
+		}
+	}
+	if strings.Count(body, "<tr data-delivery=") != 2 {
+		t.Errorf("dead deliveries listed: %d, want 2", strings.Count(body, "<tr data-delivery="))
+	}
+	_, _, body = get(t, srv.URL+"/channels?status=done")
+	if strings.Count(body, "<tr data-delivery=") != 2 || !strings.Contains(body, "INC0010001") {
+		t.Error("done deliveries not listed with their reference")
+	}
+	if code, _, _ := get(t, srv.URL+"/channels?status=lost"); code != 400 {
+		t.Errorf("unknown status: %d", code)
+	}
+}
