@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sort"
@@ -56,16 +57,35 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "status "+quote(status)+" is not one of "+strings.Join(statuses, ", "))
 		return
 	}
-	depth, err := s.opts.Outbox.Depth(r.Context())
+	rows, err := s.channelRows(r.Context())
 	if err != nil {
 		s.storeErr(w, r, err)
 		return
 	}
-	p := channelsPage{Statuses: statuses, Status: status}
+	p := channelsPage{Statuses: statuses, Status: status, Channels: rows}
+	recent, err := s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Status: []string{status}, Limit: 50})
+	if err != nil {
+		s.storeErr(w, r, err)
+		return
+	}
+	for _, d := range recent {
+		p.Recent = append(p.Recent, deliveryRow{Delivery: d, Summary: d.Finding.Summary})
+	}
+	s.render(w, r, http.StatusOK, "channels", p)
+}
+
+// channelRows is every configured channel, and every channel that still
+// has deliveries, with its depth by status, last success and health.
+func (s *Server) channelRows(ctx context.Context) ([]channelRow, error) {
+	depth, err := s.opts.Outbox.Depth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []channelRow
 	known := map[string]bool{}
 	for _, c := range s.opts.Channels {
 		known[c.Name] = true
-		p.Channels = append(p.Channels, channelRow{Channel: c, Depth: depth[c.Name]})
+		rows = append(rows, channelRow{Channel: c, Depth: depth[c.Name]})
 	}
 	// Channels that are no longer configured but still have deliveries.
 	var gone []string
@@ -76,17 +96,16 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(gone)
 	for _, name := range gone {
-		p.Channels = append(p.Channels, channelRow{Channel: Channel{Name: name, Type: "(no longer configured)"}, Depth: depth[name]})
+		rows = append(rows, channelRow{Channel: Channel{Name: name, Type: "(no longer configured)"}, Depth: depth[name]})
 	}
-	for i := range p.Channels {
-		c := &p.Channels[i]
+	for i := range rows {
+		c := &rows[i]
 		if c.Depth == nil {
 			c.Depth = map[string]int{}
 		}
-		done, err := s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Channel: []string{c.Name}, Status: []string{store.Done}, Limit: 1})
+		done, err := s.opts.Outbox.Deliveries(ctx, store.OutboxFilter{Channel: []string{c.Name}, Status: []string{store.Done}, Limit: 1})
 		if err != nil {
-			s.storeErr(w, r, err)
-			return
+			return nil, err
 		}
 		if len(done) > 0 {
 			c.LastSuccess = done[0].UpdatedAt
@@ -104,13 +123,5 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
 			c.Health = "ok"
 		}
 	}
-	recent, err := s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Status: []string{status}, Limit: 50})
-	if err != nil {
-		s.storeErr(w, r, err)
-		return
-	}
-	for _, d := range recent {
-		p.Recent = append(p.Recent, deliveryRow{Delivery: d, Summary: d.Finding.Summary})
-	}
-	s.render(w, r, http.StatusOK, "channels", p)
+	return rows, nil
 }

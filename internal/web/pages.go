@@ -329,6 +329,8 @@ type overviewPage struct {
 	Top       []topList
 	Chart     chart
 	FeedSince string
+	// Channels is each channel's health, when the outbox is known.
+	Channels []channelRow
 }
 
 type riskCount struct {
@@ -409,6 +411,12 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		top("Access methods", methods, func(string) string { return "" }),
 	}
 	p.Chart = riskChart(list, now, win)
+	if s.opts.Outbox != nil {
+		if p.Channels, err = s.channelRows(r.Context()); err != nil {
+			s.storeErr(w, r, err)
+			return
+		}
+	}
 	s.render(w, r, http.StatusOK, "overview", p)
 }
 

@@ -395,6 +395,11 @@ func TestChannelsPage(t *testing.T) {
 	if strings.Count(body, "<tr data-delivery=") != 2 || !strings.Contains(body, "INC0010001") {
 		t.Error("done deliveries not listed with their reference")
 	}
+	// The overview shows each channel's health too.
+	_, _, body = get(t, srv.URL+"/")
+	if !strings.Contains(body, `id="overview-channels"`) || !strings.Contains(body, `<tr data-channel="chat" data-health="failing">`) {
+		t.Error("overview lacks channel health")
+	}
 	if code, _, _ := get(t, srv.URL+"/channels?status=lost"); code != 400 {
 		t.Errorf("unknown status: %d", code)
 	}
