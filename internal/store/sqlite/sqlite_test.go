@@ -105,3 +105,14 @@ func TestRepeatsAcrossRestart(t *testing.T) {
 		return open(t)
 	})
 }
+
+func TestLeaseSuite(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
