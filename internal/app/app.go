@@ -125,6 +125,8 @@ type Backend interface {
 	store.Store
 	store.Outbox
 	store.Checkpoints
+	store.Leases
+	store.Activity
 	Ping(ctx context.Context) error
 }
 

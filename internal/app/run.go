@@ -57,6 +57,7 @@ type Service struct {
 	adminLn  net.Listener
 	metrics  *metrics
 	beat     *heartbeat
+	leases   *leaser
 	ready    atomic.Bool
 	storeOK  atomic.Int64 // when the store last answered (Unix ns)
 	batches  chan pending
@@ -118,6 +119,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
 	s.metrics.watchDispatcher(s.disp)
 	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
+	s.leases = newLeaser(s.store, newHolder(), cfg.Store.Lease(), o.Logger, s.metrics.reg)
 	if cfg.Admin.Listen != "off" {
 		addr := cfg.Admin.Listen
 		if addr == "" {
@@ -128,7 +130,8 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
-	srcs, err := Sources(ctx, cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
+	srcs, err := Sources(ctx, cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store,
+		Claim: func(ctx context.Context, key string) bool { return s.leases.Held(ctx, key) }})
 	if err != nil {
 		if s.adminLn != nil {
 			s.adminLn.Close()
@@ -202,6 +205,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.disp.Run(dispCtx)
 		close(dispDone)
 	}()
+	leaseCtx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	leasesDone := make(chan struct{})
+	go func() {
+		s.leases.run(leaseCtx)
+		close(leasesDone)
+	}()
 	s.commitWG.Add(1)
 	go s.committer()
 	readCtx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
@@ -257,6 +266,12 @@ func (s *Service) Run(ctx context.Context) error {
 	close(s.batches)
 	s.commitWG.Wait()
 	closeAll(false)
+	// Everything read is committed and acknowledged (S3 checkpoints
+	// saved): the leases go to the other instances now, not when they
+	// lapse.
+	stopLeases()
+	<-leasesDone
+	s.leases.releaseAll(sctx)
 	stopDisp()
 	<-dispDone
 	if s.admin != nil {
@@ -411,23 +426,51 @@ func (s *Service) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fs := s.beat.check()
-			if len(fs) == 0 {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if _, err := s.store.SaveRouted(cctx, fs, s.router.Route); err != nil {
-				s.log.Error("save silence findings", "err", err)
-			} else {
-				for _, f := range fs {
-					s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
-					s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
-				}
-				s.disp.Kick()
-			}
-			cancel()
+			s.heartbeatTick(ctx)
 		}
 	}
+}
+
+// heartbeatTick records what this instance saw in the store; the instance
+// holding the heartbeat lease then judges silences from every instance's
+// activity, so a silence raises one finding however many instances run.
+func (s *Service) heartbeatTick(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if seen := s.beat.pending(); len(seen) > 0 {
+		if err := s.store.SawTrails(cctx, seen); err != nil {
+			s.beat.unrecorded(seen)
+			s.log.Error("record trail activity", "err", err)
+		}
+	}
+	if !s.leases.Held(cctx, heartbeatLease) {
+		return
+	}
+	act, err := s.store.TrailActivity(cctx)
+	if err != nil {
+		// Judging from this instance's events alone would report trails
+		// other instances hear from.
+		s.log.Error("read trail activity; silences not judged this time", "err", err)
+		return
+	}
+	s.beat.merge(act)
+	fs := s.beat.check()
+	if len(fs) == 0 {
+		return
+	}
+	res, err := s.store.SaveRouted(cctx, fs, s.router.Route)
+	if err != nil {
+		s.log.Error("save silence findings", "err", err)
+		return
+	}
+	for _, f := range fs {
+		if !res.New[f.ID] { // raised before, by this judge or the one before it
+			continue
+		}
+		s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+		s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
+	}
+	s.disp.Kick()
 }
 
 // metrics are the Prometheus series of trailwatch run.
