@@ -237,6 +237,7 @@ heartbeat:
 	a.heartbeatTick(ctx)
 	a.leases.releaseAll(ctx) // a stops; b judges now
 	at(52 * time.Minute)
+	b.leases.try(ctx, heartbeatLease) // b's next renewal round
 	b.heartbeatTick(ctx)
 	if !b.leases.Held(ctx, heartbeatLease) {
 		t.Fatal("b did not take the heartbeat lease a released")
