@@ -527,3 +527,70 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestSecondRunOnSQLiteRefused starts trailwatch run on a SQLite file in a
+// child process; a second run on the same file refuses to start and names
+// the holder, and other commands still read the file.
+func TestSecondRunOnSQLiteRefused(t *testing.T) {
+	dir := t.TempDir()
+	admin := freePort(t)
+	cfg := filepath.Join(dir, "trailwatch.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+store: {path: %s}
+admin: {listen: %q}
+log: {level: error}
+sources:
+  - {name: hook, type: webhook, listen: "127.0.0.1:0", api_key: EXAMPLE-KEY-0123456789}
+channels:
+  - {name: out, type: console}
+`, filepath.Join(dir, "tw.db"), admin)), 0o600)
+	c := child(t, "run", "--config", cfg)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	defer func() {
+		c.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			c.Process.Kill()
+			t.Error("the first run did not stop within 15s of SIGTERM")
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run was not ready within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cfg2 := filepath.Join(dir, "second.yaml")
+	os.WriteFile(cfg2, []byte(fmt.Sprintf(`
+store: {path: %s}
+admin: {listen: "off"}
+sources:
+  - {name: hook, type: webhook, listen: "127.0.0.1:0", api_key: EXAMPLE-KEY-0123456789}
+channels:
+  - {name: out, type: console}
+`, filepath.Join(dir, "tw.db"))), 0o600)
+	r := run(t, "", "run", "--config", cfg2)
+	if r.code == ExitOK {
+		t.Fatalf("a second run on the same file started (exit %d)", r.code)
+	}
+	want := fmt.Sprintf("in use by another trailwatch run (pid %d on ", c.Process.Pid)
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "store.dsn") {
+		t.Errorf("second run's error does not name the holder and the way out:\n%s\nwant it to contain %q", r.stderr, want)
+	}
+	if r := run(t, "", "findings", "list", "--config", cfg2); r.code != ExitOK {
+		t.Errorf("findings list beside a run: exit %d: %s", r.code, r.stderr)
+	}
+}
