@@ -15,6 +15,16 @@ var (
 	_ store.Activity = (*Store)(nil)
 )
 
+// clearLeases drops the leases of earlier runs: whoever holds the run lock
+// is the only run, so a lease left by a run that was killed must not make
+// this one wait for it to lapse.
+func (s *Store) clearLeases() error {
+	if _, err := s.db.Exec(`DELETE FROM leases`); err != nil {
+		return fmt.Errorf("clear leases of earlier runs: %w", mapErr(err))
+	}
+	return nil
+}
+
 // Acquire takes or renews a lease. trailwatch run holds the file's run
 // lock, so only one instance ever asks; the table still keeps the
 // semantics of store.Leases (the store's clock decides expiry).

@@ -187,6 +187,12 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 		s.lock.release()
 		return nil, fmt.Errorf("open store %s: %w", path, explain(path, o.readOnly, err))
 	}
+	if s.lock != nil {
+		if err := s.clearLeases(); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	return s, nil
 }
 
