@@ -120,6 +120,9 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	s.metrics.watchDispatcher(s.disp)
 	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
 	s.leases = newLeaser(s.store, newHolder(), cfg.Store.Lease(), o.Logger, s.metrics.reg)
+	if s.beat.maxSilence > 0 {
+		s.leases.gauge.WithLabelValues(heartbeatLease).Set(0) // from the start, as the other series
+	}
 	if cfg.Admin.Listen != "off" {
 		addr := cfg.Admin.Listen
 		if addr == "" {
