@@ -154,6 +154,9 @@ sources:
     secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
     wait_seconds: 1
     max_messages: 10
+    # Short, so that a receive whose answer is lost (see bench/README.md)
+    # delays its messages by seconds, not the default minute.
+    visibility_timeout: 5
 channels:
   - {name: sink, type: webhook, url: %s/alerts, concurrency: 16}
 `, sdsn, logLevel, fake.QueueURL("trailwatch-events"), fake.URL(), sink.URL)), 0o600)
