@@ -41,6 +41,7 @@ func main() {
 	counts := flag.String("instances", "1,2,3", "instance counts to compare")
 	reps := flag.Int("reps", 2, "measurements per instance count (alternating order)")
 	flag.StringVar(&logLevel, "log-level", "error", "the instances' log level (their logs go to stderr)")
+	flag.IntVar(&visibility, "visibility", 5, "the sqs source's visibility_timeout, seconds")
 	flag.Parse()
 	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
 	if dsn == "" || !strings.Contains(dsn, "://") {
@@ -156,10 +157,10 @@ sources:
     max_messages: 10
     # Short, so that a receive whose answer is lost (see bench/README.md)
     # delays its messages by seconds, not the default minute.
-    visibility_timeout: 5
+    visibility_timeout: %d
 channels:
   - {name: sink, type: webhook, url: %s/alerts, concurrency: 16}
-`, sdsn, logLevel, fake.QueueURL("trailwatch-events"), fake.URL(), sink.URL)), 0o600)
+`, sdsn, logLevel, fake.QueueURL("trailwatch-events"), fake.URL(), visibility, sink.URL)), 0o600)
 	// The schema is created once, before the clock starts.
 	mig := exec.Command(bin, "findings", "list", "--config", cfg, "--limit", "1")
 	if out, err := mig.CombinedOutput(); err != nil {
@@ -208,7 +209,10 @@ func event(i int) string {
 	return fmt.Sprintf(`{"version":"0","id":"bench-%d","detail-type":"AWS API Call via CloudTrail","source":"aws.eks","account":"111122223333","time":"2026-11-20T10:00:00Z","region":"eu-west-1","resources":[],"detail":{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T10:00:00Z","eventSource":"eks.amazonaws.com","eventName":"UpdateClusterConfig","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.22.0","requestParameters":{"name":"cluster-%d","resourcesVpcConfig":{"endpointPublicAccess":true,"publicAccessCidrs":["0.0.0.0/0"]}},"responseElements":{"update":{"id":"u-%d","status":"InProgress","type":"EndpointAccessUpdate"}},"requestID":"r-%d","eventID":"00000000-0000-4000-8000-%012d","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}`, i, i, i, i, i)
 }
 
-var logLevel string
+var (
+	logLevel   string
+	visibility int
+)
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "habench:", err)
