@@ -114,6 +114,16 @@ var migrations = []string{
 		FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = a.trigger_id;
 	UPDATE findings f SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = f.id);
 	CREATE INDEX findings_unrouted ON findings(event_time) WHERE NOT routed;`,
+	// As the SQLite store's: chunks of input set aside (store.Quarantine).
+	`CREATE TABLE quarantine (
+		source       text COLLATE "C" NOT NULL,
+		object       text COLLATE "C" NOT NULL,
+		chunk_offset bigint NOT NULL,
+		records      bigint NOT NULL,
+		reason       text NOT NULL,
+		at           bigint NOT NULL,
+		PRIMARY KEY (source, object, chunk_offset)
+	);`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value

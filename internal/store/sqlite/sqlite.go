@@ -105,6 +105,17 @@ var migrations = []string{
 		reasons = coalesce((SELECT json_extract(f.data, '$.risk_reasons') FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), '[]');
 	UPDATE findings SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = findings.id);
 	CREATE INDEX findings_unrouted ON findings(event_time) WHERE routed = 0;`,
+	// Chunks of input trailwatch run set aside after repeated failures
+	// (store.Quarantine).
+	`CREATE TABLE quarantine (
+		source       TEXT NOT NULL,
+		object       TEXT NOT NULL,
+		chunk_offset INTEGER NOT NULL,
+		records      INTEGER NOT NULL,
+		reason       TEXT NOT NULL,
+		at           INTEGER NOT NULL,
+		PRIMARY KEY (source, object, chunk_offset)
+	);`,
 }
 
 // Option changes how Open opens a database.

@@ -105,3 +105,12 @@ func TestRepeatsAcrossRestart(t *testing.T) {
 		return open(t)
 	})
 }
+
+func TestQuarantine(t *testing.T) {
+	s, err := sqlite.Open(":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunQuarantine(t, s)
+}
