@@ -27,6 +27,12 @@ type Batch struct {
 	// Origin names the input in errors and findings (queue and message
 	// id, s3://bucket/key, …).
 	Origin string
+	// Object names the object a chunk belongs to (a file, an S3 object)
+	// when a large object is handed out in chunks, and Offset is the
+	// index of the chunk's first record in it; Object is empty when the
+	// batch is a whole input.
+	Object string
+	Offset int
 	// Events are the decoded CloudTrail records some rule may match;
 	// records no rule watches are counted in Records but not decoded.
 	Events []*event.Event
