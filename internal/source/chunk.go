@@ -198,7 +198,9 @@ func ParseProgress(v string) Progress {
 // chunk is read only once the previous one was acknowledged as committed,
 // so a checkpoint can follow each commit and memory holds one chunk. A
 // chunk acknowledged with an error abandons the object (it is read again
-// later, from its last checkpoint).
+// later, from its last checkpoint). The last chunk is not waited for: the
+// feed is over once it is handed out (its Ack still records progress), so
+// small objects, one chunk each, flow as fast as before.
 type Feed struct {
 	c      *Chunker
 	closer io.Closer
@@ -207,6 +209,7 @@ type Feed struct {
 	// commit is called from the Ack of a committed chunk with the records
 	// committed so far and whether the object is done.
 	commit func(ctx context.Context, records int, done bool) error
+	nacked func(last bool, err error)
 	acks   chan error
 	wait   bool // a chunk is out, not yet acknowledged
 	over   bool
@@ -227,11 +230,13 @@ type FeedOptions struct {
 	// of the object's records are committed, done whether that is all of
 	// them. An error is returned from the chunk's Ack.
 	Commit func(ctx context.Context, records int, done bool) error
+	// Nacked, when set, is told of a chunk acknowledged with an error.
+	Nacked func(last bool, err error)
 }
 
 // NewFeed hands out c's chunks.
 func NewFeed(c *Chunker, o FeedOptions) *Feed {
-	return &Feed{c: c, closer: o.Closer, origin: o.Origin, trails: o.Trails, commit: o.Commit, acks: make(chan error, 1)}
+	return &Feed{c: c, closer: o.Closer, origin: o.Origin, trails: o.Trails, commit: o.Commit, nacked: o.Nacked, acks: make(chan error, 1)}
 }
 
 // ErrAbandoned is what Feed.Next returns once a chunk was acknowledged
@@ -292,14 +297,15 @@ func (f *Feed) Next(ctx context.Context, closed <-chan struct{}) (*Batch, error)
 		if r.Err == nil && f.commit != nil {
 			err = f.commit(ctx, upto, last)
 		}
-		if r.Err != nil {
-			f.acks <- r.Err
-		} else {
-			f.acks <- err
+		if r.Err != nil && f.nacked != nil {
+			f.nacked(last, r.Err)
+		}
+		if !last {
+			f.acks <- errors.Join(r.Err, err)
 		}
 		return err
 	}
-	f.wait = true
+	f.wait = !last
 	return b, nil
 }
 

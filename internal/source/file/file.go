@@ -1,8 +1,12 @@
 // Package file is the source that watches a folder (recursively) for
-// CloudTrail log files, plain or gzip-compressed, by polling; each file is
-// one batch. It remembers the files it has processed through
-// store.Checkpoints, one key per file, so a restart reads only files that
-// are new or changed. A file is read once its size and modification time
+// CloudTrail log files, plain or gzip-compressed, by polling. A file is
+// handed out in chunks (source.Limits: 2,000 records or 4 MB by default),
+// one at a time, each its own batch; the next chunk is read once the
+// previous one is committed. It remembers its progress through
+// store.Checkpoints, one key per file ("<size>:<mtime>;records=<n>" while
+// a file is part-way, "<size>:<mtime>" once done), so a restart reads only
+// files that are new or changed, and resumes a large file after its last
+// committed chunk. A file is read once its size and modification time
 // stayed the same between two polls, so a file still being written waits.
 // It imports source, store and event.
 package file
@@ -11,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -119,6 +124,8 @@ type Options struct {
 	// After waits between polls; nil means time.After. Tests use it to
 	// drive polls.
 	After func(time.Duration) <-chan time.Time
+	// Limits bound a chunk; zero fields take source's defaults.
+	Limits source.Limits
 }
 
 // state is what a file looked like: size and modification time. A
@@ -165,6 +172,8 @@ type Source struct {
 	closeMu sync.Once
 	polls   int
 	queue   []string
+	cur     *source.Feed // the file being handed out, chunk by chunk
+	curPath string
 
 	mu    sync.Mutex // guards files
 	files map[string]*entry
@@ -215,7 +224,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 // Name returns the source's name.
 func (s *Source) Name() string { return s.name }
 
-// Close stops the source: Read returns source.ErrExhausted. Files handed
+// Close stops the source: Read returns source.ErrClosed. Chunks handed
 // out and not acknowledged are read again after a restart.
 func (s *Source) Close(ctx context.Context) error {
 	s.closeMu.Do(func() { close(s.closed) })
@@ -232,13 +241,33 @@ func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 		}
 		select {
 		case <-s.closed:
-			return nil, source.ErrExhausted
+			return nil, source.ErrClosed
 		default:
+		}
+		if s.cur != nil {
+			b, err := s.cur.Next(ctx, s.closed)
+			switch {
+			case err == nil:
+				return b, nil
+			case errors.Is(err, source.ErrClosed) || ctx.Err() != nil:
+				return nil, err
+			case err == io.EOF:
+				// Every chunk handed out; the last one's Ack ends the
+				// file's flight.
+			case errors.Is(err, source.ErrAbandoned):
+				s.clearFlight(s.curPath) // said when nacked
+			default:
+				s.Errors.Add(1)
+				s.log.Warn("file not read to its end; reading it again from its last committed chunk at the next poll", "file", s.curPath, "err", err)
+				s.clearFlight(s.curPath)
+			}
+			s.cur, s.curPath = nil, ""
+			continue
 		}
 		if len(s.queue) > 0 {
 			path := s.queue[0]
 			s.queue = s.queue[1:]
-			b, err := s.read(path)
+			b, err := s.read(ctx, path)
 			if err != nil {
 				s.Errors.Add(1)
 				s.log.Warn("file not read; trying again at the next poll", "file", path, "err", err)
@@ -258,7 +287,7 @@ func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-s.closed:
-				return nil, source.ErrExhausted
+				return nil, source.ErrClosed
 			}
 		}
 		if err := s.scan(ctx); err != nil {
@@ -355,10 +384,10 @@ func (s *Source) consider(ctx context.Context, path string, now state) error {
 	return nil
 }
 
-// read decodes one file into a batch. A file gone since the poll gives no
-// batch and no error; a file that could not be read gives an error and is
-// tried again at the next poll.
-func (s *Source) read(path string) (*source.Batch, error) {
+// read opens one file and hands out its first chunk. A file gone since
+// the poll gives no batch and no error; a file that could not be read
+// gives an error and is tried again at the next poll.
+func (s *Source) read(ctx context.Context, path string) (*source.Batch, error) {
 	s.mu.Lock()
 	e := s.files[path]
 	e.queued = false
@@ -370,42 +399,64 @@ func (s *Source) read(path string) (*source.Batch, error) {
 	if err != nil {
 		return nil, unwrapPath(err)
 	}
-	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, unwrapPath(err)
 	}
 	st := state{info.Size(), info.ModTime().UnixNano()}
-	events, records, errs, err := source.DecodeStream(f, path, s.opts.Wants, s.opts.MaxRecord)
+	key := "file://" + path
+	// Resume after the chunks committed before a restart, when the file
+	// is still the one they were read from.
+	v, err := s.ck.Checkpoint(ctx, key)
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	s.mu.Lock()
-	e.inflight = true
-	s.mu.Unlock()
-	b := &source.Batch{Origin: path, Events: events, Records: records, Errors: errs}
-	var once atomic.Bool
-	b.Ack = func(ctx context.Context, r source.Result) error {
-		err := r.Err
-		if !once.CompareAndSwap(false, true) {
-			return fmt.Errorf("file source %s: %s acknowledged twice", s.name, path)
+	skip := 0
+	if p := source.ParseProgress(v); !p.Done && p.Version == st.String() {
+		skip = p.Records
+		s.log.Info("resuming a file after its committed records", "file", path, "records", skip)
+	}
+	c := source.NewChunker(f, path, s.opts.Wants, s.opts.MaxRecord, s.opts.Limits, skip)
+	feed := source.NewFeed(c, source.FeedOptions{Closer: f, Origin: path, Nacked: func(last bool, err error) {
+		s.log.Info("file not committed; reading it again from its last committed chunk at the next poll", "file", path, "err", err)
+		if last {
+			s.mu.Lock()
+			e.inflight = false
+			s.mu.Unlock()
 		}
-		s.mu.Lock()
-		e.inflight = false
-		if err == nil {
-			e.done, e.hasDone = st, true
+	}, Commit: func(ctx context.Context, records int, done bool) error {
+		if done {
+			s.mu.Lock()
+			e.done, e.hasDone, e.inflight = st, true, false
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
-		if err != nil {
-			s.log.Info("file not committed; reading it again at the next poll", "file", path, "err", err)
-			return nil
-		}
-		if err := s.ck.SetCheckpoint(ctx, "file://"+path, st.String()); err != nil {
+		if err := s.ck.SetCheckpoint(ctx, key, source.Progress{Version: st.String(), Records: records, Done: done}.String()); err != nil {
 			return fmt.Errorf("file source %s: save checkpoint for %s: %w", s.name, path, err)
 		}
 		return nil
+	}})
+	s.mu.Lock()
+	e.inflight = true
+	s.mu.Unlock()
+	s.cur, s.curPath = feed, path
+	b, err := feed.Next(ctx, s.closed)
+	if err != nil {
+		s.clearFlight(path)
+		s.cur, s.curPath = nil, ""
+		return nil, err
 	}
 	return b, nil
+}
+
+// clearFlight makes a file that was abandoned part-way readable again.
+func (s *Source) clearFlight(path string) {
+	s.mu.Lock()
+	if e := s.files[path]; e != nil {
+		e.inflight = false
+	}
+	s.mu.Unlock()
 }
 
 // memCheckpoints keeps checkpoints in memory.
