@@ -120,11 +120,12 @@ func enabledRules(c *rule.Catalogue, cfg *config.Config) []string {
 }
 
 // Backend is what every store gives: findings, the outbox, checkpoints,
-// and a health check.
+// the quarantine, and a health check.
 type Backend interface {
 	store.Store
 	store.Outbox
 	store.Checkpoints
+	store.Quarantine
 	Ping(ctx context.Context) error
 }
 

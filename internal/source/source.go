@@ -61,6 +61,11 @@ type Result struct {
 	// this commit stored. The others were already stored (the events came
 	// before, or twice in the batch).
 	Findings, New int
+	// Quarantined is set when the batch could not be committed after
+	// several tries while the store answered: it was set aside (recorded
+	// in the store's quarantine, raised as a finding) and the source
+	// should move on, as after a commit.
+	Quarantined bool
 }
 
 // Source is an input of trailwatch run.
