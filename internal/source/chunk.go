@@ -29,6 +29,22 @@ const (
 	DefaultChunkBytes   = 4 << 20
 )
 
+// MaxChunkBytes is the most chunk_bytes may be.
+const MaxChunkBytes = 64 << 20
+
+// CheckLimits validates the chunk_records and chunk_bytes settings of a
+// source (0 means the default).
+func CheckLimits(records, bytes int) []error {
+	var errs []error
+	if records < 0 || records > 100000 {
+		errs = append(errs, fmt.Errorf("chunk_records: %d is not between 1 and 100000 (0 for the default, %d)", records, DefaultChunkRecords))
+	}
+	if bytes < 0 || bytes > MaxChunkBytes {
+		errs = append(errs, fmt.Errorf("chunk_bytes: %d is not between 1 and %d (0 for the default, %d)", bytes, MaxChunkBytes, DefaultChunkBytes))
+	}
+	return errs
+}
+
 // OrDefault fills the zero fields with the defaults.
 func (l Limits) OrDefault() Limits {
 	if l.Records <= 0 {

@@ -44,6 +44,11 @@ type Config struct {
 	// Start is "all" (default: read the files already there too) or "new"
 	// (only files written after the source first started on this folder).
 	Start string `yaml:"start"`
+	// ChunkRecords and ChunkBytes bound one chunk of a large file (its
+	// own batch and transaction); defaults 2000 records and 4 MiB of
+	// decompressed records.
+	ChunkRecords int `yaml:"chunk_records"`
+	ChunkBytes   int `yaml:"chunk_bytes"`
 
 	checked bool
 	poll    time.Duration
@@ -98,8 +103,14 @@ func (c *Config) Check(getenv func(string) string) error {
 	default:
 		errs = append(errs, fmt.Errorf("start: %q is not all or new", c.Start))
 	}
+	errs = append(errs, source.CheckLimits(c.ChunkRecords, c.ChunkBytes)...)
 	c.checked = len(errs) == 0
 	return errors.Join(errs...)
+}
+
+// Limits are the chunk limits the configuration sets.
+func (c Config) Limits() source.Limits {
+	return source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}.OrDefault()
 }
 
 func unwrapPath(err error) error {
@@ -124,7 +135,8 @@ type Options struct {
 	// After waits between polls; nil means time.After. Tests use it to
 	// drive polls.
 	After func(time.Duration) <-chan time.Time
-	// Limits bound a chunk; zero fields take source's defaults.
+	// Limits bound a chunk; zero means the configuration's (chunk_records,
+	// chunk_bytes).
 	Limits source.Limits
 }
 
@@ -203,6 +215,9 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	}
 	if o.Checkpoints == nil {
 		o.Checkpoints = &memCheckpoints{m: map[string]string{}}
+	}
+	if o.Limits == (source.Limits{}) {
+		o.Limits = c.Limits()
 	}
 	s := &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}
 	key := "file://" + c.abs
