@@ -302,7 +302,10 @@ func (f *Feed) Next(ctx context.Context, closed <-chan struct{}) (*Batch, error)
 	if ch.Offset > 0 || !ch.Last {
 		origin = fmt.Sprintf("%s records %d-%d", f.origin, ch.Offset, ch.Offset+ch.Records)
 	}
-	b := &Batch{Origin: origin, Object: f.origin, Offset: ch.Offset, Events: ch.Events, Records: ch.Records, Errors: ch.Errs, Trails: f.trails}
+	b := &Batch{Origin: origin, Object: f.origin, Offset: ch.Offset, Events: ch.Events, Records: ch.Records, Errors: ch.Errs}
+	if ch.Records > 0 {
+		b.Trails = f.trails
+	}
 	upto, last := ch.Offset+ch.Records, ch.Last
 	var once atomic.Bool
 	b.Ack = func(ctx context.Context, r Result) error {

@@ -452,8 +452,8 @@ func TestPollingWaitsAndStops(t *testing.T) {
 		t.Fatalf("after the poll: %v, want %s", b, k)
 	}
 	s.Close(context.Background())
-	if _, err := s.Read(context.Background()); !errors.Is(err, source.ErrExhausted) {
-		t.Errorf("Read after Close: %v, want ErrExhausted", err)
+	if _, err := s.Read(context.Background()); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Read after Close: %v, want ErrClosed", err)
 	}
 }
 
@@ -621,5 +621,70 @@ func TestBrokenDownloadIsReadAgain(t *testing.T) {
 	}
 	if s.ReadErrors.Load() != 1 {
 		t.Errorf("read errors = %d, want 1", s.ReadErrors.Load())
+	}
+}
+
+// A large object is handed out in chunks, the next once the previous is
+// committed; a restart resumes it after its last committed chunk (nothing
+// twice, nothing skipped), and the stream's checkpoint moves past it once
+// its last chunk is committed.
+func TestLargeObjectInChunksResumes(t *testing.T) {
+	f := newFakeS3(t)
+	var recs []string
+	var want []string
+	for i := 0; i < 25; i++ {
+		id := fmt.Sprintf("big-%03d", i)
+		recs = append(recs, record(id, acctA, "us-east-1"))
+		want = append(want, id)
+	}
+	key := f.put("trail/AWSLogs/"+acctA+"/CloudTrail/us-east-1/2026/11/01/"+acctA+"_CloudTrail_us-east-1_20261101T0100Z_big.json.gz",
+		gz(`{"Records":[`+strings.Join(recs, ",")+`]}`))
+	ck := openCheckpoints(t)
+	c := f.config()
+	c.StartAfter, c.PollInterval, c.ChunkRecords = "2026-11-01", "0", 10
+	s := newSource(t, c, s3source.Options{Checkpoints: ck})
+	b1 := read(t, s)
+	if b1.Records != 10 || b1.Object != "s3://"+bucket+"/"+key || b1.Offset != 0 || len(b1.Trails) != 1 {
+		t.Fatalf("first chunk: %s, %d records, offset %d, trails %v", b1.Origin, b1.Records, b1.Offset, b1.Trails)
+	}
+	// The next chunk waits for the commit of the first.
+	wctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	if b, err := s.Read(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read before the first chunk was committed: %v, %v", b, err)
+	}
+	cancel()
+	ack(t, b1, nil)
+	b2 := read(t, s)
+	if b2.Offset != 10 || b2.Records != 10 {
+		t.Fatalf("second chunk: offset %d, %d records", b2.Offset, b2.Records)
+	}
+	ack(t, b2, nil)
+	stream := ckKey(acctA, "us-east-1")
+	if got := checkpoint(t, ck, stream); got == key {
+		t.Errorf("the stream's checkpoint moved past an object part-way")
+	}
+	if got := checkpoint(t, ck, stream+"#partial"); !strings.HasPrefix(got, key+"@") || !strings.HasSuffix(got, ";records=20") {
+		t.Errorf("partial checkpoint %q", got)
+	}
+	read(t, s) // the third chunk, never committed: the process stops
+	s.Close(context.Background())
+
+	s2 := newSource(t, c, s3source.Options{Checkpoints: ck})
+	rest := drain(t, s2)
+	if len(rest) != 1 || rest[0].Offset != 20 || rest[0].Records != 5 {
+		t.Fatalf("after restart: %v", origins(rest))
+	}
+	ack(t, rest[0], nil)
+	var got []string
+	for _, b := range []*source.Batch{b1, b2, rest[0]} {
+		for _, e := range b.Events {
+			got = append(got, e.EventID)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events over both runs (-want +got):\n%s", diff)
+	}
+	if got := checkpoint(t, ck, stream); got != key {
+		t.Errorf("stream checkpoint %q once the object is done, want %q", got, key)
 	}
 }
