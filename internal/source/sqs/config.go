@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/secret"
+	"github.com/trailwatch/trailwatch/internal/source"
 )
 
 // Config configures the SQS source. Zero values mean the defaults below;
@@ -59,6 +60,11 @@ type Config struct {
 	// With S3Endpoint set, path-style addressing is used.
 	S3Region   string `yaml:"s3_region"`
 	S3Endpoint string `yaml:"s3_endpoint"`
+	// ChunkRecords and ChunkBytes bound one chunk of a large log file
+	// (its own batch and transaction); defaults 2000 records and 4 MiB of
+	// decompressed records.
+	ChunkRecords int `yaml:"chunk_records"`
+	ChunkBytes   int `yaml:"chunk_bytes"`
 
 	accessKeyID, secretAccessKey secret.Secret
 	queueName                    string
@@ -185,6 +191,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	if err1 == nil && err2 == nil && c.accessKeyID.Empty() != c.secretAccessKey.Empty() {
 		bad("access_key_id and secret_access_key", "give both or neither")
 	}
+	errs = append(errs, source.CheckLimits(c.ChunkRecords, c.ChunkBytes)...)
 	c.checked = true
 	return errors.Join(errs...)
 }

@@ -41,10 +41,6 @@ const (
 	deleteLinger = 50 * time.Millisecond
 )
 
-// ErrClosed is returned by Read once the source is closed or the context
-// given to New has ended.
-var ErrClosed = errors.New("sqs source closed")
-
 // S3Getter fetches log files. GetObject returns the object's body, which
 // the caller closes; an error wrapping ErrNotFound means the object (or
 // its bucket) does not exist, any other error is worth retrying.
@@ -61,6 +57,9 @@ type Options struct {
 	// S3 fetches log files; nil builds an aws-sdk-go-v2 S3 client from
 	// the Config (s3_region, s3_endpoint, the credentials).
 	S3 S3Getter
+	// Limits bound a chunk of a log file; zero means the configuration's
+	// (chunk_records, chunk_bytes).
+	Limits source.Limits
 }
 
 // Source receives from one queue. Received counts messages received
@@ -78,6 +77,7 @@ type Source struct {
 	s3        S3Getter
 	wants     source.Wants
 	maxRecord int
+	limits    source.Limits
 	log       *slog.Logger
 
 	batches chan *source.Batch
@@ -144,6 +144,10 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 			so.BaseEndpoint = aws.String(c.Endpoint)
 		}
 	})
+	if o.Limits == (source.Limits{}) {
+		o.Limits = source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}
+	}
+	o.Limits = o.Limits.OrDefault()
 	getter := o.S3
 	if getter == nil {
 		s3Cfg := awsCfg.Copy()
@@ -159,7 +163,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	s := &Source{
 		name: name, queueURL: c.QueueURL, queueName: c.queueName, cfg: c,
 		vis:    time.Duration(c.VisibilityTimeout) * time.Second,
-		client: client, s3: getter, wants: o.Wants, maxRecord: o.MaxRecord,
+		client: client, s3: getter, wants: o.Wants, maxRecord: o.MaxRecord, limits: o.Limits,
 		log:      o.Logger.With("queue", c.queueName),
 		batches:  make(chan *source.Batch),
 		inflight: map[string]*held{},
@@ -198,7 +202,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 func (s *Source) Name() string { return s.name }
 
 // Read returns the next message's batch. It returns ctx.Err() when ctx
-// ends and ErrClosed once the source stopped.
+// ends and source.ErrClosed once the source stopped.
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 	select {
 	case b := <-s.batches:
@@ -206,7 +210,7 @@ func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-s.done:
-		return nil, ErrClosed
+		return nil, source.ErrClosed
 	}
 }
 
@@ -313,13 +317,15 @@ func (s *Source) receiveLoop(life context.Context) {
 				s.release(context.WithoutCancel(life), hs[i:])
 				return
 			}
-			b := s.handle(life, m, hs[i])
-			if b == nil {
-				continue
+			emit := func(b *source.Batch) bool {
+				select {
+				case s.batches <- b:
+					return true
+				case <-life.Done():
+					return false
+				}
 			}
-			select {
-			case s.batches <- b:
-			case <-life.Done():
+			if !s.handle(life, m, hs[i], emit) {
 				s.release(context.WithoutCancel(life), hs[i:])
 				return
 			}
@@ -327,10 +333,15 @@ func (s *Source) receiveLoop(life context.Context) {
 	}
 }
 
-// handle turns a message into a batch; it returns nil for a poison
-// message, and for one whose log files could not be fetched (made visible
-// again later).
-func (s *Source) handle(life context.Context, m types.Message, h *held) *source.Batch {
+// handle turns a message into batches and hands them to emit: one for
+// the records it carries, and the chunks of each log file it names (the
+// next chunk once the previous one is committed, so a large file is
+// committed in bounded pieces). The message is deleted once every batch
+// is committed, and made visible again after a delay when one fails. A
+// poison message gives no batch; one whose log files could not be fetched
+// is made visible again later. It returns false when life ended while
+// handing out (the caller releases the messages).
+func (s *Source) handle(life context.Context, m types.Message, h *held, emit func(*source.Batch) bool) bool {
 	origin := "sqs://" + s.queueName + "/" + h.id
 	if w := *s.cfg.MaxReceiveCountWarn; w > 0 && h.count > w {
 		s.log.Warn("message received again and again; the queue's redrive policy moves it to the dead-letter queue", "message_id", h.id, "receive_count", h.count)
@@ -342,7 +353,7 @@ func (s *Source) handle(life context.Context, m types.Message, h *held) *source.
 		h.finish()
 		s.untrack(h)
 		s.log.Error("message not understood; left for the dead-letter queue", "message_id", h.id, "receive_count", h.count, "bytes", len(body), "err", err)
-		return nil
+		return true
 	}
 	if p.note != "" {
 		if p.warn {
@@ -351,39 +362,148 @@ func (s *Source) handle(life context.Context, m types.Message, h *held) *source.
 			s.log.Debug("message without CloudTrail records", "message_id", h.id, "why", p.note)
 		}
 	}
+	msg := &message{ack: s.acker(h, origin)}
+	// The message's records and its log files of one chunk each make one
+	// batch, handed out last; larger log files' chunks go before it.
 	b := &source.Batch{Origin: origin, Errors: p.errs}
 	if p.inline != nil {
 		evs, n, errs := source.Decode(bytes.NewReader(p.inline), origin, s.wants, s.maxRecord)
 		b.Events, b.Records, b.Errors = evs, n, append(b.Errors, errs...)
 	}
 	for _, o := range p.objects {
-		evs, n, errs, err := s.fetch(life, o)
+		ok, err := s.feedObject(life, o, msg, b, emit)
 		if err != nil {
 			if life.Err() != nil {
-				s.release(context.WithoutCancel(life), []*held{h})
-				return nil
+				return false
 			}
-			s.Failed.Add(1)
 			s.log.Warn("log file not fetched; the message is retried later", "message_id", h.id, "receive_count", h.count, "err", err)
-			if h.finish() {
-				s.untrack(h)
-				ctx, cancel := context.WithTimeout(life, callTimeout)
-				defer cancel()
-				if err := s.retryLater(ctx, h); err != nil {
-					s.log.Warn("could not delay the retry", "message_id", h.id, "err", err)
-				}
-			}
-			return nil
+			msg.fail(life, err)
+			return true
 		}
-		b.Events = append(b.Events, evs...)
-		b.Records += n
-		b.Errors = append(b.Errors, errs...)
-		if tr, ok := source.TrailOfKey(o.key); ok && n > 0 {
-			b.Trails = append(b.Trails, tr)
+		if !ok {
+			// A chunk failed (the message is made visible again), or
+			// the source stopped.
+			return life.Err() == nil
 		}
 	}
-	b.Ack = s.acker(h, origin)
+	if !emit(msg.track(b)) {
+		return false
+	}
+	msg.seal(life)
+	return true
+}
+
+// feedObject reads one log file: when it is one chunk, into small (the
+// message's batch); else chunk by chunk, each its own batch, handed to emit.
+// A file that could not be fetched or read (worth retrying) is an error;
+// ok is false when a chunk failed or the source stopped.
+func (s *Source) feedObject(life context.Context, o object, msg *message, small *source.Batch, emit func(*source.Batch) bool) (ok bool, err error) {
+	ctx, cancel := context.WithTimeout(life, fetchTimeout)
+	defer cancel()
+	origin := o.String()
+	rc, err := s.s3.GetObject(ctx, o.bucket, o.key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			small.Errors = append(small.Errors, fmt.Errorf("get %s: %w", origin, err))
+			return true, nil
+		}
+		return false, &transientError{fmt.Errorf("get %s: %w", origin, err)}
+	}
+	var trails []source.Trail
+	if tr, ok := source.TrailOfKey(o.key); ok {
+		trails = []source.Trail{tr}
+	}
+	feed := source.NewFeed(source.NewChunker(rc, origin, s.wants, s.maxRecord, s.limits, 0), source.FeedOptions{Closer: rc, Origin: origin, Trails: trails})
+	for first := true; ; first = false {
+		b, err := feed.Next(ctx, s.done)
+		switch {
+		case err == io.EOF:
+			return true, nil
+		case errors.Is(err, source.ErrAbandoned), errors.Is(err, source.ErrClosed), life.Err() != nil:
+			return false, nil
+		case err != nil:
+			return false, &transientError{err}
+		}
+		if first && !feed.Waiting() {
+			// The whole file in one chunk: it joins the message's batch
+			// (its own Ack owes nothing).
+			small.Events = append(small.Events, b.Events...)
+			small.Records += b.Records
+			small.Errors = append(small.Errors, b.Errors...)
+			small.Trails = append(small.Trails, b.Trails...)
+			continue
+		}
+		if !emit(msg.track(b)) {
+			return false, nil
+		}
+	}
+}
+
+// message acknowledges one SQS message once every batch it gave was
+// committed, or at the first that failed.
+type message struct {
+	ack func(context.Context, source.Result) error
+
+	mu       sync.Mutex
+	out      int  // batches handed out, not yet acknowledged
+	sealed   bool // every batch handed out
+	finished bool // ack called
+}
+
+// track counts b as the message's and chains its Ack to the message's.
+func (m *message) track(b *source.Batch) *source.Batch {
+	m.mu.Lock()
+	m.out++
+	m.mu.Unlock()
+	inner := b.Ack
+	var once atomic.Bool
+	b.Ack = func(ctx context.Context, r source.Result) error {
+		var err error
+		if inner != nil {
+			err = inner(ctx, r) // a chunk's: reports a second Ack itself
+		} else if !once.CompareAndSwap(false, true) {
+			return fmt.Errorf("%s: acknowledged twice", b.Origin)
+		}
+		if err != nil && r.Err == nil {
+			r.Err = err
+		}
+		m.mu.Lock()
+		m.out--
+		last := r.Err != nil || (m.sealed && m.out == 0)
+		call := last && !m.finished
+		m.finished = m.finished || last
+		m.mu.Unlock()
+		if call {
+			return errors.Join(err, m.ack(ctx, source.Result{Err: r.Err}))
+		}
+		return err
+	}
 	return b
+}
+
+// seal says every batch was handed out: the message is acknowledged now
+// when all were acknowledged already.
+func (m *message) seal(ctx context.Context) {
+	m.mu.Lock()
+	m.sealed = true
+	call := m.out == 0 && !m.finished
+	m.finished = m.finished || call
+	m.mu.Unlock()
+	if call {
+		m.ack(ctx, source.Result{})
+	}
+}
+
+// fail acknowledges the message with err (it comes again later) unless it
+// was already.
+func (m *message) fail(ctx context.Context, err error) {
+	m.mu.Lock()
+	call := !m.finished
+	m.finished = true
+	m.mu.Unlock()
+	if call {
+		m.ack(ctx, source.Result{Err: err})
+	}
 }
 
 // retryDelay is how long a failed message stays invisible: RetryDelay per
