@@ -16,6 +16,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/source/file"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
@@ -477,4 +478,32 @@ func TestLargeFileNackedChunkComesAgain(t *testing.T) {
 	if err != nil || again.Offset != 10 || again.Records != 10 || eventIDs(again)[0] != "ev-00010" {
 		t.Fatalf("after the nack, read again: %+v, %v", again, err)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		dir := tempDir(t)
+		ck := openCheckpoints(t)
+		c := file.Config{Path: dir, PollInterval: "1s"}
+		if err := c.Check(nil); err != nil {
+			t.Fatal(err)
+		}
+		// Polls follow each other at once: a file is read at the second
+		// poll that sees it unchanged.
+		s, err := file.New(context.Background(), "files", c, file.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
+			return time.After(time.Millisecond)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := func(id string) string { return filepath.Join(dir, id+".json") }
+		return &sourcetest.Input{
+			Source: s,
+			Put:    func(t *testing.T, id string) { write(t, dir, id+".json", `{"Records":[`+sourcetest.Record(id)+`]}`) },
+			Settled: func(t *testing.T, id string) bool {
+				v, err := ck.Checkpoint(context.Background(), "file://"+path(id))
+				return err == nil && v != "" && !strings.Contains(v, "records=")
+			},
+		}
+	}})
 }

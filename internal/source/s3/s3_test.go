@@ -23,6 +23,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/source"
 	s3source "github.com/trailwatch/trailwatch/internal/source/s3"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
@@ -687,4 +688,33 @@ func TestLargeObjectInChunksResumes(t *testing.T) {
 	if got := checkpoint(t, ck, stream); got != key {
 		t.Errorf("stream checkpoint %q once the object is done, want %q", got, key)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		f := newFakeS3(t)
+		ck := openCheckpoints(t)
+		c := f.config()
+		c.StartAfter, c.PollInterval = "2026-11-01", "1m"
+		if err := c.Check(func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
+		s, err := s3source.New(context.Background(), "trail", c, s3source.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
+			return time.After(time.Millisecond)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := func(id string) string {
+			return "trail/AWSLogs/" + acctA + "/CloudTrail/us-east-1/2026/11/01/" + acctA + "_CloudTrail_us-east-1_20261101T0100Z_" + id + ".json.gz"
+		}
+		return &sourcetest.Input{
+			Source: s,
+			Put:    func(t *testing.T, id string) { f.put(key(id), gz(`{"Records":[`+sourcetest.Record(id)+`]}`)) },
+			Settled: func(t *testing.T, id string) bool {
+				v, err := ck.Checkpoint(context.Background(), ckKey(acctA, "us-east-1"))
+				return err == nil && v >= key(id)
+			},
+		}
+	}})
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 	"github.com/trailwatch/trailwatch/internal/source/sqs/sqsfake"
 )
 
@@ -756,4 +757,23 @@ func TestLargeLogFileInChunks(t *testing.T) {
 	if m := e.sqs.Messages(queue); len(m) != 1 || m[0].ReceiveCount != 2 {
 		t.Errorf("after a failed chunk the message was not received again: %+v", m)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		e := newEnv(t, sqsfake.QueueOptions{})
+		s := e.source(e.config(), Options{})
+		return &sourcetest.Input{
+			Source: s,
+			Put:    func(t *testing.T, id string) { e.sqs.Send(queue, sourcetest.Record(id)) },
+			Settled: func(t *testing.T, id string) bool {
+				for _, m := range e.sqs.Messages(queue) {
+					if strings.Contains(m.Body, id) {
+						return false
+					}
+				}
+				return true
+			},
+		}
+	}})
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 )
 
 const apiKey = "EXAMPLE-webhook-api-key-0123"
@@ -471,4 +472,50 @@ func TestConcurrentLargePostsStayWithinBudget(t *testing.T) {
 	if res := flood(t, s2, p2, 64, events(t, 1)); res.ok != 64 {
 		t.Errorf("64 small posts at once: %d taken, %d busy", res.ok, res.busy)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		c := Config{Listen: "127.0.0.1:0"}
+		c.APIKey.UnmarshalText([]byte(apiKey))
+		if err := c.Check(func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New("eventbridge", c, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		status := map[string]int{}
+		return &sourcetest.Input{
+			Source: s,
+			Put: func(t *testing.T, id string) {
+				body := []byte(sourcetest.Record(id))
+				go func() {
+					req, _ := http.NewRequest(http.MethodPost, s.URL(), bytes.NewReader(body))
+					req.Header.Set("X-Api-Key", apiKey)
+					code := -1
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						code = resp.StatusCode
+					}
+					mu.Lock()
+					status[id] = code
+					mu.Unlock()
+				}()
+			},
+			Settled: func(t *testing.T, id string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return status[id] == http.StatusOK
+			},
+			// The sender retries: EventBridge API destinations retry 5xx.
+			Retried: func(t *testing.T, id string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return status[id] >= 500
+			},
+		}
+	}})
 }
