@@ -209,7 +209,11 @@ func Check(cfg *config.Config, o CheckOptions) error {
 	}
 	_, _, engErr := Engine(cfg, o.RuleDirs)
 	_, _, chErr := Channels(cfg, ChannelOptions{Getenv: o.Getenv, DefaultConsole: true})
-	_, srcErr := Sources(context.Background(), cfg, SourceEnv{Getenv: o.Getenv, CheckOnly: true})
+	// Building a source does no I/O; it is closed unstarted.
+	srcs, srcErr := Sources(cfg, SourceEnv{Getenv: o.Getenv})
+	for _, s := range srcs {
+		s.Close(context.Background())
+	}
 	var dsnErr error
 	if cfg.Store.DSN != "" {
 		_, dsnErr = cfg.Store.ResolveDSN(o.Getenv)

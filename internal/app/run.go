@@ -45,22 +45,27 @@ type RunOptions struct {
 // notifications they owe are committed in groups, then the sources are
 // acknowledged; the dispatcher delivers the outbox.
 type Service struct {
-	cfg      *config.Config
-	o        RunOptions
-	log      *slog.Logger
-	engine   *rule.Engine
-	store    Backend
-	router   dispatch.Router
-	disp     *dispatch.Dispatcher
-	sources  []source.Source
-	admin    *http.Server
-	adminLn  net.Listener
-	metrics  *metrics
-	beat     *heartbeat
-	ready    atomic.Bool
-	storeOK  atomic.Int64 // when the store last answered (Unix ns)
-	batches  chan pending
-	commitWG sync.WaitGroup
+	cfg     *config.Config
+	o       RunOptions
+	log     *slog.Logger
+	engine  *rule.Engine
+	store   Backend
+	router  dispatch.Router
+	disp    *dispatch.Dispatcher
+	sources []source.Source
+	// unstarted are the sources whose Start failed with a retryable
+	// error; their readers start them again. startCtx is the context
+	// they are started with (it bounds their life).
+	unstarted map[string]error
+	startCtx  context.Context
+	admin     *http.Server
+	adminLn   net.Listener
+	metrics   *metrics
+	beat      *heartbeat
+	ready     atomic.Bool
+	storeOK   atomic.Int64 // when the store last answered (Unix ns)
+	batches   chan pending
+	commitWG  sync.WaitGroup
 	// commitTimeout bounds one commit; retryPause is the pause before a
 	// batch's second try (twice it before the third).
 	commitTimeout, retryPause time.Duration
@@ -131,14 +136,17 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
-	srcs, err := Sources(ctx, cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
+	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
+	if err == nil {
+		s.unstarted, err = StartSources(ctx, srcs, o.Logger)
+	}
 	if err != nil {
 		if s.adminLn != nil {
 			s.adminLn.Close()
 		}
 		return nil, err
 	}
-	s.sources = srcs
+	s.sources, s.startCtx = srcs, ctx
 	for _, src := range srcs {
 		s.metrics.zeroSource(src.Name())
 	}
@@ -277,8 +285,31 @@ const readyFresh = 10 * time.Second
 // one; the rest are counted in one line.
 const maxLoggedProblems = 10
 
+// startBackoff bounds the pause between two tries to start a source.
+const startBackoff = time.Minute
+
 func (s *Service) read(ctx context.Context, src source.Source) {
 	name := src.Name()
+	if err := s.unstarted[name]; err != nil {
+		// Start again with a growing pause, until it starts or a
+		// permanent problem shows.
+		for delay := time.Second; err != nil; delay = min(2*delay, startBackoff) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if err = src.Start(s.startCtx); err != nil {
+				s.metrics.errors.WithLabelValues(name, "read").Inc()
+				if source.IsPermanent(err) {
+					s.log.Error("source cannot start", "source", name, "err", err)
+					return
+				}
+				s.log.Warn("source not started; retrying", "source", name, "err", err, "retry_in", min(2*delay, startBackoff))
+			}
+		}
+		s.log.Info("source started", "source", name)
+	}
 	for {
 		b, err := src.Read(ctx)
 		if err != nil {

@@ -70,17 +70,46 @@ type Result struct {
 
 // Source is an input of trailwatch run.
 //
+// Building a source (its package's New) does no I/O: config check builds
+// every source and closes it. Start connects or listens (checks the bucket
+// or queue, binds the port, reads the start checkpoint); an error marked
+// Permanent (a missing bucket, access denied, a port in use) stops
+// start-up, any other is retried by the caller with a backoff. ctx bounds
+// the source's life. Start is called once, before Read.
+//
 // Read is called from one goroutine per source and blocks until a batch
-// is ready, ctx ends (it returns ctx.Err()), or a finite source is done
-// (ErrExhausted). A Source may hand out further batches before earlier ones
-// are acknowledged; Ack may be called from any goroutine. Close stops
-// receiving and releases what is held; batches not yet acknowledged come
-// back later (redelivery), never lost.
+// is ready, ctx ends (it returns ctx.Err()), a finite source is done
+// (ErrExhausted), or the source is closed (ErrClosed). A Source may hand
+// out further batches before earlier ones are acknowledged; Ack may be
+// called from any goroutine. Close stops receiving and releases what is
+// held; batches not yet acknowledged come back later (redelivery), never
+// lost. Close is safe on a source never started.
 type Source interface {
 	Name() string
+	Start(ctx context.Context) error
 	Read(ctx context.Context) (*Batch, error)
 	Close(ctx context.Context) error
 }
+
+// Permanent marks a Start error that retrying will not fix: a missing
+// bucket or queue, a denied permission, a port in use.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanent{err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanent
+	return errors.As(err, &p)
+}
+
+type permanent struct{ err error }
+
+func (p *permanent) Error() string { return p.err.Error() }
+func (p *permanent) Unwrap() error { return p.err }
 
 // Listener is a Source that others push to and that answers them only
 // once their events are committed (a webhook). At shutdown a Listener is

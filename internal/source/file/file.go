@@ -195,10 +195,8 @@ type Source struct {
 	Files, Errors atomic.Int64
 }
 
-// New builds the source. The first start on a folder is remembered under
-// the checkpoint key "file://<absolute folder>"; with start: new, files
-// not processed before and last modified before it are ignored.
-func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+// New builds the source, without I/O (Start reads its checkpoint).
+func New(name string, c Config, o Options) (*Source, error) {
 	if !c.checked {
 		if err := c.Check(os.Getenv); err != nil {
 			return nil, fmt.Errorf("file source %s: %w", name, err)
@@ -219,21 +217,29 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	if o.Limits == (source.Limits{}) {
 		o.Limits = c.Limits()
 	}
-	s := &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}
-	key := "file://" + c.abs
+	return &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}, nil
+}
+
+// Start reads when the source first started on the folder, remembered
+// under the checkpoint key "file://<absolute folder>" (with start: new,
+// files not processed before and last modified before it are ignored),
+// and saves it on the first start. A checkpoint that cannot be read or
+// saved is worth retrying.
+func (s *Source) Start(ctx context.Context) error {
+	key := "file://" + s.cfg.abs
 	v, err := s.ck.Checkpoint(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("file source %s: read checkpoint %s: %w", name, key, err)
+		return fmt.Errorf("file source %s: read checkpoint %s: %w", s.name, key, err)
 	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		s.start = t
 	} else {
-		s.start = o.Now()
+		s.start = s.opts.Now()
 		if err := s.ck.SetCheckpoint(ctx, key, s.start.UTC().Format(time.RFC3339Nano)); err != nil {
-			return nil, fmt.Errorf("file source %s: save checkpoint %s: %w", name, key, err)
+			return fmt.Errorf("file source %s: save checkpoint %s: %w", s.name, key, err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // Name returns the source's name.

@@ -181,8 +181,11 @@ func newSource(t *testing.T, c file.Config, o file.Options) *file.Source {
 	if err := c.Check(nil); err != nil {
 		t.Fatal(err)
 	}
-	s, err := file.New(context.Background(), "files", c, o)
+	s, err := file.New("files", c, o)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
@@ -490,10 +493,13 @@ func TestConformance(t *testing.T) {
 		}
 		// Polls follow each other at once: a file is read at the second
 		// poll that sees it unchanged.
-		s, err := file.New(context.Background(), "files", c, file.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
+		s, err := file.New("files", c, file.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
 			return time.After(time.Millisecond)
 		}})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		path := func(id string) string { return filepath.Join(dir, id+".json") }

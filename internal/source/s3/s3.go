@@ -236,10 +236,9 @@ type pending struct {
 	done, acked bool
 }
 
-// New builds the source and checks that the bucket can be listed: a
-// missing bucket, a wrong region or a denied permission stops start-up;
-// a network problem is logged and retried at every pass.
-func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+// New builds the source, without I/O: Start builds the S3 client and
+// checks the bucket.
+func New(name string, c Config, o Options) (*Source, error) {
 	if !c.checked {
 		if err := c.Check(os.Getenv); err != nil {
 			return nil, fmt.Errorf("s3 source %s: %w", name, err)
@@ -274,11 +273,19 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	if c.Prefix != "" {
 		s.base = c.Prefix + "/AWSLogs/"
 	}
+	return s, nil
+}
+
+// Start builds the S3 client (unless one was given) and checks that the
+// bucket can be listed: a missing bucket, a wrong region or a denied
+// permission is a permanent error; a network problem is worth retrying.
+func (s *Source) Start(ctx context.Context) error {
+	c := s.cfg
 	if s.client == nil {
 		cl, err := NewClient(ctx, ClientConfig{Region: c.Region, Endpoint: c.Endpoint,
-			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal(), Logger: o.Logger})
+			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal(), Logger: s.opts.Logger})
 		if err != nil {
-			return nil, fmt.Errorf("s3 source %s: %w", name, err)
+			return source.Permanent(fmt.Errorf("s3 source %s: %w", s.name, err))
 		}
 		s.client = cl
 	}
@@ -286,13 +293,13 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	defer cancel()
 	_, err := s.client.ListObjectsV2(lctx, &s3.ListObjectsV2Input{Bucket: aws.String(c.Bucket), Prefix: aws.String(s.base), MaxKeys: aws.Int32(1)})
 	if err != nil {
-		err = fmt.Errorf("s3 source %s: list s3://%s/%s: %w", name, c.Bucket, s.base, explain(err))
+		err = fmt.Errorf("s3 source %s: list s3://%s/%s: %w", s.name, c.Bucket, s.base, explain(err))
 		if clientError(err) {
-			return nil, err
+			return source.Permanent(err)
 		}
-		s.log.Warn("bucket not reachable yet; retrying at every pass", "err", err)
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // Name returns the source's name.

@@ -146,8 +146,11 @@ func newSource(t *testing.T, c s3source.Config, o s3source.Options) *s3source.So
 	if err := c.Check(func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	s, err := s3source.New(context.Background(), "trail", c, o)
+	s, err := s3source.New("trail", c, o)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
@@ -458,16 +461,40 @@ func TestPollingWaitsAndStops(t *testing.T) {
 	}
 }
 
-func TestNewFailsOnMissingBucket(t *testing.T) {
+func TestStartFailsOnMissingBucket(t *testing.T) {
 	f := newFakeS3(t)
 	c := f.config()
 	c.Bucket = "no-such-bucket"
 	if err := c.Check(nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s3source.New(context.Background(), "trail", c, s3source.Options{})
-	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
-		t.Errorf("New: %v, want an error naming the bucket", err)
+	s, err := s3source.New("trail", c, s3source.Options{})
+	if err != nil {
+		t.Fatalf("New (no I/O): %v", err)
+	}
+	defer s.Close(context.Background())
+	err = s.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") || !source.IsPermanent(err) {
+		t.Errorf("Start: %v, want a permanent error naming the bucket", err)
+	}
+}
+
+// A bucket out of reach at start is worth retrying, not a permanent error.
+func TestStartUnreachableIsRetried(t *testing.T) {
+	c := s3source.Config{Bucket: "trail-bucket", Region: "us-east-1", Endpoint: "http://127.0.0.1:1",
+		AccessKeyID: secret.New(keyID), SecretAccessKey: secret.New("example-secret-key")}
+	if err := c.Check(nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := s3source.New("trail", c, s3source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err == nil || source.IsPermanent(err) {
+		t.Errorf("Start against a closed port: %v, want a retryable error", err)
 	}
 }
 
@@ -699,10 +726,13 @@ func TestConformance(t *testing.T) {
 		if err := c.Check(func(string) string { return "" }); err != nil {
 			t.Fatal(err)
 		}
-		s, err := s3source.New(context.Background(), "trail", c, s3source.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
+		s, err := s3source.New("trail", c, s3source.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
 			return time.After(time.Millisecond)
 		}})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		key := func(id string) string {

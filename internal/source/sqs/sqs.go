@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/trailwatch/trailwatch/internal/awslog"
 	"github.com/trailwatch/trailwatch/internal/source"
@@ -80,10 +82,16 @@ type Source struct {
 	limits    source.Limits
 	log       *slog.Logger
 
+	opts    Options
 	batches chan *source.Batch
 	done    <-chan struct{} // closed when the source stops receiving
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	startMu  sync.Mutex
+	started  chan struct{} // closed once Start succeeded
+	stopped  chan struct{} // closed by Close
+	stopOnce sync.Once
 
 	mu       sync.Mutex
 	inflight map[string]*held // by receipt handle
@@ -114,14 +122,10 @@ func (h *held) finish() bool {
 	return !was
 }
 
-// New builds the SQS (and, unless Options.S3 is given, S3) client, checks
-// that the queue can be reached (GetQueueAttributes; a queue without a
-// redrive policy is logged as a warning), and starts receiving. ctx bounds
-// the source's life: when it ends the source stops receiving as Close
-// does, except that batches handed out and not acknowledged are left to
-// become visible again when their timeout runs out. c is checked with
-// os.Getenv if Check was not called.
-func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+// New builds the source, without I/O: Start builds the clients, checks
+// the queue and starts receiving. c is checked with os.Getenv if Check was
+// not called.
+func New(name string, c Config, o Options) (*Source, error) {
 	if !c.checked {
 		if err := c.Check(os.Getenv); err != nil {
 			return nil, fmt.Errorf("sqs source %s: %w", name, err)
@@ -130,29 +134,51 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Limits == (source.Limits{}) {
+		o.Limits = source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}
+	}
+	o.Limits = o.Limits.OrDefault()
+	return &Source{
+		name: name, queueURL: c.QueueURL, queueName: c.queueName, cfg: c, opts: o,
+		vis: time.Duration(c.VisibilityTimeout) * time.Second,
+		s3:  o.S3, wants: o.Wants, maxRecord: o.MaxRecord, limits: o.Limits,
+		log:      o.Logger.With("queue", c.queueName),
+		batches:  make(chan *source.Batch),
+		inflight: map[string]*held{},
+		delCh:    make(chan *held),
+		delStop:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		started:  make(chan struct{}),
+	}, nil
+}
+
+// Start builds the SQS (and, unless Options.S3 is given, S3) client, checks
+// that the queue can be reached (GetQueueAttributes; a queue without a
+// redrive policy is logged as a warning), and starts receiving. A queue
+// that does not exist or may not be read is a permanent error. ctx bounds
+// the source's life: when it ends the source stops receiving as Close
+// does, except that batches handed out and not acknowledged are left to
+// become visible again when their timeout runs out.
+func (s *Source) Start(ctx context.Context) error {
+	c := s.cfg
 	var opts []func(*awsconfig.LoadOptions) error
-	opts = append(opts, awsconfig.WithRegion(c.Region), awslog.Option(o.Logger))
+	opts = append(opts, awsconfig.WithRegion(c.Region), awslog.Option(s.opts.Logger))
 	if !c.accessKeyID.Empty() {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.accessKeyID.Reveal(), c.secretAccessKey.Reveal(), "")))
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %s: load AWS configuration: %w", name, err)
+		return source.Permanent(fmt.Errorf("sqs source %s: load AWS configuration: %w", s.name, err))
 	}
 	client := sqs.NewFromConfig(awsCfg, func(so *sqs.Options) {
 		if c.Endpoint != "" {
 			so.BaseEndpoint = aws.String(c.Endpoint)
 		}
 	})
-	if o.Limits == (source.Limits{}) {
-		o.Limits = source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}
-	}
-	o.Limits = o.Limits.OrDefault()
-	getter := o.S3
-	if getter == nil {
+	if s.s3 == nil {
 		s3Cfg := awsCfg.Copy()
 		s3Cfg.Region = c.S3Region
-		getter = &s3Getter{c: s3.NewFromConfig(s3Cfg, func(so *s3.Options) {
+		s.s3 = &s3Getter{c: s3.NewFromConfig(s3Cfg, func(so *s3.Options) {
 			if c.S3Endpoint != "" {
 				so.BaseEndpoint = aws.String(c.S3Endpoint)
 				so.UsePathStyle = true
@@ -160,16 +186,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 			so.DisableLogOutputChecksumValidationSkipped = true
 		})}
 	}
-	s := &Source{
-		name: name, queueURL: c.QueueURL, queueName: c.queueName, cfg: c,
-		vis:    time.Duration(c.VisibilityTimeout) * time.Second,
-		client: client, s3: getter, wants: o.Wants, maxRecord: o.MaxRecord, limits: o.Limits,
-		log:      o.Logger.With("queue", c.queueName),
-		batches:  make(chan *source.Batch),
-		inflight: map[string]*held{},
-		delCh:    make(chan *held),
-		delStop:  make(chan struct{}),
-	}
+	s.client = client
 
 	actx, cancel := context.WithTimeout(ctx, callTimeout)
 	attrs, err := client.GetQueueAttributes(actx, &sqs.GetQueueAttributesInput{
@@ -178,13 +195,25 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	})
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %s: queue %s: %w", name, c.QueueURL, err)
+		err = fmt.Errorf("sqs source %s: queue %s: %w", s.name, c.QueueURL, err)
+		if callerError(err) {
+			return source.Permanent(err)
+		}
+		return err
 	}
 	if attrs.Attributes[string(types.QueueAttributeNameRedrivePolicy)] == "" {
 		s.log.Warn("the queue has no redrive policy: a message that cannot be understood is received again until it expires; give the queue a dead-letter queue")
 	}
 
 	life, stop := context.WithCancel(ctx)
+	s.startMu.Lock()
+	select {
+	case <-s.stopped: // closed before it started
+		s.startMu.Unlock()
+		stop()
+		return source.ErrClosed
+	default:
+	}
 	s.done, s.cancel = life.Done(), stop
 	s.wg.Add(c.Workers + 1)
 	for range c.Workers {
@@ -195,7 +224,20 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 		s.wg.Add(1)
 		go s.extender(life)
 	}
-	return s, nil
+	s.startMu.Unlock()
+	close(s.started)
+	return nil
+}
+
+// callerError reports an error retrying will not fix: a 4xx answer other
+// than throttling and timeouts (no such queue, access denied).
+func callerError(err error) bool {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	c := re.HTTPStatusCode()
+	return c >= 400 && c < 500 && c != http.StatusTooManyRequests && c != http.StatusRequestTimeout
 }
 
 // Name returns the source's name.
@@ -204,6 +246,13 @@ func (s *Source) Name() string { return s.name }
 // Read returns the next message's batch. It returns ctx.Err() when ctx
 // ends and source.ErrClosed once the source stopped.
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
+	select {
+	case <-s.started:
+	case <-s.stopped:
+		return nil, source.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	select {
 	case b := <-s.batches:
 		return b, nil
@@ -221,7 +270,14 @@ func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 // made visible again, one call each. Close waits for the receive loops
 // until ctx ends.
 func (s *Source) Close(ctx context.Context) error {
-	s.cancel()
+	s.startMu.Lock()
+	s.stopOnce.Do(func() { close(s.stopped) })
+	cancel := s.cancel
+	s.startMu.Unlock()
+	if cancel == nil {
+		return nil // never started
+	}
+	cancel()
 	stopped := make(chan struct{})
 	go func() {
 		s.wg.Wait()

@@ -116,9 +116,12 @@ func (e *env) source(c Config, o Options) *Source {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s, err := New(context.Background(), "test", c, o)
+	s, err := New("test", c, o)
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		e.t.Fatalf("Start: %v", err)
 	}
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -547,8 +550,11 @@ func TestRedeliveryAfterStop(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s1, err := New(ctx, "first", c, Options{})
+			s1, err := New("first", c, Options{})
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s1.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
 			id := e.sqs.Send(queue, envelope(record("k1", "CreateUser")))
@@ -682,7 +688,7 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestNewFailsOnMissingQueue(t *testing.T) {
+func TestStartFailsOnMissingQueue(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sqsfake.QueueOptions{})
 	c := e.config()
@@ -690,9 +696,17 @@ func TestNewFailsOnMissingQueue(t *testing.T) {
 	if err := c.Check(func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(context.Background(), "x", c, Options{})
+	s, err := New("x", c, Options{})
+	if err != nil {
+		t.Fatalf("New (no I/O): %v", err)
+	}
+	defer s.Close(context.Background())
+	err = s.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") && !strings.Contains(err.Error(), "NonExistentQueue") {
-		t.Fatalf("New on a missing queue: %v", err)
+		t.Fatalf("Start on a missing queue: %v", err)
+	}
+	if !source.IsPermanent(err) {
+		t.Errorf("a missing queue is not a permanent error: %v", err)
 	}
 }
 

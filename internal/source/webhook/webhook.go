@@ -198,16 +198,24 @@ func New(name string, c Config, o Options) (*Source, error) {
 	if c.MaxMemory <= 0 {
 		c.MaxMemory = max(DefaultMaxMemory, Amplification*c.MaxBody)
 	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("webhook source %s: %w", name, err)
-	}
-	s := &Source{name: name, cfg: c, wants: o.Wants, log: o.Logger, ln: ln, batches: make(chan *source.Batch), closed: make(chan struct{}), timeout: o.CommitTimeout,
+	s := &Source{name: name, cfg: c, wants: o.Wants, log: o.Logger, batches: make(chan *source.Batch), closed: make(chan struct{}), timeout: o.CommitTimeout,
 		budget: budget{max: c.MaxMemory}, rejects: rejectLog{now: o.Now, log: o.Logger}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(c.Path, s.handle)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: o.CommitTimeout + 10*time.Second,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	return s, nil
+}
+
+// Start listens and serves. An address that cannot be bound (in use, not
+// this host's) is a permanent error.
+func (s *Source) Start(ctx context.Context) error {
+	c := s.cfg
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return source.Permanent(fmt.Errorf("webhook source %s: %w", s.name, err))
+	}
+	s.ln = ln
 	go func() {
 		var err error
 		if c.TLSCert != "" {
@@ -220,11 +228,16 @@ func New(name string, c Config, o Options) (*Source, error) {
 		}
 	}()
 	s.log.Info("webhook source listening", "url", s.URL(), "max_body", c.MaxBody, "max_memory", c.MaxMemory)
-	return s, nil
+	return nil
 }
 
 // Addr is the address the source listens on.
-func (s *Source) Addr() string { return s.ln.Addr().String() }
+func (s *Source) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
 
 // URL is the URL events are posted to.
 func (s *Source) URL() string {

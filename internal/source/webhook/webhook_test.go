@@ -125,6 +125,9 @@ func startSource(t *testing.T, c Config, p *pipeline, o Options) (*Source, *logB
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go p.run(ctx, s)
 	t.Cleanup(func() {
@@ -483,6 +486,9 @@ func TestConformance(t *testing.T) {
 		}
 		s, err := New("eventbridge", c, Options{})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
