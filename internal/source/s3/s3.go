@@ -68,6 +68,10 @@ type Config struct {
 	AccessKeyIDFile     string        `yaml:"access_key_id_file"`
 	SecretAccessKey     secret.Secret `yaml:"secret_access_key"`
 	SecretAccessKeyFile string        `yaml:"secret_access_key_file"`
+	// Profile is a shared AWS configuration profile; RoleARN a role to
+	// assume (with the credentials above, or the default chain's).
+	Profile string `yaml:"profile"`
+	RoleARN string `yaml:"role_arn"`
 	// ChunkRecords and ChunkBytes bound one chunk of a large object (its
 	// own batch and transaction); defaults 2000 records and 4 MiB of
 	// decompressed records.
@@ -282,7 +286,7 @@ func New(name string, c Config, o Options) (*Source, error) {
 func (s *Source) Start(ctx context.Context) error {
 	c := s.cfg
 	if s.client == nil {
-		cl, err := NewClient(ctx, ClientConfig{Region: c.Region, Endpoint: c.Endpoint,
+		cl, err := NewClient(ctx, ClientConfig{Region: c.Region, Endpoint: c.Endpoint, Profile: c.Profile, RoleARN: c.RoleARN,
 			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal(), Logger: s.opts.Logger})
 		if err != nil {
 			return source.Permanent(fmt.Errorf("s3 source %s: %w", s.name, err))

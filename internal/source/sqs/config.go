@@ -55,6 +55,10 @@ type Config struct {
 	AccessKeyIDFile     string        `yaml:"access_key_id_file"`
 	SecretAccessKey     secret.Secret `yaml:"secret_access_key"`
 	SecretAccessKeyFile string        `yaml:"secret_access_key_file"`
+	// Profile is a shared AWS configuration profile; RoleARN a role to
+	// assume (with the credentials above, or the default chain's).
+	Profile string `yaml:"profile"`
+	RoleARN string `yaml:"role_arn"`
 	// S3Region and S3Endpoint are for fetching the log files S3
 	// notifications announce; default: Region and the regional endpoint.
 	// With S3Endpoint set, path-style addressing is used.

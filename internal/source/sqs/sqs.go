@@ -23,8 +23,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -32,7 +30,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/trailwatch/trailwatch/internal/awslog"
+	"github.com/trailwatch/trailwatch/internal/awsconf"
 	"github.com/trailwatch/trailwatch/internal/source"
 )
 
@@ -161,14 +159,10 @@ func New(name string, c Config, o Options) (*Source, error) {
 // become visible again when their timeout runs out.
 func (s *Source) Start(ctx context.Context) error {
 	c := s.cfg
-	var opts []func(*awsconfig.LoadOptions) error
-	opts = append(opts, awsconfig.WithRegion(c.Region), awslog.Option(s.opts.Logger))
-	if !c.accessKeyID.Empty() {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.accessKeyID.Reveal(), c.secretAccessKey.Reveal(), "")))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsconf.Load(ctx, awsconf.Config{Region: c.Region, Profile: c.Profile, RoleARN: c.RoleARN,
+		AccessKeyID: c.accessKeyID.Reveal(), SecretAccessKey: c.secretAccessKey.Reveal(), Logger: s.opts.Logger})
 	if err != nil {
-		return source.Permanent(fmt.Errorf("sqs source %s: load AWS configuration: %w", s.name, err))
+		return source.Permanent(fmt.Errorf("sqs source %s: %w", s.name, err))
 	}
 	client := sqs.NewFromConfig(awsCfg, func(so *sqs.Options) {
 		if c.Endpoint != "" {
