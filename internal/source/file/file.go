@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -182,10 +181,8 @@ type Source struct {
 	start   time.Time // first start on this folder
 	closed  chan struct{}
 	closeMu sync.Once
-	polls   int
+	poll    source.Poller
 	queue   []string
-	cur     *source.Feed // the file being handed out, chunk by chunk
-	curPath string
 
 	mu    sync.Mutex // guards files
 	files map[string]*entry
@@ -217,7 +214,9 @@ func New(name string, c Config, o Options) (*Source, error) {
 	if o.Limits == (source.Limits{}) {
 		o.Limits = c.Limits()
 	}
-	return &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}, nil
+	s := &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}
+	s.poll = source.Poller{Interval: c.poll, After: o.After, Closed: s.closed}
+	return s, nil
 }
 
 // Start reads when the source first started on the folder, remembered
@@ -252,69 +251,50 @@ func (s *Source) Close(ctx context.Context) error {
 	return nil
 }
 
-// Read returns the next file ready to be read, in path order within a
-// poll. When none is left it waits for the poll interval (or, with
-// poll_interval 0, returns source.ErrExhausted).
+// Read returns the next chunk of the file being read, else the next file
+// ready to be read, in path order within a poll. When none is left it
+// waits for the poll interval (or, with poll_interval 0, returns
+// source.ErrExhausted).
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		select {
-		case <-s.closed:
-			return nil, source.ErrClosed
-		default:
-		}
-		if s.cur != nil {
-			b, err := s.cur.Next(ctx, s.closed)
-			switch {
-			case err == nil:
-				return b, nil
-			case errors.Is(err, source.ErrClosed) || ctx.Err() != nil:
-				return nil, err
-			case err == io.EOF:
-				// Every chunk handed out; the last one's Ack ends the
-				// file's flight.
-			case errors.Is(err, source.ErrAbandoned):
-				s.clearFlight(s.curPath) // said when nacked
-			default:
-				s.Errors.Add(1)
-				s.log.Warn("file not read to its end; reading it again from its last committed chunk at the next poll", "file", s.curPath, "err", err)
-				s.clearFlight(s.curPath)
-			}
-			s.cur, s.curPath = nil, ""
-			continue
-		}
-		if len(s.queue) > 0 {
-			path := s.queue[0]
-			s.queue = s.queue[1:]
-			b, err := s.read(ctx, path)
-			if err != nil {
-				s.Errors.Add(1)
-				s.log.Warn("file not read; trying again at the next poll", "file", path, "err", err)
-			}
-			if b != nil {
-				s.Files.Add(1)
-				return b, nil
-			}
-			continue
-		}
-		if s.polls > 0 {
-			if s.cfg.poll == 0 {
-				return nil, source.ErrExhausted
-			}
-			select {
-			case <-s.opts.After(s.cfg.poll):
-			case <-ctx.Done():
+	return s.poll.Read(ctx, s.nextFile, s.scan)
+}
+
+// nextFile opens the next queued file and returns its first chunk; nil
+// when the queue is empty.
+func (s *Source) nextFile(ctx context.Context) (*source.Batch, error) {
+	for len(s.queue) > 0 {
+		path := s.queue[0]
+		s.queue = s.queue[1:]
+		b, err := s.read(ctx, path)
+		if err != nil {
+			if ctx.Err() != nil {
 				return nil, ctx.Err()
-			case <-s.closed:
-				return nil, source.ErrClosed
 			}
+			s.Errors.Add(1)
+			s.log.Warn("file not read; trying again at the next poll", "file", path, "err", err)
 		}
-		if err := s.scan(ctx); err != nil {
-			return nil, err
+		if b != nil {
+			s.Files.Add(1)
+			return b, nil
 		}
-		s.polls++
+	}
+	return nil, nil
+}
+
+// ended is told how the file being read ended.
+func (s *Source) ended(path string) func(error) {
+	return func(err error) {
+		switch {
+		case source.Ended(err):
+			// Every chunk handed out; the last one's Ack ends the
+			// file's flight.
+		case errors.Is(err, source.ErrAbandoned):
+			s.clearFlight(path) // said when nacked
+		default:
+			s.Errors.Add(1)
+			s.log.Warn("file not read to its end; reading it again from its last committed chunk at the next poll", "file", path, "err", err)
+			s.clearFlight(path)
+		}
 	}
 }
 
@@ -461,13 +441,12 @@ func (s *Source) read(ctx context.Context, path string) (*source.Batch, error) {
 	s.mu.Lock()
 	e.inflight = true
 	s.mu.Unlock()
-	s.cur, s.curPath = feed, path
 	b, err := feed.Next(ctx, s.closed)
 	if err != nil {
 		s.clearFlight(path)
-		s.cur, s.curPath = nil, ""
 		return nil, err
 	}
+	s.poll.Follow(feed, s.ended(path))
 	return b, nil
 }
 

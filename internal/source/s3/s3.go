@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -201,10 +200,7 @@ type Source struct {
 	streams map[string]*stream
 	order   []string
 	rr      int
-	passes  int
-	cur     *source.Feed // the object being handed out, chunk by chunk
-	curSt   *stream
-	curGen  int
+	poll    source.Poller
 
 	life context.Context // ends at Close: object downloads stop
 	stop context.CancelFunc
@@ -273,6 +269,7 @@ func New(name string, c Config, o Options) (*Source, error) {
 	s := &Source{name: name, cfg: c, opts: o, client: o.Client, ck: o.Checkpoints, log: o.Logger,
 		closed: make(chan struct{}), streams: map[string]*stream{}}
 	s.life, s.stop = context.WithCancel(context.Background())
+	s.poll = source.Poller{Interval: c.poll, After: o.After, Closed: s.closed}
 	s.base = "AWSLogs/"
 	if c.Prefix != "" {
 		s.base = c.Prefix + "/AWSLogs/"
@@ -321,81 +318,55 @@ func (s *Source) Close(ctx context.Context) error {
 	return nil
 }
 
-// Read returns the next object as a batch. It lists lazily, one page per
-// account and region at a time, taking turns between them; when a pass is
-// done it waits for the poll interval (or, with poll_interval 0, returns
-// source.ErrExhausted).
+// Read returns the next chunk of the object being read, else the next
+// object. It lists lazily, one page per account and region at a time,
+// taking turns between them; when a pass is done it waits for the poll
+// interval (or, with poll_interval 0, returns source.ErrExhausted).
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
+	return s.poll.Read(ctx, s.nextObject, s.discover)
+}
+
+// nextObject opens the next listed object and returns its first chunk;
+// nil when the pass has nothing more.
+func (s *Source) nextObject(ctx context.Context) (*source.Batch, error) {
 	for {
-		if err := ctx.Err(); err != nil {
+		st, p, gen, err := s.next(ctx)
+		if err != nil || st == nil {
 			return nil, err
 		}
-		select {
-		case <-s.closed:
-			return nil, source.ErrClosed
-		default:
-		}
-		if s.cur != nil {
-			b, err := s.cur.Next(ctx, s.closed)
-			switch {
-			case err == nil:
-				return b, nil
-			case errors.Is(err, source.ErrClosed) || ctx.Err() != nil:
-				return nil, err
-			case err == io.EOF, errors.Is(err, source.ErrAbandoned):
-				// Every chunk handed out, or one failed (its Ack
-				// rewound the stream).
-			default:
-				s.ReadErrors.Add(1)
-				s.log.Warn("object not read to its end; reading it again from its last committed chunk at the next pass", "account", s.curSt.account, "region", s.curSt.region, "err", err)
-				s.mu.Lock()
-				if s.curSt.gen == s.curGen {
-					s.rewind(s.curSt)
-				}
-				s.mu.Unlock()
+		b, err := s.fetch(ctx, st, p, gen)
+		if err != nil {
+			// Never handed out: the checkpoint must not wait for it.
+			s.mu.Lock()
+			if st.gen == gen {
+				s.rewind(st)
 			}
-			s.cur, s.curSt = nil, nil
+			s.mu.Unlock()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			s.ReadErrors.Add(1)
+			s.log.Warn("object not read; retrying at the next pass", "account", st.account, "region", st.region, "err", err)
 			continue
 		}
-		st, p, gen, err := s.next(ctx)
-		if err != nil {
-			return nil, err
+		s.Objects.Add(1)
+		return b, nil
+	}
+}
+
+// ended is told how an object followed chunk by chunk ended.
+func (s *Source) ended(st *stream, gen int) func(error) {
+	return func(err error) {
+		if source.Ended(err) || errors.Is(err, source.ErrAbandoned) {
+			return // done, or a chunk failed (its Ack rewound the stream)
 		}
-		if st != nil {
-			b, err := s.fetch(ctx, st, p, gen)
-			if err != nil {
-				// Never handed out: the checkpoint must not wait for it.
-				s.mu.Lock()
-				if st.gen == gen {
-					s.rewind(st)
-				}
-				s.mu.Unlock()
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				s.ReadErrors.Add(1)
-				s.log.Warn("object not read; retrying at the next pass", "account", st.account, "region", st.region, "err", err)
-				continue
-			}
-			s.Objects.Add(1)
-			return b, nil
+		s.ReadErrors.Add(1)
+		s.log.Warn("object not read to its end; reading it again from its last committed chunk at the next pass", "account", st.account, "region", st.region, "err", err)
+		s.mu.Lock()
+		if st.gen == gen {
+			s.rewind(st)
 		}
-		if s.passes > 0 {
-			if s.cfg.poll == 0 {
-				return nil, source.ErrExhausted
-			}
-			select {
-			case <-s.opts.After(s.cfg.poll):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-s.closed:
-				return nil, source.ErrClosed
-			}
-		}
-		if err := s.discover(ctx); err != nil {
-			return nil, err
-		}
-		s.passes++
+		s.mu.Unlock()
 	}
 }
 
@@ -746,7 +717,7 @@ func (s *Source) fetch(ctx context.Context, st *stream, p *pending, gen int) (*s
 	if err != nil {
 		return nil, err
 	}
-	s.cur, s.curSt, s.curGen = feed, st, gen
+	s.poll.Follow(feed, s.ended(st, gen))
 	return b, nil
 }
 
