@@ -285,8 +285,12 @@ const readyFresh = 10 * time.Second
 // one; the rest are counted in one line.
 const maxLoggedProblems = 10
 
-// startBackoff bounds the pause between two tries to start a source.
-const startBackoff = time.Minute
+// startBackoff bounds the pause between two tries to start a source,
+// maxReadBackoff the pause after read errors in a row.
+const (
+	startBackoff   = time.Minute
+	maxReadBackoff = 30 * time.Second
+)
 
 func (s *Service) read(ctx context.Context, src source.Source) {
 	name := src.Name()
@@ -310,6 +314,7 @@ func (s *Service) read(ctx context.Context, src source.Source) {
 		}
 		s.log.Info("source started", "source", name)
 	}
+	var pause time.Duration
 	for {
 		b, err := src.Read(ctx)
 		if err != nil {
@@ -323,14 +328,18 @@ func (s *Service) read(ctx context.Context, src source.Source) {
 				return // shutting down: a clean end, not a read error
 			}
 			s.metrics.errors.WithLabelValues(name, "read").Inc()
-			s.log.Error("read source", "source", name, "err", err)
+			// Read errors in a row wait longer each time, up to
+			// maxReadBackoff.
+			pause = min(max(2*pause, time.Second), maxReadBackoff)
+			s.log.Error("read source", "source", name, "err", err, "retry_in", pause)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(pause):
 			}
 			continue
 		}
+		pause = 0
 		s.metrics.received.WithLabelValues(name).Add(float64(b.Records))
 		s.metrics.errors.WithLabelValues(name, "record").Add(float64(len(b.Errors)))
 		first, more := source.Problems(b.Errors, maxLoggedProblems)

@@ -228,6 +228,7 @@ type Feed struct {
 	nacked func(last bool, err error)
 	acks   chan error
 	wait   bool // a chunk is out, not yet acknowledged
+	handed int  // chunks handed out
 	over   bool
 	failed error
 }
@@ -297,7 +298,19 @@ func (f *Feed) Next(ctx context.Context, closed <-chan struct{}) (*Batch, error)
 	}
 	if ch.Last {
 		f.end()
+		if ch.Records == 0 && len(ch.Errs) == 0 && f.handed > 0 {
+			// The records ended on the previous chunk's limit: nothing
+			// to commit, only the object's end to record.
+			if f.commit != nil {
+				if err := f.commit(ctx, ch.Offset, true); err != nil {
+					f.failed = err
+					return nil, err
+				}
+			}
+			return nil, io.EOF
+		}
 	}
+	f.handed++
 	origin := f.origin
 	if ch.Offset > 0 || !ch.Last {
 		origin = fmt.Sprintf("%s records %d-%d", f.origin, ch.Offset, ch.Offset+ch.Records)

@@ -199,3 +199,30 @@ func TestFeedAbandonsOnNack(t *testing.T) {
 		t.Errorf("a failed chunk moved the checkpoint")
 	}
 }
+
+// Records ending on a chunk's limit: no empty batch, the object's end is
+// recorded once the last chunk holding records is committed.
+func TestFeedEndsOnTheLimit(t *testing.T) {
+	ctx := context.Background()
+	var commits []string
+	f := NewFeed(NewChunker(bytes.NewReader(chunkLog(20)), "f.json.gz", nil, 0, Limits{Records: 10}, 0), FeedOptions{
+		Origin: "f.json.gz",
+		Commit: func(_ context.Context, n int, done bool) error {
+			commits = append(commits, fmt.Sprint(n, done))
+			return nil
+		},
+	})
+	for i := 0; i < 2; i++ {
+		b, err := f.Next(ctx, nil)
+		if err != nil || b.Records != 10 {
+			t.Fatalf("chunk %d: %+v, %v", i, b, err)
+		}
+		b.Ack(ctx, Result{})
+	}
+	if b, err := f.Next(ctx, nil); err != io.EOF {
+		t.Fatalf("after the records: %+v, %v; want EOF, no empty batch", b, err)
+	}
+	if got := strings.Join(commits, " "); got != "10 false 20 false 20 true" {
+		t.Errorf("commits %q", got)
+	}
+}

@@ -195,7 +195,7 @@ channels:
 		// Every record received, and the last chunk committed.
 		m := metrics(client, admin)
 		return m[`trailwatch_events_received_total{source="folder"}`] >= float64(records) &&
-			m[`trailwatch_batches_total{result="acked",source="folder"}`] >= float64(records/2000+1)
+			m[`trailwatch_batches_total{result="acked",source="folder"}`] >= float64((records+1999)/2000)
 	}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	for i := 0; ; i++ {

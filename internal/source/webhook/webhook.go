@@ -486,6 +486,8 @@ func (s *Source) bodyError(w http.ResponseWriter, r *http.Request, raw, body *li
 func Summary(records int, r source.Result) string {
 	head := plural(records, "record")
 	switch {
+	case r.Quarantined:
+		return head + ": not judged; quarantined after repeated commit failures (see trailwatch_quarantined_total)"
 	case r.Findings == 0:
 		return head + ", no findings"
 	case r.New == r.Findings:

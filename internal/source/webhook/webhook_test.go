@@ -525,3 +525,9 @@ func TestConformance(t *testing.T) {
 		}
 	}})
 }
+
+func TestSummaryQuarantined(t *testing.T) {
+	if got := Summary(3, source.Result{Quarantined: true}); !strings.Contains(got, "quarantined") || !strings.HasPrefix(got, "3 records") {
+		t.Errorf("Summary of a quarantined request: %q", got)
+	}
+}
