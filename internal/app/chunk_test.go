@@ -228,8 +228,8 @@ func TestStoreDownQuarantinesNothing(t *testing.T) {
 // meanwhile.
 func TestLargeFileInChunksWhileWebhookFlows(t *testing.T) {
 	n := 50000
-	if testing.Short() {
-		n = 5000
+	if testing.Short() || raceEnabled {
+		n = 6000
 	}
 	logs := t.TempDir()
 	writeTrailFile(t, logs, n)
