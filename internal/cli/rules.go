@@ -156,7 +156,7 @@ type ruleDetail struct {
 	References  []string     `json:"references"`
 	Tests       int          `json:"tests"`
 	File        string       `json:"file"`
-	// The reference product's rule ids, CIS controls, a Sigma rule's
+	// Cloud One Conformity rule ids, CIS controls, a Sigma rule's
 	// author, whether the rule is on without settings, and the event
 	// paths its expressions read.
 	ReferenceIDs []string `json:"reference_ids"`

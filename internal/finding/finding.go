@@ -84,7 +84,7 @@ type Finding struct {
 	Fingerprint string `json:"fingerprint"`
 	RuleID      string `json:"rule_id"`
 	RuleTitle   string `json:"rule_title"`
-	// ReferenceIDs are the reference product's ids of the rule (RTM-009),
+	// ReferenceIDs are Cloud One Conformity rule ids of the rule (RTM-009),
 	// CIS the CIS AWS Foundations monitoring controls it covers
 	// ("v1.4 4.3"), and RuleAuthor who wrote it (a Sigma rule's author,
 	// shown with every alert it raises).

@@ -89,7 +89,7 @@ type Rule struct {
 	// EventNames are the event names watched; ["*"] watches every name
 	// of the source.
 	EventNames []string `yaml:"event_names"`
-	// ReferenceIDs are the reference product's ids of the rules this one
+	// ReferenceIDs are Cloud One Conformity's ids of the rules this one
 	// stands for (RTM-009, IAM-052, CT-013).
 	ReferenceIDs []string `yaml:"reference_ids"`
 	// CIS lists the CIS AWS Foundations Benchmark monitoring controls the

@@ -52,7 +52,7 @@ type Filter struct {
 	// Actor matches the actor's ARN or readable name.
 	Actor string
 	// Controls keeps findings of rules that stand for one of these
-	// reference product rule ids (RTM-009) or cover one of these CIS
+	// Cloud One Conformity rule ids (RTM-009) or cover one of these CIS
 	// controls ("CIS 4.3" any version, "CIS v1.4 4.3" one version); see
 	// ParseControl.
 	Controls     []string
@@ -105,7 +105,7 @@ func PrefixEnd(prefix string) (string, bool) {
 	return "", false
 }
 
-// Control is one Filter.Controls entry, parsed: a reference product rule id
+// Control is one Filter.Controls entry, parsed: a Conformity rule id
 // (Reference), or a CIS control (CIS, the number, with Version when one was
 // named, like "v1.4").
 type Control struct {
