@@ -6,8 +6,6 @@
 package source
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -231,33 +229,6 @@ func Problems(errs []error, max int) (first []string, more int) {
 		first = append(first, e.Error())
 	}
 	return first, 0
-}
-
-// DecodeStream is Decode for a whole file or object, plain or
-// gzip-compressed (told by its first bytes), streamed. A failure to read r
-// itself (network, disk) is returned as err, since reading again may
-// succeed; problems with the content (not gzip, not JSON, bad records) are
-// in errs, since reading again will not fix them.
-func DecodeStream(r io.Reader, origin string, wants Wants, maxRecord int) (events []*event.Event, records int, errs []error, err error) {
-	body := &readErr{r: r}
-	br := bufio.NewReaderSize(body, 64<<10)
-	var in io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, zerr := gzip.NewReader(br)
-		if zerr != nil {
-			if body.err != nil {
-				return nil, 0, nil, fmt.Errorf("read %s: %w", origin, body.err)
-			}
-			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, zerr)}, nil
-		}
-		defer zr.Close()
-		in = zr
-	}
-	events, records, errs = Decode(in, origin, wants, maxRecord)
-	if body.err != nil {
-		return nil, 0, nil, fmt.Errorf("read %s: %w", origin, body.err)
-	}
-	return events, records, errs, nil
 }
 
 // readErr remembers the first error of the underlying reader, so that a
