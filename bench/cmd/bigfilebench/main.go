@@ -52,9 +52,10 @@ func main() {
 	phase := flag.String("phase", "", "internal: run one phase (big or idle) in this process")
 	dir := flag.String("dir", "", "internal: the folder of the phase")
 	requests := flag.Int("requests", 0, "internal: requests of the idle phase")
+	chunk := flag.Int("chunk", 2000, "the file source's chunk_records")
 	flag.Parse()
 	if *phase != "" {
-		r, err := runPhase(*phase, *dir, *records, *rate, *requests)
+		r, err := runPhase(*phase, *dir, *records, *rate, *requests, *chunk)
 		if err != nil {
 			fatal(err)
 		}
@@ -76,11 +77,11 @@ func main() {
 		fatal(err)
 	}
 	fmt.Printf("large file: %d records (%.1f%% raising a finding), %.1f MB gzip, generated in %s\n", *records, 100**match, float64(size)/1e6, time.Since(t0).Round(time.Millisecond))
-	big, err := child("big", bigDir, *records, *rate, 0)
+	big, err := child("big", bigDir, *records, *rate, 0, *chunk)
 	if err != nil {
 		fatal(err)
 	}
-	idle, err := child("idle", idleDir, *records, *rate, min(big.Requests, 2000))
+	idle, err := child("idle", idleDir, *records, *rate, min(big.Requests, 2000), *chunk)
 	if err != nil {
 		fatal(err)
 	}
@@ -109,8 +110,8 @@ func verdict(ok bool, what string) {
 	fmt.Printf("%s  %s\n", s, what)
 }
 
-func child(phase, dir string, records, rate, requests int) (result, error) {
-	cmd := exec.Command(os.Args[0], "-phase", phase, "-dir", dir, "-records", strconv.Itoa(records), "-rate", strconv.Itoa(rate), "-requests", strconv.Itoa(requests))
+func child(phase, dir string, records, rate, requests, chunk int) (result, error) {
+	cmd := exec.Command(os.Args[0], "-phase", phase, "-dir", dir, "-records", strconv.Itoa(records), "-rate", strconv.Itoa(rate), "-requests", strconv.Itoa(requests), "-chunk", strconv.Itoa(chunk))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -159,17 +160,17 @@ func generate(path string, n int, match float64) (int64, error) {
 	return st.Size(), nil
 }
 
-func runPhase(phase, dir string, records, rate, requests int) (result, error) {
+func runPhase(phase, dir string, records, rate, requests, chunk int) (result, error) {
 	cfg, err := config.Parse(strings.NewReader(fmt.Sprintf(`
 store: {path: %s}
 admin: {listen: "127.0.0.1:0"}
 log: {level: error}
 sources:
-  - {name: folder, type: file, path: %s, poll_interval: 0, chunk_records: 2000}
+  - {name: folder, type: file, path: %s, poll_interval: 0, chunk_records: %d}
   - {name: hook, type: webhook, listen: "127.0.0.1:0", api_key: %s}
 channels:
   - {name: quiet, type: console, min_risk: EXTREME}
-`, filepath.Join(dir, "..", phase+".db"), dir, apiKey)))
+`, filepath.Join(dir, "..", phase+".db"), dir, chunk, apiKey)))
 	if err != nil {
 		return result{}, err
 	}
@@ -195,7 +196,7 @@ channels:
 		// Every record received, and the last chunk committed.
 		m := metrics(client, admin)
 		return m[`trailwatch_events_received_total{source="folder"}`] >= float64(records) &&
-			m[`trailwatch_batches_total{result="acked",source="folder"}`] >= float64((records+1999)/2000)
+			m[`trailwatch_batches_total{result="acked",source="folder"}`] >= float64((records+chunk-1)/chunk)
 	}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	for i := 0; ; i++ {
