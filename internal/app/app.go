@@ -120,13 +120,14 @@ func enabledRules(c *rule.Catalogue, cfg *config.Config) []string {
 }
 
 // Backend is what every store gives: findings, the outbox, checkpoints,
-// and a health check.
+// the quarantine, and a health check.
 type Backend interface {
 	store.Store
 	store.Outbox
 	store.Checkpoints
 	store.Leases
 	store.Activity
+	store.Quarantine
 	Ping(ctx context.Context) error
 }
 
@@ -210,7 +211,11 @@ func Check(cfg *config.Config, o CheckOptions) error {
 	}
 	_, _, engErr := Engine(cfg, o.RuleDirs)
 	_, _, chErr := Channels(cfg, ChannelOptions{Getenv: o.Getenv, DefaultConsole: true})
-	_, srcErr := Sources(context.Background(), cfg, SourceEnv{Getenv: o.Getenv, CheckOnly: true})
+	// Building a source does no I/O; it is closed unstarted.
+	srcs, srcErr := Sources(cfg, SourceEnv{Getenv: o.Getenv})
+	for _, s := range srcs {
+		s.Close(context.Background())
+	}
 	var dsnErr error
 	if cfg.Store.DSN != "" {
 		_, dsnErr = cfg.Store.ResolveDSN(o.Getenv)

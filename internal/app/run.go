@@ -45,23 +45,31 @@ type RunOptions struct {
 // notifications they owe are committed in groups, then the sources are
 // acknowledged; the dispatcher delivers the outbox.
 type Service struct {
-	cfg      *config.Config
-	o        RunOptions
-	log      *slog.Logger
-	engine   *rule.Engine
-	store    Backend
-	router   dispatch.Router
-	disp     *dispatch.Dispatcher
-	sources  []source.Source
-	admin    *http.Server
-	adminLn  net.Listener
-	metrics  *metrics
-	beat     *heartbeat
-	leases   *leaser
-	ready    atomic.Bool
-	storeOK  atomic.Int64 // when the store last answered (Unix ns)
-	batches  chan pending
-	commitWG sync.WaitGroup
+	cfg     *config.Config
+	o       RunOptions
+	log     *slog.Logger
+	engine  *rule.Engine
+	store   Backend
+	router  dispatch.Router
+	disp    *dispatch.Dispatcher
+	sources []source.Source
+	// unstarted are the sources whose Start failed with a retryable
+	// error; their readers start them again. startCtx is the context
+	// they are started with (it bounds their life).
+	unstarted map[string]error
+	startCtx  context.Context
+	admin     *http.Server
+	adminLn   net.Listener
+	metrics   *metrics
+	beat      *heartbeat
+	leases    *leaser
+	ready     atomic.Bool
+	storeOK   atomic.Int64 // when the store last answered (Unix ns)
+	batches   chan pending
+	commitWG  sync.WaitGroup
+	// commitTimeout bounds one commit; retryPause is the pause before a
+	// batch's second try (twice it before the third).
+	commitTimeout, retryPause time.Duration
 }
 
 type pending struct {
@@ -85,7 +93,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s = &Service{cfg: cfg, o: o, log: o.Logger, batches: make(chan pending, 256)}
+	s = &Service{cfg: cfg, o: o, log: o.Logger, batches: make(chan pending, 256), commitTimeout: 30 * time.Second, retryPause: 200 * time.Millisecond}
 	// Every problem at once, as config check reports them.
 	if err := Check(cfg, CheckOptions{Getenv: o.Getenv, RuleDirs: o.RuleDirs}); err != nil {
 		return nil, err
@@ -133,15 +141,18 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
-	srcs, err := Sources(ctx, cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store,
+	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store,
 		Claim: func(ctx context.Context, key string) bool { return s.leases.Held(ctx, key) }})
+	if err == nil {
+		s.unstarted, err = StartSources(ctx, srcs, o.Logger)
+	}
 	if err != nil {
 		if s.adminLn != nil {
 			s.adminLn.Close()
 		}
 		return nil, err
 	}
-	s.sources = srcs
+	s.sources, s.startCtx = srcs, ctx
 	for _, src := range srcs {
 		s.metrics.zeroSource(src.Name())
 	}
@@ -292,8 +303,36 @@ const readyFresh = 10 * time.Second
 // one; the rest are counted in one line.
 const maxLoggedProblems = 10
 
+// startBackoff bounds the pause between two tries to start a source,
+// maxReadBackoff the pause after read errors in a row.
+const (
+	startBackoff   = time.Minute
+	maxReadBackoff = 30 * time.Second
+)
+
 func (s *Service) read(ctx context.Context, src source.Source) {
 	name := src.Name()
+	if err := s.unstarted[name]; err != nil {
+		// Start again with a growing pause, until it starts or a
+		// permanent problem shows.
+		for delay := time.Second; err != nil; delay = min(2*delay, startBackoff) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if err = src.Start(s.startCtx); err != nil {
+				s.metrics.errors.WithLabelValues(name, "read").Inc()
+				if source.IsPermanent(err) {
+					s.log.Error("source cannot start", "source", name, "err", err)
+					return
+				}
+				s.log.Warn("source not started; retrying", "source", name, "err", err, "retry_in", min(2*delay, startBackoff))
+			}
+		}
+		s.log.Info("source started", "source", name)
+	}
+	var pause time.Duration
 	for {
 		b, err := src.Read(ctx)
 		if err != nil {
@@ -303,16 +342,22 @@ func (s *Service) read(ctx context.Context, src source.Source) {
 			case errors.Is(err, source.ErrExhausted):
 				s.log.Info("source done", "source", name)
 				return
+			case errors.Is(err, source.ErrClosed):
+				return // shutting down: a clean end, not a read error
 			}
 			s.metrics.errors.WithLabelValues(name, "read").Inc()
-			s.log.Error("read source", "source", name, "err", err)
+			// Read errors in a row wait longer each time, up to
+			// maxReadBackoff.
+			pause = min(max(2*pause, time.Second), maxReadBackoff)
+			s.log.Error("read source", "source", name, "err", err, "retry_in", pause)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(pause):
 			}
 			continue
 		}
+		pause = 0
 		s.metrics.received.WithLabelValues(name).Add(float64(b.Records))
 		s.metrics.errors.WithLabelValues(name, "record").Add(float64(len(b.Errors)))
 		first, more := source.Problems(b.Errors, maxLoggedProblems)
@@ -326,21 +371,45 @@ func (s *Service) read(ctx context.Context, src source.Source) {
 	}
 }
 
+// Commit groups are bounded, so that no source (a large file's chunks
+// arriving back to back) can make one giant transaction, and what others
+// sent meanwhile waits for one bounded commit at most.
+const (
+	maxGroupBatches = 256
+	maxGroupEvents  = 10000
+)
+
 // committer evaluates batches and commits them in groups: what arrived
 // together is saved in one transaction, then each batch is acknowledged.
 func (s *Service) committer() {
 	defer s.commitWG.Done()
-	const maxGroup = 256
-	for first := range s.batches {
+	var carry *pending
+	for {
+		var first pending
+		if carry != nil {
+			first, carry = *carry, nil
+		} else {
+			p, ok := <-s.batches
+			if !ok {
+				return
+			}
+			first = p
+		}
 		group := []pending{first}
+		events := len(first.batch.Events)
 	more:
-		for len(group) < maxGroup {
+		for len(group) < maxGroupBatches && events < maxGroupEvents {
 			select {
 			case p, ok := <-s.batches:
 				if !ok {
 					break more
 				}
+				if events+len(p.batch.Events) > maxGroupEvents {
+					carry = &p
+					break more
+				}
 				group = append(group, p)
+				events += len(p.batch.Events)
 			default:
 				break more
 			}
@@ -349,64 +418,178 @@ func (s *Service) committer() {
 	}
 }
 
-func (s *Service) commit(group []pending) {
-	var fs []finding.Finding
-	perSource := map[string]int{}
-	raised := make([][]finding.Finding, len(group)) // per batch
+// judged is a batch with the findings its events raised.
+type judged struct {
+	p       pending
+	raised  []finding.Finding
+	matched int // events that raised at least one finding
+}
+
+func (s *Service) judge(group []pending) []judged {
+	out := make([]judged, len(group))
 	for i, p := range group {
+		out[i].p = p
 		for _, tr := range p.batch.Trails {
 			s.beat.saw(tr.Account, tr.Region, time.Time{})
 		}
 		for _, ev := range p.batch.Events {
 			got := s.engine.Evaluate(ev)
 			if len(got) > 0 {
-				perSource[p.src]++
+				out[i].matched++
 			}
-			fs = append(fs, got...)
-			raised[i] = append(raised[i], got...)
+			out[i].raised = append(out[i].raised, got...)
 			s.beat.saw(ev.AccountID(), ev.AWSRegion, ev.EventTime)
 			if !ev.EventTime.IsZero() {
 				s.metrics.lag.WithLabelValues(p.src).Set(s.o.Now().Sub(ev.EventTime).Seconds())
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return out
+}
+
+// commit saves a group's findings in one transaction and acknowledges its
+// batches. When that fails, each batch is tried on its own (one bad batch
+// must not hold back the others); a batch that still fails after
+// commitAttempts tries while the store answers is quarantined (recorded,
+// counted, raised as a finding, and acknowledged so its source moves on).
+// While the store does not answer, nothing is quarantined: the batches are
+// acknowledged with the error, and their sources hand them out again.
+func (s *Service) commit(group []pending) {
+	js := s.judge(group)
+	err := s.save(js)
+	if err == nil {
+		return
+	}
+	s.log.Error("commit findings", "batches", len(group), "err", err)
+	if !s.storeAnswers() {
+		s.nack(js, err)
+		return
+	}
+	for _, j := range js {
+		s.retry(j, err, len(js) == 1)
+	}
+}
+
+// retry commits one batch on its own, up to commitAttempts tries in all,
+// then quarantines it.
+func (s *Service) retry(j judged, err error, triedAlone bool) {
+	attempts := 0
+	if triedAlone {
+		attempts = 1
+	}
+	for attempts < commitAttempts {
+		if attempts > 0 && s.retryPause > 0 {
+			time.Sleep(time.Duration(attempts) * s.retryPause)
+		}
+		attempts++
+		if err = s.save([]judged{j}); err == nil {
+			return
+		}
+		s.log.Warn("commit of one batch failed", "source", j.p.src, "origin", j.p.batch.Origin, "attempt", attempts, "err", err)
+		if !s.storeAnswers() {
+			s.nack([]judged{j}, err)
+			return
+		}
+	}
+	s.quarantine(j, err)
+}
+
+// storeAnswers pings the store.
+func (s *Service) storeAnswers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.store.Ping(ctx) == nil
+}
+
+// save commits the findings of batches in one transaction, then
+// acknowledges each; on error nothing is acknowledged.
+func (s *Service) save(js []judged) error {
+	var fs []finding.Finding
+	for _, j := range js {
+		fs = append(fs, j.raised...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.commitTimeout)
 	defer cancel()
 	res, err := s.store.SaveRouted(ctx, fs, s.router.Route)
 	if err != nil {
-		s.log.Error("commit findings", "batches", len(group), "findings", len(fs), "err", err)
-	} else {
-		s.storeOK.Store(time.Now().UnixNano())
-		for src, n := range perSource {
-			s.metrics.matched.WithLabelValues(src).Add(float64(n))
-		}
-		if chs := owedChannels(res); len(chs) > 0 {
-			s.disp.Kick(chs...)
-		}
+		return err
+	}
+	s.storeOK.Store(time.Now().UnixNano())
+	if chs := owedChannels(res); len(chs) > 0 {
+		s.disp.Kick(chs...)
 	}
 	// A finding is new once: the same event twice in the group is stored
 	// once, and counted (and reported to its batch as new) once.
 	counted := map[string]bool{}
-	for i, p := range group {
-		result := "acked"
-		if err != nil {
-			result = "failed"
-		}
-		r := source.Result{Err: err, Findings: len(raised[i])}
-		for _, f := range raised[i] {
-			if err == nil && res.New[f.ID] && !counted[f.ID] {
+	for _, j := range js {
+		s.metrics.matched.WithLabelValues(j.p.src).Add(float64(j.matched))
+		r := source.Result{Findings: len(j.raised)}
+		for _, f := range j.raised {
+			if res.New[f.ID] && !counted[f.ID] {
 				counted[f.ID] = true
 				r.New++
 				s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 			}
 		}
-		if aerr := p.batch.Ack(ctx, r); aerr != nil {
-			s.log.Error("acknowledge batch", "source", p.src, "origin", p.batch.Origin, "err", aerr)
-			s.metrics.errors.WithLabelValues(p.src, "ack").Inc()
-		}
-		s.metrics.batches.WithLabelValues(p.src, result).Inc()
-		s.metrics.latency.WithLabelValues(p.src).Observe(s.o.Now().Sub(p.at).Seconds())
+		s.ack(j.p, r, "acked")
 	}
+	return nil
+}
+
+// nack acknowledges batches with the error that stopped their commit.
+func (s *Service) nack(js []judged, err error) {
+	for _, j := range js {
+		s.ack(j.p, source.Result{Err: err, Findings: len(j.raised)}, "failed")
+	}
+}
+
+func (s *Service) ack(p pending, r source.Result, result string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.commitTimeout)
+	defer cancel()
+	if aerr := p.batch.Ack(ctx, r); aerr != nil {
+		s.log.Error("acknowledge batch", "source", p.src, "origin", p.batch.Origin, "err", aerr)
+		s.metrics.errors.WithLabelValues(p.src, "ack").Inc()
+	}
+	s.metrics.batches.WithLabelValues(p.src, result).Inc()
+	s.metrics.latency.WithLabelValues(p.src).Observe(s.o.Now().Sub(p.at).Seconds())
+}
+
+// quarantine sets a batch aside: recorded in the store with the error,
+// counted, raised as a finding, and acknowledged so its source moves on.
+// When even the record cannot be written, the batch is acknowledged with
+// the error instead (it comes again).
+func (s *Service) quarantine(j judged, err error) {
+	b := j.p.batch
+	obj := b.Object
+	if obj == "" {
+		obj = b.Origin
+	}
+	reason := err.Error()
+	if len(reason) > maxReason {
+		reason = reason[:maxReason] + "…"
+	}
+	e := store.QuarantineEntry{Source: j.p.src, Object: obj, Offset: b.Offset, Records: b.Records, Reason: reason, At: s.o.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), s.commitTimeout)
+	defer cancel()
+	if qerr := s.store.Quarantine(ctx, e); qerr != nil {
+		s.log.Error("quarantine batch", "source", j.p.src, "origin", b.Origin, "err", qerr)
+		s.nack([]judged{j}, err)
+		return
+	}
+	s.metrics.quarantined.WithLabelValues(j.p.src).Inc()
+	s.log.Error("batch quarantined after repeated commit failures", "source", j.p.src, "object", obj, "offset", b.Offset, "records", b.Records, "err", err)
+	f := quarantineFinding(e)
+	if res, ferr := s.store.SaveRouted(ctx, []finding.Finding{f}, s.router.Route); ferr != nil {
+		s.log.Error("save quarantine finding", "source", j.p.src, "err", ferr)
+	} else {
+		if res.New[f.ID] {
+			s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+		}
+		if chs := owedChannels(res); len(chs) > 0 {
+			s.disp.Kick(chs...)
+		}
+	}
+	s.ack(j.p, source.Result{Quarantined: true}, "quarantined")
 }
 
 // owedChannels names the channels a save added deliveries for.
@@ -474,125 +657,4 @@ func (s *Service) heartbeatTick(ctx context.Context) {
 		s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
 	}
 	s.disp.Kick()
-}
-
-// metrics are the Prometheus series of trailwatch run.
-type metrics struct {
-	reg                                          *prometheus.Registry
-	received, matched, errors, batches, findings *prometheus.CounterVec
-	lag                                          *prometheus.GaugeVec
-	latency                                      *prometheus.HistogramVec
-}
-
-func newMetrics(ob store.Outbox, chans []dispatch.Channel) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
-	m.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_received_total", Help: "CloudTrail records received, per source."}, []string{"source"})
-	m.matched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_events_matched_total", Help: "Records that raised at least one finding, per source."}, []string{"source"})
-	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_errors_total", Help: "Errors, per source and kind (read, record, ack)."}, []string{"source", "kind"})
-	m.batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_batches_total", Help: "Batches processed, per source and result (acked, failed)."}, []string{"source", "result"})
-	m.findings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailwatch_findings_total", Help: "Findings raised, per rule and risk."}, []string{"rule", "risk"})
-	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "trailwatch_source_lag_seconds", Help: "Age of the newest event of the last batch, per source."}, []string{"source"})
-	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trailwatch_commit_latency_seconds", Help: "Time from receipt of a batch to its commit and acknowledgement.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"source"})
-	m.reg.MustRegister(m.received, m.matched, m.errors, m.batches, m.findings, m.lag, m.latency,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	var names []string
-	for _, c := range chans {
-		names = append(names, c.Name)
-	}
-	m.reg.MustRegister(&outboxCollector{ob: ob, channels: names, desc: prometheus.NewDesc("trailwatch_outbox_depth", "Deliveries in the outbox, per channel and status.", []string{"channel", "status"}, nil)})
-	return m
-}
-
-// zero creates the series users alert on at 0, so that they exist (and
-// rate() and increase() work) from the start rather than from the first
-// finding: trailwatch_findings_total for every enabled rule at every risk
-// level (adjustments move a rule's risk), and the heartbeat's rule.
-func (m *metrics) zero(rules []string, heartbeat bool) {
-	if heartbeat {
-		rules = append(rules, SilenceRule)
-	}
-	for _, r := range rules {
-		for risk := finding.Low; risk <= finding.Extreme; risk++ {
-			m.findings.WithLabelValues(r, risk.String())
-		}
-	}
-}
-
-// zeroSource creates a source's counters at 0.
-func (m *metrics) zeroSource(name string) {
-	m.received.WithLabelValues(name)
-	m.matched.WithLabelValues(name)
-	for _, kind := range []string{"read", "record", "ack"} {
-		m.errors.WithLabelValues(name, kind)
-	}
-	for _, result := range []string{"acked", "failed"} {
-		m.batches.WithLabelValues(name, result)
-	}
-}
-
-// watchDispatcher exposes the dispatcher's counters.
-func (m *metrics) watchDispatcher(d *dispatch.Dispatcher) {
-	m.reg.MustRegister(&dispatchCollector{d: d, desc: prometheus.NewDesc("trailwatch_notifications_total", "Delivery attempts, per channel and result (sent, failed, dead).", []string{"channel", "result"}, nil)})
-}
-
-type sourceCollector struct {
-	srcs []source.Source
-	desc *prometheus.Desc
-}
-
-func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.srcs {
-		if sc, ok := s.(source.Counter); ok {
-			for k, v := range sc.Counters() {
-				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), s.Name(), k)
-			}
-		}
-	}
-}
-
-type outboxCollector struct {
-	ob       store.Outbox
-	channels []string // reported at 0 until they have deliveries
-	desc     *prometheus.Desc
-}
-
-func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	depth, err := c.ob.Depth(ctx)
-	if err != nil {
-		return
-	}
-	for _, chn := range c.channels {
-		if depth[chn] == nil {
-			depth[chn] = map[string]int{}
-		}
-		for _, st := range []string{store.Pending, store.Sending, store.Done, store.Dead, store.Dropped} {
-			if _, ok := depth[chn][st]; !ok {
-				depth[chn][st] = 0
-			}
-		}
-	}
-	for chn, byStatus := range depth {
-		for st, n := range byStatus {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), chn, st)
-		}
-	}
-}
-
-type dispatchCollector struct {
-	d    *dispatch.Dispatcher
-	desc *prometheus.Desc
-}
-
-func (c *dispatchCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c *dispatchCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, st := range c.d.Stats() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Sent), name, "sent")
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Failed), name, "failed")
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Dead), name, "dead")
-	}
 }

@@ -27,46 +27,40 @@ type SourceEnv struct {
 	// account and region now (it holds the lease named by its checkpoint
 	// key), so instances sharing a store read each prefix once.
 	Claim func(ctx context.Context, key string) bool
-	// CheckOnly validates the configuration without starting anything.
-	CheckOnly bool
 }
 
-// sourceKind builds one source type (or, with env.CheckOnly, only checks
-// its configuration). ctx lives as long as the source: sources that poll
-// stop when it ends.
-type sourceKind func(ctx context.Context, name string, s *config.Source, env SourceEnv) (source.Source, error)
+// sourceKind checks one source type's configuration and builds it (without
+// I/O: the source's Start connects or listens).
+type sourceKind func(name string, s *config.Source, env SourceEnv) (source.Source, error)
 
 // sourceOf adapts a source package (its Config with Check, and a
 // constructor) to sourceKind.
 func sourceOf[C any, PC interface {
 	*C
 	checker
-}](build func(ctx context.Context, name string, c C, env SourceEnv) (source.Source, error)) sourceKind {
-	return func(ctx context.Context, name string, s *config.Source, env SourceEnv) (source.Source, error) {
+}](build func(name string, c C, env SourceEnv) (source.Source, error)) sourceKind {
+	return func(name string, s *config.Source, env SourceEnv) (source.Source, error) {
 		var spec C
 		decErr := s.DecodeStrict(&spec)
 		if err := errors.Join(decErr, PC(&spec).Check(env.Getenv)); err != nil {
 			return nil, err
 		}
-		if env.CheckOnly {
-			return nil, nil
-		}
-		return build(ctx, name, spec, env)
+		return build(name, spec, env)
 	}
 }
 
 var sourceKinds = map[string]sourceKind{
-	"webhook": sourceOf(func(_ context.Context, name string, c webhook.Config, env SourceEnv) (source.Source, error) {
+	"webhook": sourceOf(func(name string, c webhook.Config, env SourceEnv) (source.Source, error) {
 		return webhook.New(name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
 	}),
-	"s3": sourceOf(func(ctx context.Context, name string, c s3source.Config, env SourceEnv) (source.Source, error) {
-		return s3source.New(ctx, name, c, s3source.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints, Claim: env.Claim})
+	"s3": sourceOf(func(name string, c s3source.Config, env SourceEnv) (source.Source, error) {
+		return s3source.New(name, c, s3source.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints, Claim: env.Claim})
 	}),
-	"file": sourceOf(func(ctx context.Context, name string, c file.Config, env SourceEnv) (source.Source, error) {
-		return file.New(ctx, name, c, file.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints})
+	"file": sourceOf(func(name string, c file.Config, env SourceEnv) (source.Source, error) {
+		return file.New(name, c, file.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints})
 	}),
-	"sqs": sourceOf(func(ctx context.Context, name string, c sqs.Config, env SourceEnv) (source.Source, error) {
-		return sqs.New(ctx, name, c, sqs.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
+	"sqs": sourceOf(func(name string, c sqs.Config, env SourceEnv) (source.Source, error) {
+		return sqs.New(name, c, sqs.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
 	}),
 }
 
@@ -80,9 +74,9 @@ func SourceTypes() []string {
 	return out
 }
 
-// Sources builds every configured source (they start listening or
-// polling when built). On error the ones already built are closed.
-func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.Source, error) {
+// Sources checks and builds every configured source, without starting
+// any (StartSources does). On error the ones already built are closed.
+func Sources(cfg *config.Config, env SourceEnv) ([]source.Source, error) {
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +97,7 @@ func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.S
 			}
 			continue
 		}
-		src, err := k(ctx, s.Name, s, env)
+		src, err := k(s.Name, s, env)
 		if err != nil {
 			errs = append(errs, prefix(p, err))
 			continue
@@ -119,4 +113,32 @@ func Sources(ctx context.Context, cfg *config.Config, env SourceEnv) ([]source.S
 		return nil, err
 	}
 	return out, nil
+}
+
+// StartSources starts every source. A permanent error (a missing bucket or
+// queue, denied access, a port in use) stops start-up: every source is
+// closed and the errors are returned together. A source whose start
+// failed otherwise (the network, a store hiccup) is returned in retry: its
+// reader starts it again with a backoff before reading.
+func StartSources(ctx context.Context, srcs []source.Source, log *slog.Logger) (retry map[string]error, err error) {
+	retry = map[string]error{}
+	var errs []error
+	for _, src := range srcs {
+		serr := src.Start(ctx)
+		switch {
+		case serr == nil:
+		case source.IsPermanent(serr) || ctx.Err() != nil:
+			errs = append(errs, serr)
+		default:
+			log.Warn("source not started; retrying", "source", src.Name(), "err", serr)
+			retry[src.Name()] = serr
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range srcs {
+			s.Close(context.Background())
+		}
+		return nil, err
+	}
+	return retry, nil
 }

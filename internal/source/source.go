@@ -6,8 +6,6 @@
 package source
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +25,12 @@ type Batch struct {
 	// Origin names the input in errors and findings (queue and message
 	// id, s3://bucket/key, …).
 	Origin string
+	// Object names the object a chunk belongs to (a file, an S3 object)
+	// when a large object is handed out in chunks, and Offset is the
+	// index of the chunk's first record in it; Object is empty when the
+	// batch is a whole input.
+	Object string
+	Offset int
 	// Events are the decoded CloudTrail records some rule may match;
 	// records no rule watches are counted in Records but not decoded.
 	Events []*event.Event
@@ -55,21 +59,55 @@ type Result struct {
 	// this commit stored. The others were already stored (the events came
 	// before, or twice in the batch).
 	Findings, New int
+	// Quarantined is set when the batch could not be committed after
+	// several tries while the store answered: it was set aside (recorded
+	// in the store's quarantine, raised as a finding) and the source
+	// should move on, as after a commit.
+	Quarantined bool
 }
 
 // Source is an input of trailwatch run.
 //
+// Building a source (its package's New) does no I/O: config check builds
+// every source and closes it. Start connects or listens (checks the bucket
+// or queue, binds the port, reads the start checkpoint); an error marked
+// Permanent (a missing bucket, access denied, a port in use) stops
+// start-up, any other is retried by the caller with a backoff. ctx bounds
+// the source's life. Start is called once, before Read.
+//
 // Read is called from one goroutine per source and blocks until a batch
-// is ready, ctx ends (it returns ctx.Err()), or a finite source is done
-// (ErrExhausted). A Source may hand out further batches before earlier ones
-// are acknowledged; Ack may be called from any goroutine. Close stops
-// receiving and releases what is held; batches not yet acknowledged come
-// back later (redelivery), never lost.
+// is ready, ctx ends (it returns ctx.Err()), a finite source is done
+// (ErrExhausted), or the source is closed (ErrClosed). A Source may hand
+// out further batches before earlier ones are acknowledged; Ack may be
+// called from any goroutine. Close stops receiving and releases what is
+// held; batches not yet acknowledged come back later (redelivery), never
+// lost. Close is safe on a source never started.
 type Source interface {
 	Name() string
+	Start(ctx context.Context) error
 	Read(ctx context.Context) (*Batch, error)
 	Close(ctx context.Context) error
 }
+
+// Permanent marks a Start error that retrying will not fix: a missing
+// bucket or queue, a denied permission, a port in use.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanent{err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanent
+	return errors.As(err, &p)
+}
+
+type permanent struct{ err error }
+
+func (p *permanent) Error() string { return p.err.Error() }
+func (p *permanent) Unwrap() error { return p.err }
 
 // Listener is a Source that others push to and that answers them only
 // once their events are committed (a webhook). At shutdown a Listener is
@@ -191,33 +229,6 @@ func Problems(errs []error, max int) (first []string, more int) {
 		first = append(first, e.Error())
 	}
 	return first, 0
-}
-
-// DecodeStream is Decode for a whole file or object, plain or
-// gzip-compressed (told by its first bytes), streamed. A failure to read r
-// itself (network, disk) is returned as err, since reading again may
-// succeed; problems with the content (not gzip, not JSON, bad records) are
-// in errs, since reading again will not fix them.
-func DecodeStream(r io.Reader, origin string, wants Wants, maxRecord int) (events []*event.Event, records int, errs []error, err error) {
-	body := &readErr{r: r}
-	br := bufio.NewReaderSize(body, 64<<10)
-	var in io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, zerr := gzip.NewReader(br)
-		if zerr != nil {
-			if body.err != nil {
-				return nil, 0, nil, fmt.Errorf("read %s: %w", origin, body.err)
-			}
-			return nil, 0, []error{fmt.Errorf("%s: gzip: %w", origin, zerr)}, nil
-		}
-		defer zr.Close()
-		in = zr
-	}
-	events, records, errs = Decode(in, origin, wants, maxRecord)
-	if body.err != nil {
-		return nil, 0, nil, fmt.Errorf("read %s: %w", origin, body.err)
-	}
-	return events, records, errs, nil
 }
 
 // readErr remembers the first error of the underlying reader, so that a

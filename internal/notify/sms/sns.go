@@ -8,13 +8,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/trailwatch/trailwatch/internal/awslog"
+	"github.com/trailwatch/trailwatch/internal/awsconf"
 	"github.com/trailwatch/trailwatch/internal/notify"
 )
 
@@ -26,20 +24,12 @@ type snsSender struct {
 }
 
 func newSNS(c Config, o notify.Options) (*snsSender, error) {
-	var cfg aws.Config
-	if !c.res.accessKeyID.Empty() {
-		cfg = aws.Config{
-			Region:      c.Region,
-			Credentials: credentials.NewStaticCredentialsProvider(c.res.accessKeyID.Reveal(), c.res.secretAccessKey.Reveal(), ""),
-		}
-	} else {
-		var err error
-		// Reads the environment and shared files only; credentials are
-		// fetched on the first Publish.
-		cfg, err = awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(c.Region), awslog.Option(o.Logger))
-		if err != nil {
-			return nil, fmt.Errorf("sms sns: load AWS configuration: %w", err)
-		}
+	// Reads the environment and shared files only; credentials are
+	// fetched on the first Publish.
+	cfg, err := awsconf.Load(context.Background(), awsconf.Config{Region: c.Region,
+		AccessKeyID: c.res.accessKeyID.Reveal(), SecretAccessKey: c.res.secretAccessKey.Reveal(), Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("sms sns: %w", err)
 	}
 	client := sns.NewFromConfig(cfg, func(so *sns.Options) {
 		so.HTTPClient = o.HTTPClient

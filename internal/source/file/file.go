@@ -1,8 +1,12 @@
 // Package file is the source that watches a folder (recursively) for
-// CloudTrail log files, plain or gzip-compressed, by polling; each file is
-// one batch. It remembers the files it has processed through
-// store.Checkpoints, one key per file, so a restart reads only files that
-// are new or changed. A file is read once its size and modification time
+// CloudTrail log files, plain or gzip-compressed, by polling. A file is
+// handed out in chunks (source.Limits: 2,000 records or 4 MB by default),
+// one at a time, each its own batch; the next chunk is read once the
+// previous one is committed. It remembers its progress through
+// store.Checkpoints, one key per file ("<size>:<mtime>;records=<n>" while
+// a file is part-way, "<size>:<mtime>" once done), so a restart reads only
+// files that are new or changed, and resumes a large file after its last
+// committed chunk. A file is read once its size and modification time
 // stayed the same between two polls, so a file still being written waits.
 // It imports source, store and event.
 package file
@@ -39,6 +43,11 @@ type Config struct {
 	// Start is "all" (default: read the files already there too) or "new"
 	// (only files written after the source first started on this folder).
 	Start string `yaml:"start"`
+	// ChunkRecords and ChunkBytes bound one chunk of a large file (its
+	// own batch and transaction); defaults 2000 records and 4 MiB of
+	// decompressed records.
+	ChunkRecords int `yaml:"chunk_records"`
+	ChunkBytes   int `yaml:"chunk_bytes"`
 
 	checked bool
 	poll    time.Duration
@@ -93,8 +102,14 @@ func (c *Config) Check(getenv func(string) string) error {
 	default:
 		errs = append(errs, fmt.Errorf("start: %q is not all or new", c.Start))
 	}
+	errs = append(errs, source.CheckLimits(c.ChunkRecords, c.ChunkBytes)...)
 	c.checked = len(errs) == 0
 	return errors.Join(errs...)
+}
+
+// Limits are the chunk limits the configuration sets.
+func (c Config) Limits() source.Limits {
+	return source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}.OrDefault()
 }
 
 func unwrapPath(err error) error {
@@ -119,6 +134,9 @@ type Options struct {
 	// After waits between polls; nil means time.After. Tests use it to
 	// drive polls.
 	After func(time.Duration) <-chan time.Time
+	// Limits bound a chunk; zero means the configuration's (chunk_records,
+	// chunk_bytes).
+	Limits source.Limits
 }
 
 // state is what a file looked like: size and modification time. A
@@ -163,7 +181,7 @@ type Source struct {
 	start   time.Time // first start on this folder
 	closed  chan struct{}
 	closeMu sync.Once
-	polls   int
+	poll    source.Poller
 	queue   []string
 
 	mu    sync.Mutex // guards files
@@ -174,10 +192,8 @@ type Source struct {
 	Files, Errors atomic.Int64
 }
 
-// New builds the source. The first start on a folder is remembered under
-// the checkpoint key "file://<absolute folder>"; with start: new, files
-// not processed before and last modified before it are ignored.
-func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+// New builds the source, without I/O (Start reads its checkpoint).
+func New(name string, c Config, o Options) (*Source, error) {
 	if !c.checked {
 		if err := c.Check(os.Getenv); err != nil {
 			return nil, fmt.Errorf("file source %s: %w", name, err)
@@ -195,76 +211,90 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	if o.Checkpoints == nil {
 		o.Checkpoints = &memCheckpoints{m: map[string]string{}}
 	}
+	if o.Limits == (source.Limits{}) {
+		o.Limits = c.Limits()
+	}
 	s := &Source{name: name, cfg: c, opts: o, ck: o.Checkpoints, log: o.Logger, closed: make(chan struct{}), files: map[string]*entry{}}
-	key := "file://" + c.abs
+	s.poll = source.Poller{Interval: c.poll, After: o.After, Closed: s.closed}
+	return s, nil
+}
+
+// Start reads when the source first started on the folder, remembered
+// under the checkpoint key "file://<absolute folder>" (with start: new,
+// files not processed before and last modified before it are ignored),
+// and saves it on the first start. A checkpoint that cannot be read or
+// saved is worth retrying.
+func (s *Source) Start(ctx context.Context) error {
+	key := "file://" + s.cfg.abs
 	v, err := s.ck.Checkpoint(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("file source %s: read checkpoint %s: %w", name, key, err)
+		return fmt.Errorf("file source %s: read checkpoint %s: %w", s.name, key, err)
 	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		s.start = t
 	} else {
-		s.start = o.Now()
+		s.start = s.opts.Now()
 		if err := s.ck.SetCheckpoint(ctx, key, s.start.UTC().Format(time.RFC3339Nano)); err != nil {
-			return nil, fmt.Errorf("file source %s: save checkpoint %s: %w", name, key, err)
+			return fmt.Errorf("file source %s: save checkpoint %s: %w", s.name, key, err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.name }
 
-// Close stops the source: Read returns source.ErrExhausted. Files handed
+// Close stops the source: Read returns source.ErrClosed. Chunks handed
 // out and not acknowledged are read again after a restart.
 func (s *Source) Close(ctx context.Context) error {
 	s.closeMu.Do(func() { close(s.closed) })
 	return nil
 }
 
-// Read returns the next file ready to be read, in path order within a
-// poll. When none is left it waits for the poll interval (or, with
-// poll_interval 0, returns source.ErrExhausted).
+// Read returns the next chunk of the file being read, else the next file
+// ready to be read, in path order within a poll. When none is left it
+// waits for the poll interval (or, with poll_interval 0, returns
+// source.ErrExhausted).
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		select {
-		case <-s.closed:
-			return nil, source.ErrExhausted
-		default:
-		}
-		if len(s.queue) > 0 {
-			path := s.queue[0]
-			s.queue = s.queue[1:]
-			b, err := s.read(path)
-			if err != nil {
-				s.Errors.Add(1)
-				s.log.Warn("file not read; trying again at the next poll", "file", path, "err", err)
-			}
-			if b != nil {
-				s.Files.Add(1)
-				return b, nil
-			}
-			continue
-		}
-		if s.polls > 0 {
-			if s.cfg.poll == 0 {
-				return nil, source.ErrExhausted
-			}
-			select {
-			case <-s.opts.After(s.cfg.poll):
-			case <-ctx.Done():
+	return s.poll.Read(ctx, s.nextFile, s.scan)
+}
+
+// nextFile opens the next queued file and returns its first chunk; nil
+// when the queue is empty.
+func (s *Source) nextFile(ctx context.Context) (*source.Batch, error) {
+	for len(s.queue) > 0 {
+		path := s.queue[0]
+		s.queue = s.queue[1:]
+		b, err := s.read(ctx, path)
+		if err != nil {
+			if ctx.Err() != nil {
 				return nil, ctx.Err()
-			case <-s.closed:
-				return nil, source.ErrExhausted
 			}
+			s.Errors.Add(1)
+			s.log.Warn("file not read; trying again at the next poll", "file", path, "err", err)
 		}
-		if err := s.scan(ctx); err != nil {
-			return nil, err
+		if b != nil {
+			s.Files.Add(1)
+			return b, nil
 		}
-		s.polls++
+	}
+	return nil, nil
+}
+
+// ended is told how the file being read ended.
+func (s *Source) ended(path string) func(error) {
+	return func(err error) {
+		switch {
+		case source.Ended(err):
+			// Every chunk handed out; the last one's Ack ends the
+			// file's flight.
+		case errors.Is(err, source.ErrAbandoned):
+			s.clearFlight(path) // said when nacked
+		default:
+			s.Errors.Add(1)
+			s.log.Warn("file not read to its end; reading it again from its last committed chunk at the next poll", "file", path, "err", err)
+			s.clearFlight(path)
+		}
 	}
 }
 
@@ -355,10 +385,10 @@ func (s *Source) consider(ctx context.Context, path string, now state) error {
 	return nil
 }
 
-// read decodes one file into a batch. A file gone since the poll gives no
-// batch and no error; a file that could not be read gives an error and is
-// tried again at the next poll.
-func (s *Source) read(path string) (*source.Batch, error) {
+// read opens one file and hands out its first chunk. A file gone since
+// the poll gives no batch and no error; a file that could not be read
+// gives an error and is tried again at the next poll.
+func (s *Source) read(ctx context.Context, path string) (*source.Batch, error) {
 	s.mu.Lock()
 	e := s.files[path]
 	e.queued = false
@@ -370,42 +400,63 @@ func (s *Source) read(path string) (*source.Batch, error) {
 	if err != nil {
 		return nil, unwrapPath(err)
 	}
-	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, unwrapPath(err)
 	}
 	st := state{info.Size(), info.ModTime().UnixNano()}
-	events, records, errs, err := source.DecodeStream(f, path, s.opts.Wants, s.opts.MaxRecord)
+	key := "file://" + path
+	// Resume after the chunks committed before a restart, when the file
+	// is still the one they were read from.
+	v, err := s.ck.Checkpoint(ctx, key)
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	s.mu.Lock()
-	e.inflight = true
-	s.mu.Unlock()
-	b := &source.Batch{Origin: path, Events: events, Records: records, Errors: errs}
-	var once atomic.Bool
-	b.Ack = func(ctx context.Context, r source.Result) error {
-		err := r.Err
-		if !once.CompareAndSwap(false, true) {
-			return fmt.Errorf("file source %s: %s acknowledged twice", s.name, path)
+	skip := 0
+	if p := source.ParseProgress(v); !p.Done && p.Version == st.String() {
+		skip = p.Records
+		s.log.Info("resuming a file after its committed records", "file", path, "records", skip)
+	}
+	c := source.NewChunker(f, path, s.opts.Wants, s.opts.MaxRecord, s.opts.Limits, skip)
+	feed := source.NewFeed(c, source.FeedOptions{Closer: f, Origin: path, Nacked: func(last bool, err error) {
+		s.log.Info("file not committed; reading it again from its last committed chunk at the next poll", "file", path, "err", err)
+		if last {
+			s.mu.Lock()
+			e.inflight = false
+			s.mu.Unlock()
 		}
-		s.mu.Lock()
-		e.inflight = false
-		if err == nil {
-			e.done, e.hasDone = st, true
+	}, Commit: func(ctx context.Context, records int, done bool) error {
+		if done {
+			s.mu.Lock()
+			e.done, e.hasDone, e.inflight = st, true, false
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
-		if err != nil {
-			s.log.Info("file not committed; reading it again at the next poll", "file", path, "err", err)
-			return nil
-		}
-		if err := s.ck.SetCheckpoint(ctx, "file://"+path, st.String()); err != nil {
+		if err := s.ck.SetCheckpoint(ctx, key, source.Progress{Version: st.String(), Records: records, Done: done}.String()); err != nil {
 			return fmt.Errorf("file source %s: save checkpoint for %s: %w", s.name, path, err)
 		}
 		return nil
+	}})
+	s.mu.Lock()
+	e.inflight = true
+	s.mu.Unlock()
+	b, err := feed.Next(ctx, s.closed)
+	if err != nil {
+		s.clearFlight(path)
+		return nil, err
 	}
+	s.poll.Follow(feed, s.ended(path))
 	return b, nil
+}
+
+// clearFlight makes a file that was abandoned part-way readable again.
+func (s *Source) clearFlight(path string) {
+	s.mu.Lock()
+	if e := s.files[path]; e != nil {
+		e.inflight = false
+	}
+	s.mu.Unlock()
 }
 
 // memCheckpoints keeps checkpoints in memory.

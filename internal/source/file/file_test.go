@@ -16,6 +16,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/source/file"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
@@ -180,8 +181,11 @@ func newSource(t *testing.T, c file.Config, o file.Options) *file.Source {
 	if err := c.Check(nil); err != nil {
 		t.Fatal(err)
 	}
-	s, err := file.New(context.Background(), "files", c, o)
+	s, err := file.New("files", c, o)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
@@ -373,4 +377,139 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ids(n, from int) []string {
+	var out []string
+	for i := from; i < n; i++ {
+		out = append(out, fmt.Sprintf("ev-%05d", i))
+	}
+	return out
+}
+
+func eventIDs(bs ...*source.Batch) []string {
+	var out []string
+	for _, b := range bs {
+		for _, e := range b.Events {
+			out = append(out, e.EventID)
+		}
+	}
+	return out
+}
+
+// A large file is handed out in chunks, the next once the previous is
+// committed; a restart resumes after the last committed chunk, so nothing
+// is read twice and nothing is skipped.
+func TestLargeFileResumesMidFile(t *testing.T) {
+	dir := tempDir(t)
+	path := write(t, dir, "big.json.gz", gz(logFile(ids(25, 0)...)))
+	ck := openCheckpoints(t)
+	lim := source.Limits{Records: 10}
+	s := newSource(t, file.Config{Path: dir, PollInterval: "0"}, file.Options{Checkpoints: ck, Limits: lim})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b1, err := s.Read(ctx)
+	if err != nil || b1.Records != 10 || b1.Object != path || b1.Offset != 0 {
+		t.Fatalf("first chunk: %+v, %v", b1, err)
+	}
+	// The second chunk waits for the first's commit.
+	wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	if b, err := s.Read(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read before the first chunk was committed: %+v, %v", b, err)
+	}
+	wcancel()
+	ack(t, b1, nil)
+	b2, err := s.Read(ctx)
+	if err != nil || b2.Offset != 10 || b2.Records != 10 {
+		t.Fatalf("second chunk: %+v, %v", b2, err)
+	}
+	ack(t, b2, nil)
+	if v, _ := ck.Checkpoint(ctx, "file://"+path); !strings.HasSuffix(v, ";records=20") {
+		t.Errorf("checkpoint after two chunks = %q, want records=20", v)
+	}
+	// The third chunk is handed out but never committed: the process
+	// stops.
+	b3, err := s.Read(ctx)
+	if err != nil || b3.Offset != 20 {
+		t.Fatalf("third chunk: %+v, %v", b3, err)
+	}
+	s.Close(ctx)
+	if _, err := s.Read(ctx); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Read after Close: %v, want source.ErrClosed", err)
+	}
+
+	s2 := newSource(t, file.Config{Path: dir, PollInterval: "0"}, file.Options{Checkpoints: ck, Limits: lim})
+	rest := drain(t, s2)
+	if len(rest) != 1 || rest[0].Offset != 20 || rest[0].Records != 5 {
+		t.Fatalf("after restart: %v", origins(rest))
+	}
+	ack(t, rest[0], nil)
+	if diff := cmp.Diff(ids(25, 0), eventIDs(b1, b2, rest[0])); diff != "" {
+		t.Errorf("events over both runs (-want +got):\n%s", diff)
+	}
+	if v, _ := ck.Checkpoint(ctx, "file://"+path); strings.Contains(v, "records=") || v == "" {
+		t.Errorf("checkpoint once done = %q, want the file's state alone", v)
+	}
+	// Done: a third start reads nothing.
+	s3 := newSource(t, file.Config{Path: dir, PollInterval: "0"}, file.Options{Checkpoints: ck, Limits: lim})
+	if got := drain(t, s3); len(got) != 0 {
+		t.Errorf("a done file was read again: %v", origins(got))
+	}
+}
+
+// A chunk that was not committed comes again at the next poll, from the
+// last committed chunk on.
+func TestLargeFileNackedChunkComesAgain(t *testing.T) {
+	dir := tempDir(t)
+	write(t, dir, "big.json", logFile(ids(25, 0)...))
+	ck := openCheckpoints(t)
+	s := newSource(t, file.Config{Path: dir, PollInterval: "0"}, file.Options{Checkpoints: ck, Limits: source.Limits{Records: 10}})
+	ctx := context.Background()
+	b1, err := s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack(t, b1, nil)
+	b2, _ := s.Read(ctx)
+	ack(t, b2, errors.New("store unavailable"))
+	// With one pass only, the file is left for the next start.
+	if _, err := s.Read(ctx); !errors.Is(err, source.ErrExhausted) {
+		t.Fatalf("after the nack: %v", err)
+	}
+	s2 := newSource(t, file.Config{Path: dir, PollInterval: "0"}, file.Options{Checkpoints: ck, Limits: source.Limits{Records: 10}})
+	again, err := s2.Read(ctx)
+	if err != nil || again.Offset != 10 || again.Records != 10 || eventIDs(again)[0] != "ev-00010" {
+		t.Fatalf("after the nack, read again: %+v, %v", again, err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		dir := tempDir(t)
+		ck := openCheckpoints(t)
+		c := file.Config{Path: dir, PollInterval: "1s"}
+		if err := c.Check(nil); err != nil {
+			t.Fatal(err)
+		}
+		// Polls follow each other at once: a file is read at the second
+		// poll that sees it unchanged.
+		s, err := file.New("files", c, file.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
+			return time.After(time.Millisecond)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		path := func(id string) string { return filepath.Join(dir, id+".json") }
+		return &sourcetest.Input{
+			Source: s,
+			Put:    func(t *testing.T, id string) { write(t, dir, id+".json", `{"Records":[`+sourcetest.Record(id)+`]}`) },
+			Settled: func(t *testing.T, id string) bool {
+				v, err := ck.Checkpoint(context.Background(), "file://"+path(id))
+				return err == nil && v != "" && !strings.Contains(v, "records=")
+			},
+		}
+	}})
 }

@@ -10,14 +10,12 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/trailwatch/trailwatch/internal/awslog"
+	"github.com/trailwatch/trailwatch/internal/awsconf"
 )
 
 // Client is the part of the S3 API the source uses; *s3.Client implements
@@ -41,26 +39,20 @@ type ClientConfig struct {
 	// the default credential chain (environment, profile, SSO, web
 	// identity, container or instance role).
 	AccessKeyID, SecretAccessKey string
+	// Profile is a shared configuration profile; RoleARN a role assumed
+	// with the credentials above.
+	Profile, RoleARN string
 	// Logger receives the SDK's own log lines; nil drops them.
 	Logger *slog.Logger
 }
 
-// NewClient builds an S3 client from the default AWS configuration
-// (aws-sdk-go-v2 config.LoadDefaultConfig) and cc.
+// NewClient builds an S3 client from the AWS configuration awsconf
+// builds from cc.
 func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awslog.Option(cc.Logger)}
-	if cc.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cc.Region))
-	}
-	if cc.AccessKeyID != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cc.AccessKeyID, cc.SecretAccessKey, "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconf.Load(ctx, awsconf.Config{Region: cc.Region, Profile: cc.Profile, RoleARN: cc.RoleARN,
+		AccessKeyID: cc.AccessKeyID, SecretAccessKey: cc.SecretAccessKey, Logger: cc.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		return nil, err
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		// CloudTrail's objects carry no checksum the SDK could check;

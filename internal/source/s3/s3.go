@@ -2,9 +2,13 @@
 // S3 bucket a trail delivers to, by polling: it finds every account and
 // region under <prefix>/AWSLogs/ (organization trails included), lists the
 // objects of each after its checkpoint, in key order (date and time), and
-// hands each object out as one batch. The checkpoint of an account and
-// region moves only when its objects are acknowledged, in order, so a
-// restart resumes where the last committed object left off. It also offers
+// hands each object out in chunks (source.Limits; one batch for a usual
+// log file), the next chunk of an object once the previous one is
+// committed. The checkpoint of an account and region moves only when its
+// objects are acknowledged, in order, so a restart resumes where the last
+// committed object left off; an object part-way has its own checkpoint
+// ("<stream key>#partial": key, ETag and records committed), so a restart
+// resumes it after its last committed chunk. It also offers
 // List, Open and Walk, which trailwatch scan uses for s3:// paths. It
 // imports source, store, event and secret.
 package s3source
@@ -63,6 +67,15 @@ type Config struct {
 	AccessKeyIDFile     string        `yaml:"access_key_id_file"`
 	SecretAccessKey     secret.Secret `yaml:"secret_access_key"`
 	SecretAccessKeyFile string        `yaml:"secret_access_key_file"`
+	// Profile is a shared AWS configuration profile; RoleARN a role to
+	// assume (with the credentials above, or the default chain's).
+	Profile string `yaml:"profile"`
+	RoleARN string `yaml:"role_arn"`
+	// ChunkRecords and ChunkBytes bound one chunk of a large object (its
+	// own batch and transaction); defaults 2000 records and 4 MiB of
+	// decompressed records.
+	ChunkRecords int `yaml:"chunk_records"`
+	ChunkBytes   int `yaml:"chunk_bytes"`
 
 	checked          bool
 	poll             time.Duration
@@ -138,6 +151,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	if c.keyID.Empty() != c.keySecret.Empty() {
 		errs = append(errs, errors.New("access_key_id and secret_access_key: give both or neither"))
 	}
+	errs = append(errs, source.CheckLimits(c.ChunkRecords, c.ChunkBytes)...)
 	c.checked = len(errs) == 0
 	return errors.Join(errs...)
 }
@@ -172,6 +186,9 @@ type Options struct {
 	// before no longer move its checkpoint); claimed again, it resumes
 	// from the checkpoint in the store, where the other holder left it.
 	Claim func(ctx context.Context, key string) bool
+	// Limits bound a chunk; zero means the configuration's (chunk_records,
+	// chunk_bytes).
+	Limits source.Limits
 }
 
 // Source polls a trail's bucket. Read is called from one goroutine; Ack
@@ -191,7 +208,10 @@ type Source struct {
 	streams map[string]*stream
 	order   []string
 	rr      int
-	passes  int
+	poll    source.Poller
+
+	life context.Context // ends at Close: object downloads stop
+	stop context.CancelFunc
 
 	mu sync.Mutex // guards the fields of every stream marked below
 
@@ -226,10 +246,9 @@ type pending struct {
 	done, acked bool
 }
 
-// New builds the source and checks that the bucket can be listed: a
-// missing bucket, a wrong region or a denied permission stops start-up;
-// a network problem is logged and retried at every pass.
-func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+// New builds the source, without I/O: Start builds the S3 client and
+// checks the bucket.
+func New(name string, c Config, o Options) (*Source, error) {
 	if !c.checked {
 		if err := c.Check(os.Getenv); err != nil {
 			return nil, fmt.Errorf("s3 source %s: %w", name, err)
@@ -253,17 +272,31 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	if o.Checkpoints == nil {
 		o.Checkpoints = &memCheckpoints{m: map[string]string{}}
 	}
+	if o.Limits == (source.Limits{}) {
+		o.Limits = source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}
+	}
+	o.Limits = o.Limits.OrDefault()
 	s := &Source{name: name, cfg: c, opts: o, client: o.Client, ck: o.Checkpoints, log: o.Logger,
 		closed: make(chan struct{}), streams: map[string]*stream{}}
+	s.life, s.stop = context.WithCancel(context.Background())
+	s.poll = source.Poller{Interval: c.poll, After: o.After, Closed: s.closed}
 	s.base = "AWSLogs/"
 	if c.Prefix != "" {
 		s.base = c.Prefix + "/AWSLogs/"
 	}
+	return s, nil
+}
+
+// Start builds the S3 client (unless one was given) and checks that the
+// bucket can be listed: a missing bucket, a wrong region or a denied
+// permission is a permanent error; a network problem is worth retrying.
+func (s *Source) Start(ctx context.Context) error {
+	c := s.cfg
 	if s.client == nil {
-		cl, err := NewClient(ctx, ClientConfig{Region: c.Region, Endpoint: c.Endpoint,
-			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal(), Logger: o.Logger})
+		cl, err := NewClient(ctx, ClientConfig{Region: c.Region, Endpoint: c.Endpoint, Profile: c.Profile, RoleARN: c.RoleARN,
+			AccessKeyID: c.keyID.Reveal(), SecretAccessKey: c.keySecret.Reveal(), Logger: s.opts.Logger})
 		if err != nil {
-			return nil, fmt.Errorf("s3 source %s: %w", name, err)
+			return source.Permanent(fmt.Errorf("s3 source %s: %w", s.name, err))
 		}
 		s.client = cl
 	}
@@ -271,81 +304,79 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	defer cancel()
 	_, err := s.client.ListObjectsV2(lctx, &s3.ListObjectsV2Input{Bucket: aws.String(c.Bucket), Prefix: aws.String(s.base), MaxKeys: aws.Int32(1)})
 	if err != nil {
-		err = fmt.Errorf("s3 source %s: list s3://%s/%s: %w", name, c.Bucket, s.base, explain(err))
+		err = fmt.Errorf("s3 source %s: list s3://%s/%s: %w", s.name, c.Bucket, s.base, explain(err))
 		if clientError(err) {
-			return nil, err
+			return source.Permanent(err)
 		}
-		s.log.Warn("bucket not reachable yet; retrying at every pass", "err", err)
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.name }
 
-// Close stops the source: Read returns source.ErrExhausted. Objects handed
+// Close stops the source: Read returns source.ErrClosed. Objects handed
 // out and not acknowledged are read again after a restart (their
 // checkpoint did not move). Acknowledging after Close still saves
 // checkpoints.
 func (s *Source) Close(ctx context.Context) error {
-	s.closeMu.Do(func() { close(s.closed) })
+	s.closeMu.Do(func() {
+		close(s.closed)
+		s.stop()
+	})
 	return nil
 }
 
-// Read returns the next object as a batch. It lists lazily, one page per
-// account and region at a time, taking turns between them; when a pass is
-// done it waits for the poll interval (or, with poll_interval 0, returns
-// source.ErrExhausted).
+// Read returns the next chunk of the object being read, else the next
+// object. It lists lazily, one page per account and region at a time,
+// taking turns between them; when a pass is done it waits for the poll
+// interval (or, with poll_interval 0, returns source.ErrExhausted).
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
+	return s.poll.Read(ctx, s.nextObject, s.discover)
+}
+
+// nextObject opens the next listed object and returns its first chunk;
+// nil when the pass has nothing more.
+func (s *Source) nextObject(ctx context.Context) (*source.Batch, error) {
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		select {
-		case <-s.closed:
-			return nil, source.ErrExhausted
-		default:
-		}
 		st, p, gen, err := s.next(ctx)
+		if err != nil || st == nil {
+			return nil, err
+		}
+		b, err := s.fetch(ctx, st, p, gen)
 		if err != nil {
-			return nil, err
-		}
-		if st != nil {
-			b, err := s.fetch(ctx, p.key)
-			if err != nil {
-				// Never handed out: the checkpoint must not wait for it.
-				s.mu.Lock()
-				if st.gen == gen {
-					s.rewind(st)
-				}
-				s.mu.Unlock()
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				s.ReadErrors.Add(1)
-				s.log.Warn("object not read; retrying at the next pass", "account", st.account, "region", st.region, "err", err)
-				continue
+			// Never handed out: the checkpoint must not wait for it.
+			s.mu.Lock()
+			if st.gen == gen {
+				s.rewind(st)
 			}
-			b.Ack = s.acker(st, p, gen)
-			s.Objects.Add(1)
-			return b, nil
-		}
-		if s.passes > 0 {
-			if s.cfg.poll == 0 {
-				return nil, source.ErrExhausted
-			}
-			select {
-			case <-s.opts.After(s.cfg.poll):
-			case <-ctx.Done():
+			s.mu.Unlock()
+			if ctx.Err() != nil {
 				return nil, ctx.Err()
-			case <-s.closed:
-				return nil, source.ErrExhausted
 			}
+			s.ReadErrors.Add(1)
+			s.log.Warn("object not read; retrying at the next pass", "account", st.account, "region", st.region, "err", err)
+			continue
 		}
-		if err := s.discover(ctx); err != nil {
-			return nil, err
+		s.Objects.Add(1)
+		return b, nil
+	}
+}
+
+// ended is told how an object followed chunk by chunk ended.
+func (s *Source) ended(st *stream, gen int) func(error) {
+	return func(err error) {
+		if source.Ended(err) || errors.Is(err, source.ErrAbandoned) {
+			return // done, or a chunk failed (its Ack rewound the stream)
 		}
-		s.passes++
+		s.ReadErrors.Add(1)
+		s.log.Warn("object not read to its end; reading it again from its last committed chunk at the next pass", "account", st.account, "region", st.region, "err", err)
+		s.mu.Lock()
+		if st.gen == gen {
+			s.rewind(st)
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -411,40 +442,48 @@ func (s *Source) rewind(st *stream) {
 	st.cursor = st.committed
 }
 
-// acker returns the Ack of one object.
+// acker returns the Ack of one object handed out whole.
 func (s *Source) acker(st *stream, p *pending, gen int) func(context.Context, source.Result) error {
 	return func(ctx context.Context, r source.Result) error {
-		err := r.Err
 		s.mu.Lock()
 		if p.acked {
 			s.mu.Unlock()
 			return fmt.Errorf("s3 source %s: s3://%s/%s acknowledged twice", s.name, s.cfg.Bucket, p.key)
 		}
-		p.acked = true
-		if st.gen != gen {
-			// Rewound since: the object is read again anyway.
-			s.mu.Unlock()
-			return nil
-		}
-		if err != nil {
-			s.rewind(st)
-			s.mu.Unlock()
-			s.log.Info("object not committed; reading it again at the next pass", "object", "s3://"+s.cfg.Bucket+"/"+p.key, "err", err)
-			return nil
-		}
-		p.done = true
-		moved := false
-		for len(st.outstanding) > 0 && st.outstanding[0].done {
-			st.committed = st.outstanding[0].key
-			st.outstanding = st.outstanding[1:]
-			moved = true
-		}
 		s.mu.Unlock()
-		if !moved {
-			return nil
-		}
-		return s.save(ctx, st)
+		return s.objectAcked(ctx, st, p, gen, r.Err)
 	}
+}
+
+// objectAcked records the end of one object: committed (err nil: the
+// stream's checkpoint moves over it once its predecessors are committed
+// too) or not (the stream is read again from its checkpoint).
+func (s *Source) objectAcked(ctx context.Context, st *stream, p *pending, gen int, err error) error {
+	s.mu.Lock()
+	p.acked = true
+	if st.gen != gen {
+		// Rewound since: the object is read again anyway.
+		s.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		s.rewind(st)
+		s.mu.Unlock()
+		s.log.Info("object not committed; reading it again at the next pass", "object", "s3://"+s.cfg.Bucket+"/"+p.key, "err", err)
+		return nil
+	}
+	p.done = true
+	moved := false
+	for len(st.outstanding) > 0 && st.outstanding[0].done {
+		st.committed = st.outstanding[0].key
+		st.outstanding = st.outstanding[1:]
+		moved = true
+	}
+	s.mu.Unlock()
+	if !moved {
+		return nil
+	}
+	return s.save(ctx, st)
 }
 
 // save stores a stream's committed position, newest value last.
@@ -653,30 +692,73 @@ func (s *Source) startKey(st *stream) string {
 	return k + st.account + "_CloudTrail_" + st.region + "_" + t.Format("20060102T1504Z")
 }
 
-// fetch reads one object into a batch (without Ack). A corrupt object is a
-// batch with errors; an object that could not be read is an error.
-func (s *Source) fetch(ctx context.Context, key string) (*source.Batch, error) {
+// fetch opens one object and returns its first chunk; further chunks
+// come from s.cur. A corrupt object is a batch with errors; an object that
+// could not be read is an error. An object part-way (its chunks committed
+// up to a point before a restart, and unchanged since: same ETag) resumes
+// after its committed records.
+func (s *Source) fetch(ctx context.Context, st *stream, p *pending, gen int) (*source.Batch, error) {
+	key := p.key
 	origin := "s3://" + s.cfg.Bucket + "/" + key
-	ctx, cancel := context.WithTimeout(ctx, s.opts.ObjectTimeout)
-	defer cancel()
-	body, err := Open(ctx, s.client, s.cfg.Bucket, key)
+	// The download outlives this Read (its chunks are handed out one by
+	// one), so it is bound to the source's life, not to ctx.
+	octx, cancel := context.WithTimeout(s.life, s.opts.ObjectTimeout)
+	stopRead := context.AfterFunc(ctx, cancel) // until the first chunk is read
+	defer stopRead()
+	out, err := s.client.GetObject(octx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
 	if err != nil {
+		cancel()
 		if notFound(err) {
-			return &source.Batch{Origin: origin, Errors: []error{fmt.Errorf("%s: deleted before it was read", origin)}}, nil
+			b := &source.Batch{Origin: origin, Errors: []error{fmt.Errorf("%s: deleted before it was read", origin)}}
+			b.Ack = s.acker(st, p, gen)
+			return b, nil
 		}
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", origin, explain(err))
 	}
-	defer body.Close()
-	events, records, errs, err := source.DecodeStream(body, origin, s.opts.Wants, s.opts.MaxRecord)
+	version := key + "@" + aws.ToString(out.ETag)
+	partial := st.ck + "#partial"
+	skip := 0
+	v, err := s.ck.Checkpoint(ctx, partial)
+	if err != nil {
+		cancel()
+		out.Body.Close()
+		return nil, fmt.Errorf("read checkpoint %s: %w", partial, err)
+	}
+	if pr := source.ParseProgress(v); !pr.Done && pr.Version == version {
+		skip = pr.Records
+		s.log.Info("resuming an object after its committed records", "object", origin, "records", skip)
+	}
+	var trails []source.Trail
+	if tr, ok := source.TrailOfKey(key); ok {
+		trails = []source.Trail{tr}
+	}
+	c := source.NewChunker(out.Body, origin, s.opts.Wants, s.opts.MaxRecord, s.opts.Limits, skip)
+	feed := source.NewFeed(c, source.FeedOptions{
+		Closer: closer(func() error { cancel(); return out.Body.Close() }),
+		Origin: origin, Trails: trails,
+		Nacked: func(_ bool, err error) { s.objectAcked(context.Background(), st, p, gen, err) },
+		Commit: func(ctx context.Context, records int, done bool) error {
+			if done {
+				return s.objectAcked(ctx, st, p, gen, nil)
+			}
+			if err := s.ck.SetCheckpoint(ctx, partial, source.Progress{Version: version, Records: records}.String()); err != nil {
+				return fmt.Errorf("s3 source %s: save checkpoint %s: %w", s.name, partial, err)
+			}
+			return nil
+		},
+	})
+	b, err := feed.Next(ctx, s.closed)
 	if err != nil {
 		return nil, err
 	}
-	b := &source.Batch{Origin: origin, Events: events, Records: records, Errors: errs}
-	if tr, ok := source.TrailOfKey(key); ok && records > 0 {
-		b.Trails = []source.Trail{tr}
-	}
+	s.poll.Follow(feed, s.ended(st, gen))
 	return b, nil
 }
+
+// closer is a function as an io.Closer.
+type closer func() error
+
+func (c closer) Close() error { return c() }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

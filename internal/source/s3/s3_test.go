@@ -23,6 +23,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/source"
 	s3source "github.com/trailwatch/trailwatch/internal/source/s3"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
@@ -145,8 +146,11 @@ func newSource(t *testing.T, c s3source.Config, o s3source.Options) *s3source.So
 	if err := c.Check(func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	s, err := s3source.New(context.Background(), "trail", c, o)
+	s, err := s3source.New("trail", c, o)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
@@ -452,21 +456,45 @@ func TestPollingWaitsAndStops(t *testing.T) {
 		t.Fatalf("after the poll: %v, want %s", b, k)
 	}
 	s.Close(context.Background())
-	if _, err := s.Read(context.Background()); !errors.Is(err, source.ErrExhausted) {
-		t.Errorf("Read after Close: %v, want ErrExhausted", err)
+	if _, err := s.Read(context.Background()); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Read after Close: %v, want ErrClosed", err)
 	}
 }
 
-func TestNewFailsOnMissingBucket(t *testing.T) {
+func TestStartFailsOnMissingBucket(t *testing.T) {
 	f := newFakeS3(t)
 	c := f.config()
 	c.Bucket = "no-such-bucket"
 	if err := c.Check(nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s3source.New(context.Background(), "trail", c, s3source.Options{})
-	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
-		t.Errorf("New: %v, want an error naming the bucket", err)
+	s, err := s3source.New("trail", c, s3source.Options{})
+	if err != nil {
+		t.Fatalf("New (no I/O): %v", err)
+	}
+	defer s.Close(context.Background())
+	err = s.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") || !source.IsPermanent(err) {
+		t.Errorf("Start: %v, want a permanent error naming the bucket", err)
+	}
+}
+
+// A bucket out of reach at start is worth retrying, not a permanent error.
+func TestStartUnreachableIsRetried(t *testing.T) {
+	c := s3source.Config{Bucket: "trail-bucket", Region: "us-east-1", Endpoint: "http://127.0.0.1:1",
+		AccessKeyID: secret.New(keyID), SecretAccessKey: secret.New("example-secret-key")}
+	if err := c.Check(nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := s3source.New("trail", c, s3source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err == nil || source.IsPermanent(err) {
+		t.Errorf("Start against a closed port: %v, want a retryable error", err)
 	}
 }
 
@@ -622,4 +650,101 @@ func TestBrokenDownloadIsReadAgain(t *testing.T) {
 	if s.ReadErrors.Load() != 1 {
 		t.Errorf("read errors = %d, want 1", s.ReadErrors.Load())
 	}
+}
+
+// A large object is handed out in chunks, the next once the previous is
+// committed; a restart resumes it after its last committed chunk (nothing
+// twice, nothing skipped), and the stream's checkpoint moves past it once
+// its last chunk is committed.
+func TestLargeObjectInChunksResumes(t *testing.T) {
+	f := newFakeS3(t)
+	var recs []string
+	var want []string
+	for i := 0; i < 25; i++ {
+		id := fmt.Sprintf("big-%03d", i)
+		recs = append(recs, record(id, acctA, "us-east-1"))
+		want = append(want, id)
+	}
+	key := f.put("trail/AWSLogs/"+acctA+"/CloudTrail/us-east-1/2026/11/01/"+acctA+"_CloudTrail_us-east-1_20261101T0100Z_big.json.gz",
+		gz(`{"Records":[`+strings.Join(recs, ",")+`]}`))
+	ck := openCheckpoints(t)
+	c := f.config()
+	c.StartAfter, c.PollInterval, c.ChunkRecords = "2026-11-01", "0", 10
+	s := newSource(t, c, s3source.Options{Checkpoints: ck})
+	b1 := read(t, s)
+	if b1.Records != 10 || b1.Object != "s3://"+bucket+"/"+key || b1.Offset != 0 || len(b1.Trails) != 1 {
+		t.Fatalf("first chunk: %s, %d records, offset %d, trails %v", b1.Origin, b1.Records, b1.Offset, b1.Trails)
+	}
+	// The next chunk waits for the commit of the first.
+	wctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	if b, err := s.Read(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read before the first chunk was committed: %v, %v", b, err)
+	}
+	cancel()
+	ack(t, b1, nil)
+	b2 := read(t, s)
+	if b2.Offset != 10 || b2.Records != 10 {
+		t.Fatalf("second chunk: offset %d, %d records", b2.Offset, b2.Records)
+	}
+	ack(t, b2, nil)
+	stream := ckKey(acctA, "us-east-1")
+	if got := checkpoint(t, ck, stream); got == key {
+		t.Errorf("the stream's checkpoint moved past an object part-way")
+	}
+	if got := checkpoint(t, ck, stream+"#partial"); !strings.HasPrefix(got, key+"@") || !strings.HasSuffix(got, ";records=20") {
+		t.Errorf("partial checkpoint %q", got)
+	}
+	read(t, s) // the third chunk, never committed: the process stops
+	s.Close(context.Background())
+
+	s2 := newSource(t, c, s3source.Options{Checkpoints: ck})
+	rest := drain(t, s2)
+	if len(rest) != 1 || rest[0].Offset != 20 || rest[0].Records != 5 {
+		t.Fatalf("after restart: %v", origins(rest))
+	}
+	ack(t, rest[0], nil)
+	var got []string
+	for _, b := range []*source.Batch{b1, b2, rest[0]} {
+		for _, e := range b.Events {
+			got = append(got, e.EventID)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events over both runs (-want +got):\n%s", diff)
+	}
+	if got := checkpoint(t, ck, stream); got != key {
+		t.Errorf("stream checkpoint %q once the object is done, want %q", got, key)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		f := newFakeS3(t)
+		ck := openCheckpoints(t)
+		c := f.config()
+		c.StartAfter, c.PollInterval = "2026-11-01", "1m"
+		if err := c.Check(func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
+		s, err := s3source.New("trail", c, s3source.Options{Checkpoints: ck, After: func(time.Duration) <-chan time.Time {
+			return time.After(time.Millisecond)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		key := func(id string) string {
+			return "trail/AWSLogs/" + acctA + "/CloudTrail/us-east-1/2026/11/01/" + acctA + "_CloudTrail_us-east-1_20261101T0100Z_" + id + ".json.gz"
+		}
+		return &sourcetest.Input{
+			Source: s,
+			Put:    func(t *testing.T, id string) { f.put(key(id), gz(`{"Records":[`+sourcetest.Record(id)+`]}`)) },
+			Settled: func(t *testing.T, id string) bool {
+				v, err := ck.Checkpoint(context.Background(), ckKey(acctA, "us-east-1"))
+				return err == nil && v >= key(id)
+			},
+		}
+	}})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/trailwatch/trailwatch/internal/secret"
+	"github.com/trailwatch/trailwatch/internal/source"
 )
 
 // Config configures the SQS source. Zero values mean the defaults below;
@@ -54,11 +55,20 @@ type Config struct {
 	AccessKeyIDFile     string        `yaml:"access_key_id_file"`
 	SecretAccessKey     secret.Secret `yaml:"secret_access_key"`
 	SecretAccessKeyFile string        `yaml:"secret_access_key_file"`
+	// Profile is a shared AWS configuration profile; RoleARN a role to
+	// assume (with the credentials above, or the default chain's).
+	Profile string `yaml:"profile"`
+	RoleARN string `yaml:"role_arn"`
 	// S3Region and S3Endpoint are for fetching the log files S3
 	// notifications announce; default: Region and the regional endpoint.
 	// With S3Endpoint set, path-style addressing is used.
 	S3Region   string `yaml:"s3_region"`
 	S3Endpoint string `yaml:"s3_endpoint"`
+	// ChunkRecords and ChunkBytes bound one chunk of a large log file
+	// (its own batch and transaction); defaults 2000 records and 4 MiB of
+	// decompressed records.
+	ChunkRecords int `yaml:"chunk_records"`
+	ChunkBytes   int `yaml:"chunk_bytes"`
 
 	accessKeyID, secretAccessKey secret.Secret
 	queueName                    string
@@ -185,6 +195,7 @@ func (c *Config) Check(getenv func(string) string) error {
 	if err1 == nil && err2 == nil && c.accessKeyID.Empty() != c.secretAccessKey.Empty() {
 		bad("access_key_id and secret_access_key", "give both or neither")
 	}
+	errs = append(errs, source.CheckLimits(c.ChunkRecords, c.ChunkBytes)...)
 	c.checked = true
 	return errors.Join(errs...)
 }

@@ -2,16 +2,12 @@ package sqs
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
-
-	"github.com/trailwatch/trailwatch/internal/event"
-	"github.com/trailwatch/trailwatch/internal/source"
 )
 
 // plan is what a message body asks for: records carried inline, log files
@@ -265,25 +261,3 @@ type transientError struct{ err error }
 
 func (e *transientError) Error() string { return e.err.Error() }
 func (e *transientError) Unwrap() error { return e.err }
-
-// fetch streams one log file through source.Decode. A failure to get or
-// read the object is returned as a *transientError; problems with its
-// content are returned in errs.
-func (s *Source) fetch(ctx context.Context, o object) (events []*event.Event, records int, errs []error, err error) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel()
-	origin := o.String()
-	rc, err := s.s3.GetObject(ctx, o.bucket, o.key)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, 0, []error{fmt.Errorf("get %s: %w", origin, err)}, nil
-		}
-		return nil, 0, nil, &transientError{fmt.Errorf("get %s: %w", origin, err)}
-	}
-	defer rc.Close()
-	events, records, errs, err = source.DecodeStream(rc, origin, s.wants, s.maxRecord)
-	if err != nil {
-		return nil, 0, nil, &transientError{err}
-	}
-	return events, records, errs, nil
-}

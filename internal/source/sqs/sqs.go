@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -22,15 +23,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/trailwatch/trailwatch/internal/awslog"
+	"github.com/trailwatch/trailwatch/internal/awsconf"
 	"github.com/trailwatch/trailwatch/internal/source"
 )
 
@@ -40,10 +40,6 @@ const (
 	fetchTimeout = 10 * time.Minute // getting and reading one log file
 	deleteLinger = 50 * time.Millisecond
 )
-
-// ErrClosed is returned by Read once the source is closed or the context
-// given to New has ended.
-var ErrClosed = errors.New("sqs source closed")
 
 // S3Getter fetches log files. GetObject returns the object's body, which
 // the caller closes; an error wrapping ErrNotFound means the object (or
@@ -61,6 +57,9 @@ type Options struct {
 	// S3 fetches log files; nil builds an aws-sdk-go-v2 S3 client from
 	// the Config (s3_region, s3_endpoint, the credentials).
 	S3 S3Getter
+	// Limits bound a chunk of a log file; zero means the configuration's
+	// (chunk_records, chunk_bytes).
+	Limits source.Limits
 }
 
 // Source receives from one queue. Received counts messages received
@@ -78,12 +77,19 @@ type Source struct {
 	s3        S3Getter
 	wants     source.Wants
 	maxRecord int
+	limits    source.Limits
 	log       *slog.Logger
 
+	opts    Options
 	batches chan *source.Batch
 	done    <-chan struct{} // closed when the source stops receiving
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	startMu  sync.Mutex
+	started  chan struct{} // closed once Start succeeded
+	stopped  chan struct{} // closed by Close
+	stopOnce sync.Once
 
 	mu       sync.Mutex
 	inflight map[string]*held // by receipt handle
@@ -114,14 +120,10 @@ func (h *held) finish() bool {
 	return !was
 }
 
-// New builds the SQS (and, unless Options.S3 is given, S3) client, checks
-// that the queue can be reached (GetQueueAttributes; a queue without a
-// redrive policy is logged as a warning), and starts receiving. ctx bounds
-// the source's life: when it ends the source stops receiving as Close
-// does, except that batches handed out and not acknowledged are left to
-// become visible again when their timeout runs out. c is checked with
-// os.Getenv if Check was not called.
-func New(ctx context.Context, name string, c Config, o Options) (*Source, error) {
+// New builds the source, without I/O: Start builds the clients, checks
+// the queue and starts receiving. c is checked with os.Getenv if Check was
+// not called.
+func New(name string, c Config, o Options) (*Source, error) {
 	if !c.checked {
 		if err := c.Check(os.Getenv); err != nil {
 			return nil, fmt.Errorf("sqs source %s: %w", name, err)
@@ -130,25 +132,47 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	opts = append(opts, awsconfig.WithRegion(c.Region), awslog.Option(o.Logger))
-	if !c.accessKeyID.Empty() {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.accessKeyID.Reveal(), c.secretAccessKey.Reveal(), "")))
+	if o.Limits == (source.Limits{}) {
+		o.Limits = source.Limits{Records: c.ChunkRecords, Bytes: c.ChunkBytes}
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	o.Limits = o.Limits.OrDefault()
+	return &Source{
+		name: name, queueURL: c.QueueURL, queueName: c.queueName, cfg: c, opts: o,
+		vis: time.Duration(c.VisibilityTimeout) * time.Second,
+		s3:  o.S3, wants: o.Wants, maxRecord: o.MaxRecord, limits: o.Limits,
+		log:      o.Logger.With("queue", c.queueName),
+		batches:  make(chan *source.Batch),
+		inflight: map[string]*held{},
+		delCh:    make(chan *held),
+		delStop:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		started:  make(chan struct{}),
+	}, nil
+}
+
+// Start builds the SQS (and, unless Options.S3 is given, S3) client, checks
+// that the queue can be reached (GetQueueAttributes; a queue without a
+// redrive policy is logged as a warning), and starts receiving. A queue
+// that does not exist or may not be read is a permanent error. ctx bounds
+// the source's life: when it ends the source stops receiving as Close
+// does, except that batches handed out and not acknowledged are left to
+// become visible again when their timeout runs out.
+func (s *Source) Start(ctx context.Context) error {
+	c := s.cfg
+	awsCfg, err := awsconf.Load(ctx, awsconf.Config{Region: c.Region, Profile: c.Profile, RoleARN: c.RoleARN,
+		AccessKeyID: c.accessKeyID.Reveal(), SecretAccessKey: c.secretAccessKey.Reveal(), Logger: s.opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %s: load AWS configuration: %w", name, err)
+		return source.Permanent(fmt.Errorf("sqs source %s: %w", s.name, err))
 	}
 	client := sqs.NewFromConfig(awsCfg, func(so *sqs.Options) {
 		if c.Endpoint != "" {
 			so.BaseEndpoint = aws.String(c.Endpoint)
 		}
 	})
-	getter := o.S3
-	if getter == nil {
+	if s.s3 == nil {
 		s3Cfg := awsCfg.Copy()
 		s3Cfg.Region = c.S3Region
-		getter = &s3Getter{c: s3.NewFromConfig(s3Cfg, func(so *s3.Options) {
+		s.s3 = &s3Getter{c: s3.NewFromConfig(s3Cfg, func(so *s3.Options) {
 			if c.S3Endpoint != "" {
 				so.BaseEndpoint = aws.String(c.S3Endpoint)
 				so.UsePathStyle = true
@@ -156,16 +180,7 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 			so.DisableLogOutputChecksumValidationSkipped = true
 		})}
 	}
-	s := &Source{
-		name: name, queueURL: c.QueueURL, queueName: c.queueName, cfg: c,
-		vis:    time.Duration(c.VisibilityTimeout) * time.Second,
-		client: client, s3: getter, wants: o.Wants, maxRecord: o.MaxRecord,
-		log:      o.Logger.With("queue", c.queueName),
-		batches:  make(chan *source.Batch),
-		inflight: map[string]*held{},
-		delCh:    make(chan *held),
-		delStop:  make(chan struct{}),
-	}
+	s.client = client
 
 	actx, cancel := context.WithTimeout(ctx, callTimeout)
 	attrs, err := client.GetQueueAttributes(actx, &sqs.GetQueueAttributesInput{
@@ -174,13 +189,25 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 	})
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %s: queue %s: %w", name, c.QueueURL, err)
+		err = fmt.Errorf("sqs source %s: queue %s: %w", s.name, c.QueueURL, err)
+		if callerError(err) {
+			return source.Permanent(err)
+		}
+		return err
 	}
 	if attrs.Attributes[string(types.QueueAttributeNameRedrivePolicy)] == "" {
 		s.log.Warn("the queue has no redrive policy: a message that cannot be understood is received again until it expires; give the queue a dead-letter queue")
 	}
 
 	life, stop := context.WithCancel(ctx)
+	s.startMu.Lock()
+	select {
+	case <-s.stopped: // closed before it started
+		s.startMu.Unlock()
+		stop()
+		return source.ErrClosed
+	default:
+	}
 	s.done, s.cancel = life.Done(), stop
 	s.wg.Add(c.Workers + 1)
 	for range c.Workers {
@@ -191,22 +218,42 @@ func New(ctx context.Context, name string, c Config, o Options) (*Source, error)
 		s.wg.Add(1)
 		go s.extender(life)
 	}
-	return s, nil
+	s.startMu.Unlock()
+	close(s.started)
+	return nil
+}
+
+// callerError reports an error retrying will not fix: a 4xx answer other
+// than throttling and timeouts (no such queue, access denied).
+func callerError(err error) bool {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	c := re.HTTPStatusCode()
+	return c >= 400 && c < 500 && c != http.StatusTooManyRequests && c != http.StatusRequestTimeout
 }
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.name }
 
 // Read returns the next message's batch. It returns ctx.Err() when ctx
-// ends and ErrClosed once the source stopped.
+// ends and source.ErrClosed once the source stopped.
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
+	select {
+	case <-s.started:
+	case <-s.stopped:
+		return nil, source.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	select {
 	case b := <-s.batches:
 		return b, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-s.done:
-		return nil, ErrClosed
+		return nil, source.ErrClosed
 	}
 }
 
@@ -217,7 +264,14 @@ func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 // made visible again, one call each. Close waits for the receive loops
 // until ctx ends.
 func (s *Source) Close(ctx context.Context) error {
-	s.cancel()
+	s.startMu.Lock()
+	s.stopOnce.Do(func() { close(s.stopped) })
+	cancel := s.cancel
+	s.startMu.Unlock()
+	if cancel == nil {
+		return nil // never started
+	}
+	cancel()
 	stopped := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -313,13 +367,15 @@ func (s *Source) receiveLoop(life context.Context) {
 				s.release(context.WithoutCancel(life), hs[i:])
 				return
 			}
-			b := s.handle(life, m, hs[i])
-			if b == nil {
-				continue
+			emit := func(b *source.Batch) bool {
+				select {
+				case s.batches <- b:
+					return true
+				case <-life.Done():
+					return false
+				}
 			}
-			select {
-			case s.batches <- b:
-			case <-life.Done():
+			if !s.handle(life, m, hs[i], emit) {
 				s.release(context.WithoutCancel(life), hs[i:])
 				return
 			}
@@ -327,10 +383,15 @@ func (s *Source) receiveLoop(life context.Context) {
 	}
 }
 
-// handle turns a message into a batch; it returns nil for a poison
-// message, and for one whose log files could not be fetched (made visible
-// again later).
-func (s *Source) handle(life context.Context, m types.Message, h *held) *source.Batch {
+// handle turns a message into batches and hands them to emit: one for
+// the records it carries, and the chunks of each log file it names (the
+// next chunk once the previous one is committed, so a large file is
+// committed in bounded pieces). The message is deleted once every batch
+// is committed, and made visible again after a delay when one fails. A
+// poison message gives no batch; one whose log files could not be fetched
+// is made visible again later. It returns false when life ended while
+// handing out (the caller releases the messages).
+func (s *Source) handle(life context.Context, m types.Message, h *held, emit func(*source.Batch) bool) bool {
 	origin := "sqs://" + s.queueName + "/" + h.id
 	if w := *s.cfg.MaxReceiveCountWarn; w > 0 && h.count > w {
 		s.log.Warn("message received again and again; the queue's redrive policy moves it to the dead-letter queue", "message_id", h.id, "receive_count", h.count)
@@ -342,7 +403,7 @@ func (s *Source) handle(life context.Context, m types.Message, h *held) *source.
 		h.finish()
 		s.untrack(h)
 		s.log.Error("message not understood; left for the dead-letter queue", "message_id", h.id, "receive_count", h.count, "bytes", len(body), "err", err)
-		return nil
+		return true
 	}
 	if p.note != "" {
 		if p.warn {
@@ -351,39 +412,148 @@ func (s *Source) handle(life context.Context, m types.Message, h *held) *source.
 			s.log.Debug("message without CloudTrail records", "message_id", h.id, "why", p.note)
 		}
 	}
+	msg := &message{ack: s.acker(h, origin)}
+	// The message's records and its log files of one chunk each make one
+	// batch, handed out last; larger log files' chunks go before it.
 	b := &source.Batch{Origin: origin, Errors: p.errs}
 	if p.inline != nil {
 		evs, n, errs := source.Decode(bytes.NewReader(p.inline), origin, s.wants, s.maxRecord)
 		b.Events, b.Records, b.Errors = evs, n, append(b.Errors, errs...)
 	}
 	for _, o := range p.objects {
-		evs, n, errs, err := s.fetch(life, o)
+		ok, err := s.feedObject(life, o, msg, b, emit)
 		if err != nil {
 			if life.Err() != nil {
-				s.release(context.WithoutCancel(life), []*held{h})
-				return nil
+				return false
 			}
-			s.Failed.Add(1)
 			s.log.Warn("log file not fetched; the message is retried later", "message_id", h.id, "receive_count", h.count, "err", err)
-			if h.finish() {
-				s.untrack(h)
-				ctx, cancel := context.WithTimeout(life, callTimeout)
-				defer cancel()
-				if err := s.retryLater(ctx, h); err != nil {
-					s.log.Warn("could not delay the retry", "message_id", h.id, "err", err)
-				}
-			}
-			return nil
+			msg.fail(life, err)
+			return true
 		}
-		b.Events = append(b.Events, evs...)
-		b.Records += n
-		b.Errors = append(b.Errors, errs...)
-		if tr, ok := source.TrailOfKey(o.key); ok && n > 0 {
-			b.Trails = append(b.Trails, tr)
+		if !ok {
+			// A chunk failed (the message is made visible again), or
+			// the source stopped.
+			return life.Err() == nil
 		}
 	}
-	b.Ack = s.acker(h, origin)
+	if !emit(msg.track(b)) {
+		return false
+	}
+	msg.seal(life)
+	return true
+}
+
+// feedObject reads one log file: when it is one chunk, into small (the
+// message's batch); else chunk by chunk, each its own batch, handed to emit.
+// A file that could not be fetched or read (worth retrying) is an error;
+// ok is false when a chunk failed or the source stopped.
+func (s *Source) feedObject(life context.Context, o object, msg *message, small *source.Batch, emit func(*source.Batch) bool) (ok bool, err error) {
+	ctx, cancel := context.WithTimeout(life, fetchTimeout)
+	defer cancel()
+	origin := o.String()
+	rc, err := s.s3.GetObject(ctx, o.bucket, o.key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			small.Errors = append(small.Errors, fmt.Errorf("get %s: %w", origin, err))
+			return true, nil
+		}
+		return false, &transientError{fmt.Errorf("get %s: %w", origin, err)}
+	}
+	var trails []source.Trail
+	if tr, ok := source.TrailOfKey(o.key); ok {
+		trails = []source.Trail{tr}
+	}
+	feed := source.NewFeed(source.NewChunker(rc, origin, s.wants, s.maxRecord, s.limits, 0), source.FeedOptions{Closer: rc, Origin: origin, Trails: trails})
+	for first := true; ; first = false {
+		b, err := feed.Next(ctx, s.done)
+		switch {
+		case err == io.EOF:
+			return true, nil
+		case errors.Is(err, source.ErrAbandoned), errors.Is(err, source.ErrClosed), life.Err() != nil:
+			return false, nil
+		case err != nil:
+			return false, &transientError{err}
+		}
+		if first && !feed.Waiting() {
+			// The whole file in one chunk: it joins the message's batch
+			// (its own Ack owes nothing).
+			small.Events = append(small.Events, b.Events...)
+			small.Records += b.Records
+			small.Errors = append(small.Errors, b.Errors...)
+			small.Trails = append(small.Trails, b.Trails...)
+			continue
+		}
+		if !emit(msg.track(b)) {
+			return false, nil
+		}
+	}
+}
+
+// message acknowledges one SQS message once every batch it gave was
+// committed, or at the first that failed.
+type message struct {
+	ack func(context.Context, source.Result) error
+
+	mu       sync.Mutex
+	out      int  // batches handed out, not yet acknowledged
+	sealed   bool // every batch handed out
+	finished bool // ack called
+}
+
+// track counts b as the message's and chains its Ack to the message's.
+func (m *message) track(b *source.Batch) *source.Batch {
+	m.mu.Lock()
+	m.out++
+	m.mu.Unlock()
+	inner := b.Ack
+	var once atomic.Bool
+	b.Ack = func(ctx context.Context, r source.Result) error {
+		var err error
+		if inner != nil {
+			err = inner(ctx, r) // a chunk's: reports a second Ack itself
+		} else if !once.CompareAndSwap(false, true) {
+			return fmt.Errorf("%s: acknowledged twice", b.Origin)
+		}
+		if err != nil && r.Err == nil {
+			r.Err = err
+		}
+		m.mu.Lock()
+		m.out--
+		last := r.Err != nil || (m.sealed && m.out == 0)
+		call := last && !m.finished
+		m.finished = m.finished || last
+		m.mu.Unlock()
+		if call {
+			return errors.Join(err, m.ack(ctx, source.Result{Err: r.Err}))
+		}
+		return err
+	}
 	return b
+}
+
+// seal says every batch was handed out: the message is acknowledged now
+// when all were acknowledged already.
+func (m *message) seal(ctx context.Context) {
+	m.mu.Lock()
+	m.sealed = true
+	call := m.out == 0 && !m.finished
+	m.finished = m.finished || call
+	m.mu.Unlock()
+	if call {
+		m.ack(ctx, source.Result{})
+	}
+}
+
+// fail acknowledges the message with err (it comes again later) unless it
+// was already.
+func (m *message) fail(ctx context.Context, err error) {
+	m.mu.Lock()
+	call := !m.finished
+	m.finished = true
+	m.mu.Unlock()
+	if call {
+		m.ack(ctx, source.Result{Err: err})
+	}
 }
 
 // retryDelay is how long a failed message stays invisible: RetryDelay per

@@ -23,6 +23,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 	"github.com/trailwatch/trailwatch/internal/source/sqs/sqsfake"
 )
 
@@ -115,9 +116,12 @@ func (e *env) source(c Config, o Options) *Source {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s, err := New(context.Background(), "test", c, o)
+	s, err := New("test", c, o)
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		e.t.Fatalf("Start: %v", err)
 	}
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -546,8 +550,11 @@ func TestRedeliveryAfterStop(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s1, err := New(ctx, "first", c, Options{})
+			s1, err := New("first", c, Options{})
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s1.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
 			id := e.sqs.Send(queue, envelope(record("k1", "CreateUser")))
@@ -557,7 +564,7 @@ func TestRedeliveryAfterStop(t *testing.T) {
 			if closed := tc.name == "close without ack"; closed != (e.sqs.Calls("ChangeMessageVisibilityBatch") > releases) {
 				t.Errorf("released the message at stop: %v, want %v", !closed, closed)
 			}
-			if _, err := s1.Read(context.Background()); !errors.Is(err, ErrClosed) {
+			if _, err := s1.Read(context.Background()); !errors.Is(err, source.ErrClosed) {
 				t.Errorf("Read after stop: %v, want ErrClosed", err)
 			}
 			start := time.Now()
@@ -681,7 +688,7 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestNewFailsOnMissingQueue(t *testing.T) {
+func TestStartFailsOnMissingQueue(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sqsfake.QueueOptions{})
 	c := e.config()
@@ -689,8 +696,98 @@ func TestNewFailsOnMissingQueue(t *testing.T) {
 	if err := c.Check(func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(context.Background(), "x", c, Options{})
-	if err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") && !strings.Contains(err.Error(), "NonExistentQueue") {
-		t.Fatalf("New on a missing queue: %v", err)
+	s, err := New("x", c, Options{})
+	if err != nil {
+		t.Fatalf("New (no I/O): %v", err)
 	}
+	defer s.Close(context.Background())
+	err = s.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") && !strings.Contains(err.Error(), "NonExistentQueue") {
+		t.Fatalf("Start on a missing queue: %v", err)
+	}
+	if !source.IsPermanent(err) {
+		t.Errorf("a missing queue is not a permanent error: %v", err)
+	}
+}
+
+// A large log file named by a notification is handed out in chunks, the
+// next once the previous is committed; the message is deleted only once
+// every chunk (and the message's own batch) is committed, and a failed
+// chunk makes the message come again.
+func TestLargeLogFileInChunks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqsfake.QueueOptions{})
+	var recs []string
+	for i := 0; i < 25; i++ {
+		recs = append(recs, record(fmt.Sprintf("big-%02d", i), "CreateUser"))
+	}
+	e.put(trailKey("big.json.gz"), gz(t, logFile(recs...)))
+	e.put(trailKey("small.json.gz"), gz(t, logFile(record("s1", "DeleteUser"))))
+	c := e.config()
+	c.ChunkRecords = 10
+	s := e.source(c, Options{})
+	e.sqs.Send(queue, s3Event("ObjectCreated:Put", trailKey("big.json.gz"), trailKey("small.json.gz")))
+
+	var seen []string
+	for i, want := range []int{10, 10, 5} {
+		b := read(t, s, 5*time.Second)
+		if b.Records != want || b.Offset != 10*i || !strings.HasSuffix(b.Object, "big.json.gz") {
+			t.Fatalf("chunk %d: %s, %d records at %d", i, b.Origin, b.Records, b.Offset)
+		}
+		for _, ev := range b.Events {
+			seen = append(seen, ev.EventID)
+		}
+		if i < 2 {
+			// The next chunk waits for this one's commit.
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			if nb, err := s.Read(ctx); err == nil {
+				t.Fatalf("read %s before chunk %d was committed", nb.Origin, i)
+			}
+			cancel()
+		}
+		ack(t, b, nil)
+		if len(e.sqs.Messages(queue)) != 1 {
+			t.Fatal("the message was deleted before all its batches were committed")
+		}
+	}
+	last := read(t, s, 5*time.Second)
+	if got := names(last); len(got) != 1 || got[0] != "DeleteUser" {
+		t.Fatalf("the message's own batch: %v", got)
+	}
+	ack(t, last, nil)
+	e.waitEmpty(queue)
+	if len(seen) != 25 {
+		t.Errorf("%d events of the large file, want 25", len(seen))
+	}
+
+	// A failed chunk: the message comes again.
+	e.sqs.Send(queue, s3Event("ObjectCreated:Put", trailKey("big.json.gz")))
+	b := read(t, s, 5*time.Second)
+	ack(t, b, errors.New("store unavailable"))
+	again := read(t, s, 10*time.Second)
+	if again.Offset != 0 || again.Records != 10 {
+		t.Fatalf("after a failed chunk: %s at %d", again.Origin, again.Offset)
+	}
+	if m := e.sqs.Messages(queue); len(m) != 1 || m[0].ReceiveCount != 2 {
+		t.Errorf("after a failed chunk the message was not received again: %+v", m)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		e := newEnv(t, sqsfake.QueueOptions{})
+		s := e.source(e.config(), Options{})
+		return &sourcetest.Input{
+			Source: s,
+			Put:    func(t *testing.T, id string) { e.sqs.Send(queue, sourcetest.Record(id)) },
+			Settled: func(t *testing.T, id string) bool {
+				for _, m := range e.sqs.Messages(queue) {
+					if strings.Contains(m.Body, id) {
+						return false
+					}
+				}
+				return true
+			},
+		}
+	}})
 }

@@ -149,16 +149,18 @@ func (c *Config) Check(getenv func(string) string) error {
 
 // Source serves HTTP and hands each accepted request out as a batch.
 type Source struct {
-	name    string
-	cfg     Config
-	wants   source.Wants
-	log     *slog.Logger
-	srv     *http.Server
-	ln      net.Listener
-	batches chan *source.Batch
-	timeout time.Duration
-	budget  budget
-	rejects rejectLog
+	name      string
+	cfg       Config
+	wants     source.Wants
+	log       *slog.Logger
+	srv       *http.Server
+	ln        net.Listener
+	batches   chan *source.Batch
+	closed    chan struct{}
+	closeOnce sync.Once
+	timeout   time.Duration
+	budget    budget
+	rejects   rejectLog
 	// Counters for metrics: requests committed, refused (auth, method,
 	// size, content), and turned away as busy (429).
 	Accepted, Rejected, Throttled atomic.Int64
@@ -196,16 +198,24 @@ func New(name string, c Config, o Options) (*Source, error) {
 	if c.MaxMemory <= 0 {
 		c.MaxMemory = max(DefaultMaxMemory, Amplification*c.MaxBody)
 	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("webhook source %s: %w", name, err)
-	}
-	s := &Source{name: name, cfg: c, wants: o.Wants, log: o.Logger, ln: ln, batches: make(chan *source.Batch), timeout: o.CommitTimeout,
+	s := &Source{name: name, cfg: c, wants: o.Wants, log: o.Logger, batches: make(chan *source.Batch), closed: make(chan struct{}), timeout: o.CommitTimeout,
 		budget: budget{max: c.MaxMemory}, rejects: rejectLog{now: o.Now, log: o.Logger}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(c.Path, s.handle)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: o.CommitTimeout + 10*time.Second,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	return s, nil
+}
+
+// Start listens and serves. An address that cannot be bound (in use, not
+// this host's) is a permanent error.
+func (s *Source) Start(ctx context.Context) error {
+	c := s.cfg
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return source.Permanent(fmt.Errorf("webhook source %s: %w", s.name, err))
+	}
+	s.ln = ln
 	go func() {
 		var err error
 		if c.TLSCert != "" {
@@ -218,11 +228,16 @@ func New(name string, c Config, o Options) (*Source, error) {
 		}
 	}()
 	s.log.Info("webhook source listening", "url", s.URL(), "max_body", c.MaxBody, "max_memory", c.MaxMemory)
-	return s, nil
+	return nil
 }
 
 // Addr is the address the source listens on.
-func (s *Source) Addr() string { return s.ln.Addr().String() }
+func (s *Source) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
 
 // URL is the URL events are posted to.
 func (s *Source) URL() string {
@@ -236,19 +251,26 @@ func (s *Source) URL() string {
 // Name returns the source's name.
 func (s *Source) Name() string { return s.name }
 
-// Read returns the next accepted request.
+// Read returns the next accepted request; source.ErrClosed once Close has
+// answered every request in flight.
 func (s *Source) Read(ctx context.Context) (*source.Batch, error) {
 	select {
 	case b := <-s.batches:
 		return b, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.closed:
+		return nil, source.ErrClosed
 	}
 }
 
-// Close stops accepting requests and waits for those in flight.
+// Close stops accepting requests and waits for those in flight (their
+// batches are still read and acknowledged meanwhile); then Read returns
+// source.ErrClosed.
 func (s *Source) Close(ctx context.Context) error {
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.closeOnce.Do(func() { close(s.closed) })
+	return err
 }
 
 // reply is the JSON answer. Accepted counts the records some rule
@@ -399,8 +421,13 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	problems := append(d.Errs, d.Foreign...)
 	done := make(chan source.Result, 1)
+	var acked atomic.Bool
 	b := &source.Batch{Origin: origin, Events: d.Events, Records: d.Records, Errors: problems,
 		Ack: func(_ context.Context, res source.Result) error {
+			// A second Ack must neither free the memory twice nor block.
+			if !acked.CompareAndSwap(false, true) {
+				return fmt.Errorf("%s: acknowledged twice", origin)
+			}
 			free() // the pipeline is done with the events
 			done <- res
 			return nil
@@ -459,6 +486,8 @@ func (s *Source) bodyError(w http.ResponseWriter, r *http.Request, raw, body *li
 func Summary(records int, r source.Result) string {
 	head := plural(records, "record")
 	switch {
+	case r.Quarantined:
+		return head + ": not judged; quarantined after repeated commit failures (see trailwatch_quarantined_total)"
 	case r.Findings == 0:
 		return head + ", no findings"
 	case r.New == r.Findings:

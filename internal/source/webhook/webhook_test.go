@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/source"
+	"github.com/trailwatch/trailwatch/internal/source/sourcetest"
 )
 
 const apiKey = "EXAMPLE-webhook-api-key-0123"
@@ -122,6 +123,9 @@ func startSource(t *testing.T, c Config, p *pipeline, o Options) (*Source, *logB
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s, err := New("eventbridge", c, o)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -470,5 +474,60 @@ func TestConcurrentLargePostsStayWithinBudget(t *testing.T) {
 	s2, _ := startSource(t, Config{}, p2, Options{CommitTimeout: time.Minute})
 	if res := flood(t, s2, p2, 64, events(t, 1)); res.ok != 64 {
 		t.Errorf("64 small posts at once: %d taken, %d busy", res.ok, res.busy)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Harness{Open: func(t *testing.T) *sourcetest.Input {
+		c := Config{Listen: "127.0.0.1:0"}
+		c.APIKey.UnmarshalText([]byte(apiKey))
+		if err := c.Check(func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New("eventbridge", c, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		status := map[string]int{}
+		return &sourcetest.Input{
+			Source: s,
+			Put: func(t *testing.T, id string) {
+				body := []byte(sourcetest.Record(id))
+				go func() {
+					req, _ := http.NewRequest(http.MethodPost, s.URL(), bytes.NewReader(body))
+					req.Header.Set("X-Api-Key", apiKey)
+					code := -1
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						code = resp.StatusCode
+					}
+					mu.Lock()
+					status[id] = code
+					mu.Unlock()
+				}()
+			},
+			Settled: func(t *testing.T, id string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return status[id] == http.StatusOK
+			},
+			// The sender retries: EventBridge API destinations retry 5xx.
+			Retried: func(t *testing.T, id string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return status[id] >= 500
+			},
+		}
+	}})
+}
+
+func TestSummaryQuarantined(t *testing.T) {
+	if got := Summary(3, source.Result{Quarantined: true}); !strings.Contains(got, "quarantined") || !strings.HasPrefix(got, "3 records") {
+		t.Errorf("Summary of a quarantined request: %q", got)
 	}
 }

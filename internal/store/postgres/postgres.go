@@ -131,6 +131,16 @@ var migrations = []string{
 		last_seen  bigint NOT NULL,
 		PRIMARY KEY (account_id, region)
 	);`,
+	// As the SQLite store's: chunks of input set aside (store.Quarantine).
+	`CREATE TABLE quarantine (
+		source       text COLLATE "C" NOT NULL,
+		object       text COLLATE "C" NOT NULL,
+		chunk_offset bigint NOT NULL,
+		records      bigint NOT NULL,
+		reason       text NOT NULL,
+		at           bigint NOT NULL,
+		PRIMARY KEY (source, object, chunk_offset)
+	);`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value

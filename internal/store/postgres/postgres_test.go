@@ -390,3 +390,7 @@ func TestInstancesEscalateConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestQuarantine(t *testing.T) {
+	storetest.RunQuarantine(t, open(t, freshDSN(t)))
+}

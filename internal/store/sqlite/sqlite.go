@@ -119,6 +119,17 @@ var migrations = []string{
 		last_seen  INTEGER NOT NULL,
 		PRIMARY KEY (account_id, region)
 	);`,
+	// Chunks of input trailwatch run set aside after repeated failures
+	// (store.Quarantine).
+	`CREATE TABLE quarantine (
+		source       TEXT NOT NULL,
+		object       TEXT NOT NULL,
+		chunk_offset INTEGER NOT NULL,
+		records      INTEGER NOT NULL,
+		reason       TEXT NOT NULL,
+		at           INTEGER NOT NULL,
+		PRIMARY KEY (source, object, chunk_offset)
+	);`,
 }
 
 // Option changes how Open opens a database.

@@ -149,3 +149,12 @@ func TestRunLockClearsLeasesOfEarlierRuns(t *testing.T) {
 		t.Errorf("the next run waits for the lease of a run that is gone: %v, %v", held, err)
 	}
 }
+
+func TestQuarantine(t *testing.T) {
+	s, err := sqlite.Open(":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunQuarantine(t, s)
+}

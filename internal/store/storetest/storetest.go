@@ -255,3 +255,37 @@ func noErr(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// RunQuarantine is the behaviour of store.Quarantine: entries are kept
+// with every field, newest first; the same chunk again replaces its entry.
+func RunQuarantine(t *testing.T, s store.Quarantine) {
+	ctx := context.Background()
+	got, err := s.Quarantined(ctx, 0)
+	noErr(t, err)
+	if len(got) != 0 {
+		t.Fatalf("empty quarantine lists %+v", got)
+	}
+	at := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	a := store.QuarantineEntry{Source: "folder", Object: "/logs/EXAMPLE.json.gz", Offset: 2000, Records: 2000, Reason: "commit: too big", At: at}
+	b := store.QuarantineEntry{Source: "bucket", Object: "s3://EXAMPLE-bucket/k.json.gz", Offset: 0, Records: 17, Reason: "commit: bad", At: at.Add(time.Minute)}
+	noErr(t, s.Quarantine(ctx, a))
+	noErr(t, s.Quarantine(ctx, b))
+	got, err = s.Quarantined(ctx, 0)
+	noErr(t, err)
+	if diff := cmp.Diff([]store.QuarantineEntry{b, a}, got); diff != "" {
+		t.Fatalf("Quarantined (-want +got):\n%s", diff)
+	}
+	a2 := a
+	a2.Reason, a2.At = "commit: still too big", at.Add(2*time.Minute)
+	noErr(t, s.Quarantine(ctx, a2))
+	got, err = s.Quarantined(ctx, 1)
+	noErr(t, err)
+	if diff := cmp.Diff([]store.QuarantineEntry{a2}, got); diff != "" {
+		t.Fatalf("Quarantined(1) after quarantining the same chunk again (-want +got):\n%s", diff)
+	}
+	got, err = s.Quarantined(ctx, 0)
+	noErr(t, err)
+	if len(got) != 2 {
+		t.Errorf("the same chunk twice gave %d entries, want 2 in all", len(got))
+	}
+}
