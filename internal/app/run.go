@@ -48,6 +48,7 @@ type Service struct {
 	cfg      *config.Config
 	o        RunOptions
 	log      *slog.Logger
+	pipe     *Pipeline
 	engine   *rule.Engine
 	store    Backend
 	router   dispatch.Router
@@ -89,33 +90,21 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if err := Check(cfg, CheckOptions{Getenv: o.Getenv, RuleDirs: o.RuleDirs}); err != nil {
 		return nil, err
 	}
-	var errs []error
-	cat, eng, err := Engine(cfg, o.RuleDirs)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.engine = eng
-	chans, router, err := Channels(cfg, ChannelOptions{Getenv: o.Getenv, Logger: o.Logger, DefaultConsole: true, Stdout: o.Stdout, Stderr: o.Stderr})
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.router = router
 	s.beat = newHeartbeat(cfg.Heartbeat, o.Now)
-	if err := cfg.Merge(errs...); err != nil {
-		return nil, err
-	}
-	st, err := OpenStoreMode(cfg, o.Getenv, StoreRun)
+	p, err := NewPipeline(cfg, PipelineOptions{Getenv: o.Getenv, Logger: o.Logger, RuleDirs: o.RuleDirs,
+		Deliver: true, DefaultConsole: true, StoreMode: StoreRun, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
 	defer func() {
 		if err != nil {
-			st.Close()
+			p.Close()
 		}
 	}()
-	s.metrics = newMetrics(s.store, chans)
-	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
+	s.pipe = p
+	s.engine, s.store, s.router, s.disp = p.Engine(), p.Store(), p.Router(), p.Dispatcher()
+	cat, eng := p.Catalogue(), p.Engine()
+	s.metrics = newMetrics(s.store, p.Channels())
 	s.metrics.watchDispatcher(s.disp)
 	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
 	if cfg.Admin.Listen != "off" {
@@ -416,14 +405,13 @@ func (s *Service) heartbeatLoop(ctx context.Context) {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if _, err := s.store.SaveRouted(cctx, fs, s.router.Route); err != nil {
+			if _, err := s.pipe.Save(cctx, fs); err != nil {
 				s.log.Error("save silence findings", "err", err)
 			} else {
 				for _, f := range fs {
 					s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 					s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
 				}
-				s.disp.Kick()
 			}
 			cancel()
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
-	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/printable"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -254,30 +253,23 @@ func outboxDeliver(ctx context.Context, env *Env, c *command, args []string) int
 	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
 		return code
 	}
-	cfg, st, err := openOutbox(env, *cfgPath, *db)
+	cfg, err := loadConfig(env, *cfgPath)
 	if err != nil {
 		return fail(env, err)
 	}
-	defer st.Close()
-	log := newLogger(env, cfg, false)
-	chans, _, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: log, Stdout: env.Stdout, Stderr: env.Stderr})
+	useDB(cfg, *db)
+	p, err := app.NewPipeline(cfg, app.PipelineOptions{Getenv: env.Getenv, Logger: newLogger(env, cfg, false), NoRules: true, Deliver: true,
+		AttemptTimeout: *attempt, Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
-		return fail(env, cfg.Merge(err))
-	}
-	d := dispatch.New(st, chans, dispatch.Options{Logger: log, AttemptTimeout: *attempt})
-	dctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	left, err := d.Drain(dctx)
-	if err != nil && ctx.Err() == nil {
 		return fail(env, err)
 	}
-	var sent, dead int64
-	for _, s := range d.Stats() {
-		sent += s.Sent
-		dead += s.Dead
+	defer p.Close()
+	d, err := p.Drain(ctx, *timeout)
+	if err != nil {
+		return fail(env, err)
 	}
-	fmt.Fprintf(env.Stdout, "%d delivered, %d dead, %d still pending%s\n", sent, dead, left, seeOutbox(dead, int64(left)))
-	if left > 0 || dead > 0 {
+	fmt.Fprintf(env.Stdout, "%d delivered, %d dead, %d still pending%s\n", d.Sent, d.Dead, d.Left, seeOutbox(d.Dead, int64(d.Left)))
+	if d.Failed() {
 		return ExitError
 	}
 	return ExitOK
