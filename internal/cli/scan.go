@@ -23,6 +23,13 @@ import (
 // ScanGCPercent is the GOGC value trailwatch scan runs with.
 const ScanGCPercent = 400
 
+// ScanMemoryLimit is the soft limit of the Go heap (debug.SetMemoryLimit)
+// trailwatch scan runs with for a --sort-memory budget: room for the
+// engine, the workers' buffers and the batches being saved, plus twice
+// the budget. The default budget gives 160 MiB, and a peak RSS about 25 MB
+// above it (bench/README.md).
+func ScanMemoryLimit(sortMemory int64) int64 { return 96<<20 + 2*sortMemory }
+
 // saveBatch is how many findings are committed together during a scan.
 const saveBatch = 256
 
@@ -89,6 +96,12 @@ func runScan(ctx context.Context, env *Env, c *command, args []string) int {
 	// budget) but allocates steadily; collecting less often is a measured
 	// ~5% of throughput for a few MB of peak memory (bench/README.md).
 	defer debug.SetGCPercent(debug.SetGCPercent(ScanGCPercent))
+	// Collecting seldom must not let the heap grow with the input: a soft
+	// limit makes the collector work harder near it (GOMEMLIMIT, when
+	// set, decides instead).
+	if env.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(ScanMemoryLimit(o.sortMemory)))
+	}
 	cfg, err := loadConfig(env, o.cfgPath)
 	if err != nil {
 		return fail(env, err)

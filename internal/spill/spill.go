@@ -39,7 +39,7 @@ const MaxRecord = 256 << 20
 
 // fanIn is how many runs are merged at once; past it, runs are merged in
 // rounds, so a tiny budget does not open thousands of files.
-const fanIn = 32
+const fanIn = 64
 
 // perRecord is the bookkeeping a record costs in memory besides its bytes.
 const perRecord = 64
