@@ -506,10 +506,11 @@ func runFindings(dir string, n int, seed uint64, order, binary string) int {
 			fatalf("%v", err)
 		}
 		runs = append(runs, r)
-		if order == "" {
-			order = "time"
+		shown := order
+		if shown == "" {
+			shown = "time"
 		}
-		fmt.Printf("  trailwatch scan --order %s: %d findings in %.1f s, peak RSS %.1f MB\n", order, r.findings, r.seconds, float64(r.maxRSS)/(1<<20))
+		fmt.Printf("  trailwatch scan --order %s: %d findings in %.1f s, peak RSS %.1f MB\n", shown, r.findings, r.seconds, float64(r.maxRSS)/(1<<20))
 	}
 	small, big := runs[0], runs[1]
 	fmt.Printf("\npeak RSS ratio, %d findings against %d: %.2f (findings ratio %.1f)\n", big.findings, small.findings,
