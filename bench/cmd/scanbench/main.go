@@ -108,6 +108,17 @@ func main() {
 	flag.Parse()
 	if *phase == "trailwatch" {
 		// The trailwatch command itself, in this child process.
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				fatalf("%v", err)
+			}
+			pprof.StartCPUProfile(f)
+			code := cli.Main(context.Background(), cli.OSEnv(), flag.Args())
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
 		os.Exit(cli.Main(context.Background(), cli.OSEnv(), flag.Args()))
 	}
 	if *findings > 0 {
