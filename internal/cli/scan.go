@@ -117,7 +117,7 @@ func runScan(ctx context.Context, env *Env, c *command, args []string) int {
 	defer out.close()
 	t, err := walk(ctx, env, o, p, out, log)
 	if err == nil {
-		err = out.finish()
+		err = out.finish(ctx)
 	}
 	if err != nil {
 		return fail(env, err)
@@ -220,11 +220,18 @@ func (s *scanOutput) add(f *finding.Finding) error {
 	return s.fw.WriteRendered(b)
 }
 
-// finish prints what was held, in order, and ends the output.
-func (s *scanOutput) finish() error {
+// finish prints what was held, in order, and ends the output. Ctrl-C
+// stops it.
+func (s *scanOutput) finish(ctx context.Context) error {
 	if s.sorter != nil {
-		if err := s.sorter.Each(func(_ spill.Key, b []byte) error { return s.fw.WriteRendered(b) }); err != nil {
-			return err
+		err := s.sorter.Each(func(_ spill.Key, b []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return s.fw.WriteRendered(b)
+		})
+		if err != nil {
+			return fmt.Errorf("printing the sorted findings: %w", err)
 		}
 	}
 	return s.fw.Close()

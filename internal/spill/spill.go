@@ -9,8 +9,10 @@
 // number of findings. Findings with equal keys keep the order they were
 // added in.
 //
-// Temporary files are created 0600 in a private folder (0700) of their
-// own, removed by Close. Every error names the file it concerns.
+// Temporary files are created 0600, each in a private folder (0700) of its
+// own, and both are removed at once: the open file keeps the data, and
+// nothing is left on disk however the process ends (even killed). Close
+// releases them. Every error names the file it concerns.
 package spill
 
 import (
@@ -21,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,14 +103,24 @@ func (r *record) compare(o *record) int {
 // Sorter is an external merge sort of findings. It is not safe for use by
 // several goroutines at once.
 type Sorter struct {
-	o      Options
-	dir    string // the private folder, once a run was written
-	mem    []record
-	used   int64
-	seq    uint64
-	runs   []string // sorted run files, in the order written
-	nfiles int      // files created, for their names
-	done   bool
+	o       Options
+	mem     []record
+	used    int64
+	seq     uint64
+	runs    []*run
+	spilled int      // runs written from memory
+	kept    []string // files and folders that could not be removed while open
+	done    bool
+}
+
+// run is one sorted run in a temporary file. The file is removed (with its
+// private folder) as soon as it is created, and lives on while open, so
+// nothing is left behind however the process ends; where an open file
+// cannot be removed, Close removes it.
+type run struct {
+	f     *os.File
+	name  string // the file's path, for errors
+	level int    // 0: written from memory; n: merged from runs of level n-1
 }
 
 // New returns an empty Sorter.
@@ -138,40 +151,81 @@ func (s *Sorter) Add(k Key, data []byte) error {
 // Len is how many findings were added.
 func (s *Sorter) Len() uint64 { return s.seq }
 
-// Runs is how many sorted runs were written to disk so far.
-func (s *Sorter) Runs() int { return len(s.runs) }
+// Runs is how many sorted runs were written from memory so far.
+func (s *Sorter) Runs() int { return s.spilled }
 
-// Dir is the private temporary folder, "" while nothing was spilled.
-func (s *Sorter) Dir() string { return s.dir }
+// Open is how many run files are open (at most fanIn per level of merging).
+func (s *Sorter) Open() int { return len(s.runs) }
 
 func (s *Sorter) sortMem() {
 	slices.SortFunc(s.mem, func(a, b record) int { return a.compare(&b) })
 }
 
-// spill writes what is in memory as one sorted run.
+// spill writes what is in memory as one sorted run, then merges runs of a
+// level that has fanIn of them into one run of the next level, so the
+// files open stay few however small the budget.
 func (s *Sorter) spill() error {
 	if len(s.mem) == 0 {
 		return nil
 	}
 	s.sortMem()
-	w, err := s.create()
+	w, err := s.create(0)
 	if err != nil {
 		return err
 	}
 	for i := range s.mem {
 		if err := w.write(&s.mem[i]); err != nil {
-			w.abort()
+			w.r.f.Close()
 			return err
 		}
 	}
-	if err := w.close(); err != nil {
+	if err := w.finish(); err != nil {
 		return err
 	}
-	s.runs = append(s.runs, w.path)
+	s.runs = append(s.runs, w.r)
+	s.spilled++
 	clear(s.mem) // let the bytes go
 	s.mem = s.mem[:0]
 	s.used = 0
-	return nil
+	for level := 0; ; level++ {
+		var group, rest []*run
+		for _, r := range s.runs {
+			if r.level == level {
+				group = append(group, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		if len(group) < fanIn {
+			return nil
+		}
+		m, err := s.mergeRuns(group, level+1)
+		if err != nil {
+			return err
+		}
+		s.runs = append(rest, m)
+	}
+}
+
+// mergeRuns merges runs into one new run of a level and closes them.
+// Every record carries its sequence number, so which runs are merged
+// together does not change the order of ties.
+func (s *Sorter) mergeRuns(group []*run, level int) (*run, error) {
+	w, err := s.create(level)
+	if err != nil {
+		return nil, err
+	}
+	if err := merge(group, w.write); err != nil {
+		w.r.f.Close()
+		return nil, err
+	}
+	if err := w.finish(); err != nil {
+		return nil, err
+	}
+	for _, r := range group {
+		r.f.Close()
+	}
+	return w.r, nil
 }
 
 // Each calls fn with every finding's bytes, in key order (ties in the
@@ -196,71 +250,71 @@ func (s *Sorter) Each(fn func(k Key, data []byte) error) error {
 		return err
 	}
 	s.mem = nil
-	// Merge in rounds until one merge of at most fanIn runs is left.
 	for len(s.runs) > fanIn {
-		w, err := s.create()
+		m, err := s.mergeRuns(s.runs[:fanIn], 0)
 		if err != nil {
 			return err
 		}
-		group := s.runs[:fanIn]
-		err = merge(group, w.write)
-		if err == nil {
-			err = w.close()
-		} else {
-			w.abort()
-		}
-		if err != nil {
-			return err
-		}
-		for _, p := range group {
-			os.Remove(p)
-		}
-		// Every record carries its sequence number, so where the merged
-		// run goes does not change the order of ties.
-		s.runs = append([]string{w.path}, s.runs[fanIn:]...)
+		s.runs = append([]*run{m}, s.runs[fanIn:]...)
 	}
 	return merge(s.runs, func(r *record) error { return fn(r.key, r.data) })
 }
 
-// Close removes the temporary folder and everything in it. It is safe to
-// call more than once.
+// Close closes the run files (which removes them) and removes what could
+// not be removed while open. It is safe to call more than once.
 func (s *Sorter) Close() error {
 	s.mem = nil
 	s.done = true
-	if s.dir == "" {
-		return nil
+	for _, r := range s.runs {
+		r.f.Close()
 	}
-	dir := s.dir
-	s.dir, s.runs = "", nil
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("spill: removing %s: %w", dir, err)
+	s.runs = nil
+	var errs []error
+	// Files before their folders.
+	for _, p := range s.kept {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("spill: removing %s: %w", p, err))
+		}
 	}
-	return nil
+	s.kept = nil
+	return errors.Join(errs...)
 }
+
+// createHook, when set (by tests), sees each run file as it is created,
+// before it is removed.
+var createHook func(dir string, f *os.File)
 
 // runWriter writes one run file.
 type runWriter struct {
-	path string
-	f    *os.File
-	bw   *bufio.Writer
-	hdr  []byte
+	r   *run
+	bw  *bufio.Writer
+	hdr []byte
 }
 
-func (s *Sorter) create() (*runWriter, error) {
-	if s.dir == "" {
-		d, err := os.MkdirTemp(s.o.Dir, "trailwatch-spill-") // 0700
-		if err != nil {
-			return nil, fmt.Errorf("spill: creating a temporary folder: %w", err)
-		}
-		s.dir = d
+// create makes a run file in a private folder of its own (0700, 0600),
+// then removes both: the open file keeps the data.
+func (s *Sorter) create(level int) (*runWriter, error) {
+	dir, err := os.MkdirTemp(s.o.Dir, "trailwatch-spill-") // 0700
+	if err != nil {
+		return nil, fmt.Errorf("spill: creating a temporary folder: %w", err)
 	}
-	s.nfiles++
-	p := filepath.Join(s.dir, fmt.Sprintf("run-%06d", s.nfiles))
+	p := filepath.Join(dir, "run")
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		os.Remove(dir)
 		return nil, fmt.Errorf("spill: %w", err) // *PathError names the file
 	}
-	return &runWriter{path: p, f: f, bw: bufio.NewWriterSize(f, 64<<10)}, nil
+	if createHook != nil {
+		createHook(dir, f)
+	}
+	if err := os.Remove(p); err != nil {
+		s.kept = append(s.kept, p)
+	}
+	if err := os.Remove(dir); err != nil {
+		s.kept = append(s.kept, dir)
+	}
+	r := &run{f: f, name: p, level: level}
+	return &runWriter{r: r, bw: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
 // A record on disk: uvarint len(id), id, varint sec, uvarint nsec,
@@ -275,46 +329,35 @@ func (w *runWriter) write(r *record) error {
 	h = binary.AppendUvarint(h, uint64(len(r.data)))
 	w.hdr = h
 	if _, err := w.bw.Write(h); err != nil {
-		return fmt.Errorf("spill: writing %s: %w", w.path, err)
+		return fmt.Errorf("spill: writing %s: %w", w.r.name, err)
 	}
 	if _, err := w.bw.Write(r.data); err != nil {
-		return fmt.Errorf("spill: writing %s: %w", w.path, err)
+		return fmt.Errorf("spill: writing %s: %w", w.r.name, err)
 	}
 	return nil
 }
 
-func (w *runWriter) close() error {
-	err := w.bw.Flush()
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(w.path)
-		return fmt.Errorf("spill: writing %s: %w", w.path, err)
+// finish flushes the run; it is read from its start.
+func (w *runWriter) finish() error {
+	if err := w.bw.Flush(); err != nil {
+		w.r.f.Close()
+		return fmt.Errorf("spill: writing %s: %w", w.r.name, err)
 	}
 	return nil
-}
-
-func (w *runWriter) abort() {
-	w.f.Close()
-	os.Remove(w.path)
 }
 
 // runReader reads one run file record by record.
 type runReader struct {
 	path string
-	f    *os.File
 	br   *bufio.Reader
 	cur  record
-	idx  int // position among the runs merged
 }
 
-func openRun(path string, idx int) (*runReader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("spill: %w", err)
+func openRun(r *run) (*runReader, error) {
+	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("spill: reading %s: %w", r.name, err)
 	}
-	return &runReader{path: path, f: f, br: bufio.NewReaderSize(f, 32<<10), idx: idx}, nil
+	return &runReader{path: r.name, br: bufio.NewReaderSize(r.f, 32<<10)}, nil
 }
 
 // next reads the next record into cur; io.EOF at a clean end.
@@ -385,20 +428,13 @@ func (h *mergeHeap) Pop() any {
 }
 
 // merge reads the runs in key order and hands each record to fn.
-func merge(paths []string, fn func(*record) error) (err error) {
+func merge(runs []*run, fn func(*record) error) error {
 	var h mergeHeap
-	var all []*runReader
-	defer func() {
-		for _, r := range all {
-			r.f.Close()
-		}
-	}()
-	for i, p := range paths {
-		r, err := openRun(p, i)
+	for _, run := range runs {
+		r, err := openRun(run)
 		if err != nil {
 			return err
 		}
-		all = append(all, r)
 		switch err := r.next(); err {
 		case nil:
 			h = append(h, r)

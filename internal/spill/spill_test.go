@@ -3,8 +3,10 @@ package spill
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,17 +87,21 @@ func TestInMemoryWhenWithinBudget(t *testing.T) {
 	if !slices.Equal(got, want(in)) {
 		t.Fatal("order differs from a stable sort")
 	}
-	if s.Runs() != 0 || s.Dir() != "" {
-		t.Errorf("%d runs in %q; want nothing spilled", s.Runs(), s.Dir())
+	if s.Runs() != 0 || s.Open() != 0 {
+		t.Errorf("%d runs, %d open; want nothing spilled", s.Runs(), s.Open())
 	}
 }
 
 // A tiny budget makes hundreds of runs, merged in rounds: the order is the
 // one a stable in-memory sort gives, ties included.
 func TestManyRunsSameOrderAsMemory(t *testing.T) {
-	for _, budget := range []int64{1, 300, 5000} {
-		t.Run(fmt.Sprint(budget), func(t *testing.T) {
-			in := items(3000, uint64(budget))
+	for _, c := range []struct {
+		budget int64
+		n      int
+	}{{1, 191}, {1, 600}, {300, 2000}, {5000, 3000}} {
+		budget := c.budget
+		t.Run(fmt.Sprint(c.budget, "/", c.n), func(t *testing.T) {
+			in := items(c.n, uint64(c.n))
 			s := New(Options{Budget: budget, Dir: t.TempDir()})
 			defer s.Close()
 			addAll(t, s, in)
@@ -104,6 +110,16 @@ func TestManyRunsSameOrderAsMemory(t *testing.T) {
 			}
 			if budget == 1 && s.Runs() != len(in) {
 				t.Errorf("%d runs; want one per finding at a budget of 1 byte", s.Runs())
+			}
+			// Runs of a level are merged fanIn at a time: few files
+			// are open however many runs were written.
+			if s.Open() > 2*fanIn {
+				t.Errorf("%d run files open; want at most %d", s.Open(), 2*fanIn)
+			}
+			if c.n == 191 && s.Open() != 191-fanIn*2+2 {
+				// 63 runs of level 0 and 2 of level 1: more than one
+				// merge takes, so Each merges some first.
+				t.Errorf("%d run files open, want %d", s.Open(), 191-fanIn*2+2)
 			}
 			got := each(t, s)
 			w := want(in)
@@ -142,39 +158,37 @@ func TestKeyOf(t *testing.T) {
 	}
 }
 
-func TestTempFilesPrivateAndRemoved(t *testing.T) {
+// Each run file is created 0600 in a private 0700 folder, and both are
+// removed at once: nothing is visible in the temporary folder while the
+// sort runs, and nothing is left when it stops half-way.
+func TestTempFilesPrivateAndGone(t *testing.T) {
 	parent := t.TempDir()
+	created := 0
+	createHook = func(dir string, f *os.File) {
+		created++
+		if filepath.Dir(dir) != parent {
+			t.Errorf("run folder %s not in %s", dir, parent)
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("run folder %s: %v, %v; want mode 0700", dir, fi.Mode().Perm(), err)
+		}
+		if fi, err := f.Stat(); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("run file %s: %v, %v; want mode 0600", f.Name(), fi.Mode().Perm(), err)
+		}
+	}
+	defer func() { createHook = nil }()
 	s := New(Options{Budget: 100, Dir: parent})
-	for _, it := range items(200, 3) {
-		if err := s.Add(it.k, []byte(it.data)); err != nil {
-			t.Fatal(err)
-		}
+	addAll(t, s, items(200, 3))
+	if created == 0 || s.Runs() == 0 {
+		t.Fatal("nothing spilled")
 	}
-	dir := s.Dir()
-	if dir == "" || filepath.Dir(dir) != parent {
-		t.Fatalf("spill folder %q, want one inside %q", dir, parent)
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Fatalf("visible in the temporary folder while sorting: %v", left)
 	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o700 {
-		t.Errorf("folder mode %v, want 0700", fi.Mode().Perm())
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) == 0 {
-		t.Fatal("no run files")
-	}
-	for _, e := range ents {
-		fi, _ := e.Info()
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s mode %v, want 0600", e.Name(), fi.Mode().Perm())
-		}
-	}
-	// Stopping half-way through the merge still removes everything.
+	// Stopping half-way through the merge.
 	stop := errors.New("stop")
 	n := 0
-	err = s.Each(func(Key, []byte) error {
+	err := s.Each(func(Key, []byte) error {
 		if n++; n == 10 {
 			return stop
 		}
@@ -186,9 +200,6 @@ func TestTempFilesPrivateAndRemoved(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("spill folder still there after Close: %v", err)
-	}
 	if left, _ := os.ReadDir(parent); len(left) != 0 {
 		t.Fatalf("left in the temporary folder: %v", left)
 	}
@@ -197,56 +208,82 @@ func TestTempFilesPrivateAndRemoved(t *testing.T) {
 	}
 }
 
+// A killed process leaves nothing behind: proved in a child process that
+// spills and is killed before it can clean up.
+func TestKilledLeavesNothing(t *testing.T) {
+	if dir := os.Getenv("SPILL_TEST_CHILD_DIR"); dir != "" {
+		s := New(Options{Budget: 100, Dir: dir})
+		for _, it := range items(100, 6) {
+			if err := s.Add(it.k, []byte(it.data)); err != nil {
+				os.Exit(3)
+			}
+		}
+		os.Stdout.WriteString("spilled\n")
+		os.Stdout.Sync()
+		select {} // until killed
+	}
+	parent := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestKilledLeavesNothing$")
+	cmd.Env = append(os.Environ(), "SPILL_TEST_CHILD_DIR="+parent)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 8)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "spilled\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Fatalf("a killed sort left %v", left)
+	}
+}
+
 func TestErrorsNameTheFile(t *testing.T) {
-	t.Run("unwritable folder", func(t *testing.T) {
-		if os.Geteuid() == 0 {
-			t.Skip("root writes anywhere: the permission error cannot be provoked")
-		}
-		parent := filepath.Join(t.TempDir(), "ro")
-		if err := os.Mkdir(parent, 0o500); err != nil {
-			t.Fatal(err)
-		}
+	t.Run("missing folder", func(t *testing.T) {
+		parent := filepath.Join(t.TempDir(), "gone")
 		s := New(Options{Budget: 1, Dir: parent})
 		defer s.Close()
 		err := s.Add(KeyAt(time.Now(), "f-1"), []byte("x"))
-		if err == nil || !strings.Contains(err.Error(), "temporary folder") {
-			t.Fatalf("Add = %v, want an error about the temporary folder", err)
+		if err == nil || !strings.Contains(err.Error(), parent) {
+			t.Fatalf("Add = %v, want an error naming %s", err, parent)
 		}
 	})
 	t.Run("truncated run", func(t *testing.T) {
 		s := New(Options{Budget: 1, Dir: t.TempDir()})
 		defer s.Close()
-		for _, it := range items(5, 4) {
-			if err := s.Add(it.k, []byte(it.data)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		run := s.runs[2]
-		b, err := os.ReadFile(run)
+		addAll(t, s, items(5, 4))
+		r := s.runs[2]
+		fi, err := r.f.Stat()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(run, b[:len(b)-3], 0o600); err != nil {
+		if err := r.f.Truncate(fi.Size() - 3); err != nil {
 			t.Fatal(err)
 		}
 		err = s.Each(func(Key, []byte) error { return nil })
-		if err == nil || !strings.Contains(err.Error(), run) || !strings.Contains(err.Error(), "unexpected EOF") {
-			t.Fatalf("Each = %v, want an error naming %s", err, run)
+		if err == nil || !strings.Contains(err.Error(), r.name) || !strings.Contains(err.Error(), "unexpected EOF") {
+			t.Fatalf("Each = %v, want an error naming %s", err, r.name)
 		}
 	})
-	t.Run("missing run", func(t *testing.T) {
+	t.Run("corrupt length", func(t *testing.T) {
 		s := New(Options{Budget: 1, Dir: t.TempDir()})
 		defer s.Close()
-		for _, it := range items(5, 5) {
-			if err := s.Add(it.k, []byte(it.data)); err != nil {
-				t.Fatal(err)
-			}
+		addAll(t, s, items(5, 5))
+		r := s.runs[0]
+		// An id length far past MaxRecord.
+		if _, err := r.f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff, 0x7f}, 0); err != nil {
+			t.Fatal(err)
 		}
-		run := s.runs[0]
-		os.Remove(run)
 		err := s.Each(func(Key, []byte) error { return nil })
-		if err == nil || !strings.Contains(err.Error(), run) {
-			t.Fatalf("Each = %v, want an error naming %s", err, run)
+		if err == nil || !strings.Contains(err.Error(), r.name) || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("Each = %v, want an error naming %s", err, r.name)
 		}
 	})
 }
