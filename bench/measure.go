@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/scan"
@@ -97,6 +98,18 @@ func Files(dir string) ([]string, error) {
 // gzip, 256 KiB reads) so the two differ only in what is done with the
 // bytes. It returns the number of decompressed bytes.
 func Gunzip(files []string, workers int) (int64, error) {
+	return gunzipAll(files, workers, func(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) })
+}
+
+// GunzipFast is Gunzip with the decompressor trailwatch scan itself uses
+// (github.com/klauspost/compress/gzip), so scan/GunzipFast is what the
+// scanning adds on top of its own decompression. Gunzip (Go's
+// compress/gzip) stays the baseline the targets are written against.
+func GunzipFast(files []string, workers int) (int64, error) {
+	return gunzipAll(files, workers, func(r io.Reader) (io.ReadCloser, error) { return kgzip.NewReader(r) })
+}
+
+func gunzipAll(files []string, workers int, open func(io.Reader) (io.ReadCloser, error)) (int64, error) {
 	if workers <= 0 {
 		workers = 2
 	}
@@ -114,7 +127,7 @@ func Gunzip(files []string, workers int) (int64, error) {
 			buf := make([]byte, 256<<10)
 			var n int64
 			for p := range jobs {
-				m, err := gunzipFile(p, buf)
+				m, err := gunzipFile(p, buf, open)
 				n += m
 				if err != nil {
 					mu.Lock()
@@ -135,13 +148,13 @@ func Gunzip(files []string, workers int) (int64, error) {
 	return total, errors.Join(errs...)
 }
 
-func gunzipFile(path string, buf []byte) (int64, error) {
+func gunzipFile(path string, buf []byte, open func(io.Reader) (io.ReadCloser, error)) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
+	zr, err := open(bufio.NewReaderSize(f, 64<<10))
 	if err != nil {
 		return 0, err
 	}

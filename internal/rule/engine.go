@@ -56,6 +56,9 @@ type entry struct {
 	includeAWS bool
 	outcomes   map[event.Outcome]bool
 	settings   map[string]any
+	// events are the names the rule watches here (some may be
+	// switched off by its settings).
+	events []string
 	// needles: for a rule that can see any event name, what a record must
 	// show before it is worth decoding.
 	needles []needleGroup
@@ -73,6 +76,52 @@ type Engine struct {
 	// whose needles decide before decoding.
 	anySource bool
 	wide      []*entry
+	// cat and on keep what Effective reports: the catalogue, and the
+	// enabled rules' entries by id.
+	cat *Catalogue
+	on  map[string]*entry
+}
+
+// Effective is a rule as an engine runs it, its settings applied.
+type Effective struct {
+	Rule    *Rule
+	Enabled bool
+	Risk    finding.Risk
+	TTL     time.Duration
+	// Events are the event names the rule watches, those switched off
+	// in its settings left out.
+	Events        []string
+	Safelist      []string
+	SafelistRegex []string
+	// Settings are the rule's resolved settings (its own declared
+	// settings, configured or default).
+	Settings map[string]any
+}
+
+// Effective returns every rule of the catalogue, in catalogue order, as this
+// engine runs it (disabled rules with Enabled false and their defaults).
+func (e *Engine) Effective() []Effective {
+	if e.cat == nil {
+		return nil
+	}
+	out := make([]Effective, 0, len(e.cat.Rules))
+	for _, r := range e.cat.Rules {
+		x := Effective{Rule: r, Risk: r.Risk, TTL: time.Duration(r.TTL), Events: r.EventNames}
+		if x.TTL == 0 {
+			x.TTL = DefaultTTL
+		}
+		if en, ok := e.on[r.ID]; ok {
+			x.Enabled, x.Risk, x.Safelist, x.Settings, x.Events = true, en.risk, en.safelist, en.settings, en.events
+			if en.ttl != 0 {
+				x.TTL = en.ttl
+			}
+			for _, re := range en.safeRe {
+				x.SafelistRegex = append(x.SafelistRegex, re.String())
+			}
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // NewEngine indexes the enabled rules of a catalogue by (eventSource,
@@ -99,7 +148,7 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 			}
 		}
 	}
-	e := &Engine{idx: map[string]map[string][]*entry{}}
+	e := &Engine{idx: map[string]map[string][]*entry{}, cat: c, on: map[string]*entry{}}
 	for _, r := range c.Rules {
 		s, own := settings[r.ID]
 		if !own {
@@ -154,6 +203,7 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 				continue
 			}
 			byName[n] = append(byName[n], en)
+			en.events = append(en.events, n)
 			if n == Any {
 				en.needles = needles(r, en.settings)
 				e.wide = append(e.wide, en)
@@ -162,6 +212,7 @@ func NewEngine(c *Catalogue, settings map[string]Settings) (*Engine, error) {
 		if r.EventSource == Any {
 			e.anySource = true
 		}
+		e.on[r.ID] = en
 		e.rules++
 	}
 	return e, errors.Join(errs...)

@@ -172,3 +172,46 @@ func TestAddendumMarksCorrected(t *testing.T) {
 		t.Errorf("addendum: corrected %v, id %s", f.Corrected, f.ID)
 	}
 }
+
+func TestEffectiveSettings(t *testing.T) {
+	cat, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	var id, event string
+	for _, r := range cat.Rules {
+		if r.DefaultOn() && len(r.EventNames) > 1 && r.EventNames[0] != Any {
+			id, event = r.ID, r.EventNames[0]
+			break
+		}
+	}
+	var other string
+	for _, r := range cat.Rules {
+		if r.DefaultOn() && r.ID != id {
+			other = r.ID
+			break
+		}
+	}
+	e, err := NewEngine(cat, map[string]Settings{
+		id:    {Risk: finding.Extreme, TTL: 2 * time.Hour, Events: map[string]bool{event: false}, Safelist: []string{"arn:aws:iam::*:role/ci"}},
+		other: {Enabled: &off},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Effective{}
+	for _, x := range e.Effective() {
+		got[x.Rule.ID] = x
+	}
+	if len(got) != len(cat.Rules) {
+		t.Fatalf("%d rules reported, catalogue has %d", len(got), len(cat.Rules))
+	}
+	x := got[id]
+	if !x.Enabled || x.Risk != finding.Extreme || x.TTL != 2*time.Hour || contains(x.Events, event) || len(x.Events) != len(x.Rule.EventNames)-1 || len(x.Safelist) != 1 {
+		t.Errorf("%s: %+v", id, x)
+	}
+	if y := got[other]; y.Enabled || y.Risk != y.Rule.Risk {
+		t.Errorf("%s switched off: %+v", other, y)
+	}
+}

@@ -1,0 +1,454 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/duration"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/printable"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// risks in order, for filters, legends and counts.
+var risks = []finding.Risk{finding.Low, finding.Medium, finding.High, finding.VeryHigh, finding.Extreme}
+
+// outcomes a finding can have.
+var outcomes = []string{"success", "denied", "failed"}
+
+// windows the overview offers, with their label.
+var windows = []struct{ Key, Label string }{{"24h", "24 hours"}, {"7d", "7 days"}, {"30d", "30 days"}, {"all", "all time"}}
+
+func (s *Server) funcs() template.FuncMap {
+	return template.FuncMap{
+		"risk":      func(r finding.Risk) string { return r.String() },
+		"riskClass": func(r finding.Risk) string { return "risk-" + strings.ToLower(r.String()) },
+		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"short":     func(id string) string { return shortID(id) },
+		"line":      printable.Line,
+		"join":      strings.Join,
+		"yesno": func(b bool) string {
+			if b {
+				return "yes"
+			}
+			return "no"
+		},
+		"plural": plural,
+		"pct": func(n, total int) int {
+			if total == 0 {
+				return 0
+			}
+			return n * 100 / total
+		},
+	}
+}
+
+// quote quotes untrusted text for a message.
+func quote(s string) string { return printable.Quote(s) }
+
+// plural is "1 finding", "2 findings".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// shortID is a finding id as tables show it (as the CLI does).
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// feedQuery is the feed's filter, read from and written to the URL so a
+// view can be shared or bookmarked.
+type feedQuery struct {
+	Risk    string // minimum risk
+	Rule    string
+	Account string
+	Region  string
+	Actor   string
+	Outcome string
+	Since   string // a duration ago (24h, 7d) or a date
+	Limit   int
+}
+
+var feedParams = []string{"risk", "rule", "account", "region", "actor", "outcome", "since", "limit"}
+
+// parseFeed reads a feed query; an unknown parameter or a bad value is an
+// error naming it.
+func parseFeed(q url.Values, now time.Time) (feedQuery, store.Filter, error) {
+	var fq feedQuery
+	var f store.Filter
+	for k := range q {
+		if !slices.Contains(feedParams, k) {
+			return fq, f, fmt.Errorf("unknown filter %s (filters: %s)", printable.Quote(k), strings.Join(feedParams, ", "))
+		}
+		if len(q[k]) > 1 {
+			return fq, f, fmt.Errorf("filter %s given %d times", k, len(q[k]))
+		}
+	}
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	fq.Risk, fq.Rule, fq.Account, fq.Region = get("risk"), get("rule"), get("account"), get("region")
+	fq.Actor, fq.Outcome, fq.Since = get("actor"), get("outcome"), get("since")
+	if fq.Risk != "" {
+		r, err := finding.ParseRisk(fq.Risk)
+		if err != nil {
+			return fq, f, fmt.Errorf("risk: %v", err)
+		}
+		fq.Risk, f.MinRisk = r.String(), r
+	}
+	if fq.Rule != "" {
+		f.Rules = []string{fq.Rule}
+	}
+	if fq.Account != "" {
+		f.Accounts = []string{fq.Account}
+	}
+	if fq.Region != "" {
+		f.Regions = []string{fq.Region}
+	}
+	f.Actor = fq.Actor
+	if fq.Outcome != "" {
+		if !slices.Contains(outcomes, fq.Outcome) {
+			return fq, f, fmt.Errorf("outcome %s is not one of %s", printable.Quote(fq.Outcome), strings.Join(outcomes, ", "))
+		}
+		f.Outcomes = []string{fq.Outcome}
+	}
+	if fq.Since != "" {
+		t, err := when(fq.Since, now)
+		if err != nil {
+			return fq, f, fmt.Errorf("since: %v", err)
+		}
+		f.Since = t
+	}
+	fq.Limit = 100
+	if v := get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fq, f, fmt.Errorf("limit %s is not a number from 1 to 1000", printable.Quote(v))
+		}
+		fq.Limit = n
+	}
+	f.Limit = fq.Limit + 1 // one more says whether there are more
+	return fq, f, nil
+}
+
+// when reads a duration ago, a date or an RFC 3339 time.
+func when(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if d, err := duration.Parse(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%s is not a time (a duration ago such as 24h or 7d, or a date such as 2026-11-20)", printable.Quote(s))
+}
+
+// URL returns the feed's link for this query with one filter changed
+// ("" removes it).
+func (q feedQuery) with(key, value string) url.Values {
+	v := url.Values{}
+	set := func(k, x string) {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	set("risk", q.Risk)
+	set("rule", q.Rule)
+	set("account", q.Account)
+	set("region", q.Region)
+	set("actor", q.Actor)
+	set("outcome", q.Outcome)
+	set("since", q.Since)
+	if q.Limit != 100 && q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if value == "" {
+		v.Del(key)
+	} else {
+		v.Set(key, value)
+	}
+	return v
+}
+
+type feedPage struct {
+	Query    feedQuery
+	Error    string
+	Findings []finding.Finding
+	More     bool
+	Risks    []finding.Risk
+	Outcomes []string
+	// Active lists the filters in use, each with the link that drops it.
+	Active []activeFilter
+}
+
+type activeFilter struct {
+	Name, Value, Drop string
+}
+
+func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
+	page := feedPage{Risks: risks, Outcomes: outcomes}
+	fq, f, err := parseFeed(r.URL.Query(), s.opts.Now())
+	page.Query = fq
+	if err != nil {
+		page.Error = err.Error()
+		s.render(w, r, http.StatusBadRequest, "feed", page)
+		return
+	}
+	list, err := s.opts.Store.Findings(r.Context(), f)
+	if err != nil {
+		s.storeErr(w, r, err)
+		return
+	}
+	if len(list) > fq.Limit {
+		list, page.More = list[:fq.Limit], true
+	}
+	page.Findings = list
+	for _, a := range []struct{ k, v string }{{"risk", fq.Risk}, {"rule", fq.Rule}, {"account", fq.Account}, {"region", fq.Region},
+		{"actor", fq.Actor}, {"outcome", fq.Outcome}, {"since", fq.Since}} {
+		if a.v != "" {
+			page.Active = append(page.Active, activeFilter{a.k, a.v, s.base + "/findings?" + fq.with(a.k, "").Encode()})
+		}
+	}
+	s.render(w, r, http.StatusOK, "feed", page)
+}
+
+type detailPage struct {
+	F       finding.Finding
+	Changes []change
+	Raw     string
+	Console string // a link to the resource in the AWS console, when one can be built
+}
+
+type change struct {
+	Path, Value string
+}
+
+func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		s.fail(w, r, http.StatusBadRequest, "a finding's page takes no parameters")
+		return
+	}
+	id := r.PathValue("id")
+	f, err := s.opts.Store.Finding(r.Context(), id)
+	if err != nil {
+		s.storeErr(w, r, err)
+		return
+	}
+	p := detailPage{F: f, Changes: flatten("", f.Changes, nil), Console: consoleLink(f)}
+	if len(f.Raw) > 0 {
+		var b bytes.Buffer
+		if json.Indent(&b, f.Raw, "", "  ") == nil {
+			p.Raw = b.String()
+		} else {
+			p.Raw = string(f.Raw)
+		}
+	}
+	s.render(w, r, http.StatusOK, "detail", p)
+}
+
+// flatten turns the request parameters a rule kept into readable
+// path/value lines, keys in order.
+func flatten(prefix string, v any, out []change) []change {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			out = flatten(p, x[k], out)
+		}
+	case []any:
+		if len(x) == 0 {
+			out = append(out, change{prefix, "[]"})
+		}
+		for i, e := range x {
+			out = flatten(fmt.Sprintf("%s[%d]", prefix, i), e, out)
+		}
+	case string:
+		if u, err := url.QueryUnescape(x); err == nil && u != x && strings.ContainsAny(x, "%") {
+			x = u // URL-encoded policy documents, as IAM logs them
+		}
+		out = append(out, change{prefix, x})
+	case nil:
+		out = append(out, change{prefix, "null"})
+	default:
+		b, _ := json.Marshal(x)
+		out = append(out, change{prefix, string(b)})
+	}
+	return out
+}
+
+// consoleLink builds a link to the resource in the AWS console for the
+// resources whose console address is well known.
+func consoleLink(f finding.Finding) string {
+	region := f.Region
+	if region == "" || f.Resource.Name == "" {
+		return ""
+	}
+	name := url.PathEscape(f.Resource.Name)
+	switch f.EventSource {
+	case "eks.amazonaws.com":
+		cluster, _, _ := strings.Cut(f.Resource.Name, "/")
+		return fmt.Sprintf("https://%s.console.aws.amazon.com/eks/home?region=%s#/clusters/%s", region, url.QueryEscape(region), url.PathEscape(cluster))
+	case "cloudtrail.amazonaws.com":
+		return fmt.Sprintf("https://%s.console.aws.amazon.com/cloudtrailv2/home?region=%s#/trails", region, url.QueryEscape(region))
+	case "s3.amazonaws.com":
+		return "https://s3.console.aws.amazon.com/s3/buckets/" + name
+	}
+	return ""
+}
+
+type overviewPage struct {
+	Window    string
+	Windows   []struct{ Key, Label string }
+	Total     int
+	Truncated bool
+	Max       int
+	ByRisk    []riskCount
+	Top       []topList
+	Chart     chart
+	FeedSince string
+	// Channels is each channel's health, when the outbox is known.
+	Channels []channelRow
+}
+
+type riskCount struct {
+	Risk  finding.Risk
+	Count int
+	Link  string
+}
+
+type topList struct {
+	Title string
+	Rows  []topRow
+}
+
+type topRow struct {
+	Name  string
+	Count int
+	Link  string
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "window" {
+			s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("unknown parameter %s (the overview takes window)", printable.Quote(k)))
+			return
+		}
+	}
+	win := q.Get("window")
+	if win == "" {
+		win = "30d"
+	}
+	ok := false
+	for _, x := range windows {
+		ok = ok || x.Key == win
+	}
+	if !ok {
+		s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("window %s is not one of 24h, 7d, 30d, all", printable.Quote(win)))
+		return
+	}
+	now := s.opts.Now()
+	f := store.Filter{Limit: s.opts.MaxScan + 1}
+	since := ""
+	if win != "all" {
+		d, _ := duration.Parse(win)
+		f.Since, since = now.Add(-d), win
+	}
+	list, err := s.opts.Store.Findings(r.Context(), f)
+	if err != nil {
+		s.storeErr(w, r, err)
+		return
+	}
+	p := overviewPage{Window: win, Windows: windows, Max: s.opts.MaxScan, FeedSince: since}
+	if len(list) > s.opts.MaxScan {
+		list, p.Truncated = list[:s.opts.MaxScan], true
+	}
+	p.Total = len(list)
+	feedLink := func(k, v string) string {
+		fq := feedQuery{Since: since, Limit: 100}
+		return s.base + "/findings?" + fq.with(k, v).Encode()
+	}
+	counts := map[finding.Risk]int{}
+	rules, actors, accounts, methods := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	for _, f := range list {
+		counts[f.Risk]++
+		rules[f.RuleID]++
+		actors[actorName(f)]++
+		accounts[f.AccountID]++
+		methods[f.AccessMethod]++
+	}
+	for i := len(risks) - 1; i >= 0; i-- {
+		rk := risks[i]
+		p.ByRisk = append(p.ByRisk, riskCount{rk, counts[rk], feedLink("risk", rk.String())})
+	}
+	p.Top = []topList{
+		top("Rules", rules, func(k string) string { return feedLink("rule", k) }),
+		top("Actors", actors, func(k string) string { return feedLink("actor", k) }),
+		top("Accounts", accounts, func(k string) string { return feedLink("account", k) }),
+		top("Access methods", methods, func(string) string { return "" }),
+	}
+	p.Chart = riskChart(list, now, win)
+	if s.opts.Outbox != nil {
+		if p.Channels, err = s.channelRows(r.Context()); err != nil {
+			s.storeErr(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "overview", p)
+}
+
+// actorName is how the overview names an actor: its ARN when it has one
+// (what the feed's actor filter matches), else its readable name.
+func actorName(f finding.Finding) string {
+	if f.Actor.ARN != "" {
+		return f.Actor.ARN
+	}
+	if f.Actor.Name != "" {
+		return f.Actor.Name
+	}
+	return f.Actor.Type
+}
+
+// top returns the five largest counts, largest first, ties by name.
+func top(title string, m map[string]int, link func(string) string) topList {
+	t := topList{Title: title}
+	for k, n := range m {
+		if k == "" {
+			continue
+		}
+		t.Rows = append(t.Rows, topRow{k, n, link(k)})
+	}
+	sort.Slice(t.Rows, func(i, j int) bool {
+		if t.Rows[i].Count != t.Rows[j].Count {
+			return t.Rows[i].Count > t.Rows[j].Count
+		}
+		return t.Rows[i].Name < t.Rows[j].Name
+	})
+	if len(t.Rows) > 5 {
+		t.Rows = t.Rows[:5]
+	}
+	return t
+}
