@@ -85,7 +85,13 @@ func NewPipeline(cfg *config.Config, o PipelineOptions) (*Pipeline, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		p.channels, p.router, p.route = chans, router, router.Route
+		p.channels, p.router = chans, router
+		if len(chans) > 0 {
+			// With no channel, findings stay unrouted for a later
+			// pipeline that has some, rather than marked routed to
+			// nobody.
+			p.route = router.Route
+		}
 	}
 	if err := cfg.Merge(errs...); err != nil {
 		return nil, err
@@ -118,7 +124,8 @@ func (p *Pipeline) Dispatcher() *dispatch.Dispatcher { return p.disp }
 // (none without Deliver).
 func (p *Pipeline) Router() dispatch.Router { return p.router }
 
-// Routes reports whether saved findings are routed to channels.
+// Routes reports whether saved findings are routed to channels (Deliver,
+// and at least one channel).
 func (p *Pipeline) Routes() bool { return p.route != nil }
 
 // Save commits findings and the deliveries they owe in one transaction

@@ -52,6 +52,16 @@ dropped.`,
 				run:      outboxAct,
 			},
 			{
+				name: "route", args: "[flags]", summary: "route findings stored without alerting (a scan without --notify) to the channels",
+				help: `Route the findings stored without routing (by a scan without --notify, such as a
+backfill before going live) to the channels of --config: the deliveries they owe
+are queued, once, and trailwatch run, or outbox deliver, sends them. --since
+limits it to findings whose event is that recent. trailwatch run and scan
+--notify also route such a finding when they see its event again.`,
+				examples: []string{"trailwatch outbox route --config trailwatch.yaml --since 7d && trailwatch outbox deliver --config trailwatch.yaml"},
+				run:      outboxRoute,
+			},
+			{
 				name: "deliver", args: "[flags]", summary: "deliver what is due now, then stop",
 				help: `Deliver every pending delivery now, with retries, until none is left or --timeout
 ends, then stop (trailwatch run does this all the time). Exit status 2 when
@@ -272,5 +282,43 @@ func outboxDeliver(ctx context.Context, env *Env, c *command, args []string) int
 	if d.Failed() {
 		return ExitError
 	}
+	return ExitOK
+}
+
+func outboxRoute(ctx context.Context, env *Env, c *command, args []string) int {
+	fs := c.flags()
+	cfgPath := configFlag(fs, "")
+	db := dbFlag(fs)
+	since := durationFlag(fs, "since", 0, "only findings whose event is at most `DURATION` old (default: all)")
+	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
+		return code
+	}
+	cfg, err := loadConfig(env, *cfgPath)
+	if err != nil {
+		return fail(env, err)
+	}
+	if len(cfg.Channels) == 0 {
+		return fail(env, fmt.Errorf("no channels configured to route to (add channels: to the --config file; see docs/channels/README.md)"))
+	}
+	useDB(cfg, *db)
+	p, err := app.NewPipeline(cfg, app.PipelineOptions{Getenv: env.Getenv, Logger: newLogger(env, cfg, false), NoRules: true, Deliver: true,
+		Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return fail(env, err)
+	}
+	defer p.Close()
+	var from time.Time
+	if *since > 0 {
+		from = time.Now().Add(-*since)
+	}
+	n, err := p.RouteUnrouted(ctx, from)
+	if err != nil {
+		return fail(env, err)
+	}
+	msg := plural(int64(n), "finding", "findings") + " routed"
+	if n > 0 {
+		msg += " (trailwatch run, or trailwatch outbox deliver, sends what they owe)"
+	}
+	fmt.Fprintln(env.Stdout, msg)
 	return ExitOK
 }
