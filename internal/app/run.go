@@ -48,6 +48,7 @@ type Service struct {
 	cfg     *config.Config
 	o       RunOptions
 	log     *slog.Logger
+	pipe    *Pipeline
 	engine  *rule.Engine
 	store   Backend
 	router  dispatch.Router
@@ -98,33 +99,21 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if err := Check(cfg, CheckOptions{Getenv: o.Getenv, RuleDirs: o.RuleDirs}); err != nil {
 		return nil, err
 	}
-	var errs []error
-	cat, eng, err := Engine(cfg, o.RuleDirs)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.engine = eng
-	chans, router, err := Channels(cfg, ChannelOptions{Getenv: o.Getenv, Logger: o.Logger, DefaultConsole: true, Stdout: o.Stdout, Stderr: o.Stderr})
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.router = router
 	s.beat = newHeartbeat(cfg.Heartbeat, o.Now)
-	if err := cfg.Merge(errs...); err != nil {
-		return nil, err
-	}
-	st, err := OpenStoreMode(cfg, o.Getenv, StoreRun)
+	p, err := NewPipeline(cfg, PipelineOptions{Getenv: o.Getenv, Logger: o.Logger, RuleDirs: o.RuleDirs,
+		Deliver: true, DefaultConsole: true, StoreMode: StoreRun, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
 	defer func() {
 		if err != nil {
-			st.Close()
+			p.Close()
 		}
 	}()
-	s.metrics = newMetrics(s.store, chans)
-	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
+	s.pipe = p
+	s.engine, s.store, s.router, s.disp = p.Engine(), p.Store(), p.Router(), p.Dispatcher()
+	cat, eng := p.Catalogue(), p.Engine()
+	s.metrics = newMetrics(s.store, p.Channels())
 	s.metrics.watchDispatcher(s.disp)
 	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
 	s.leases = newLeaser(s.store, newHolder(), cfg.Store.Lease(), o.Logger, s.metrics.reg)
@@ -510,14 +499,11 @@ func (s *Service) save(js []judged) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.commitTimeout)
 	defer cancel()
-	res, err := s.store.SaveRouted(ctx, fs, s.router.Route)
+	res, err := s.pipe.Save(ctx, fs)
 	if err != nil {
 		return err
 	}
 	s.storeOK.Store(time.Now().UnixNano())
-	if chs := owedChannels(res); len(chs) > 0 {
-		s.disp.Kick(chs...)
-	}
 	// A finding is new once: the same event twice in the group is stored
 	// once, and counted (and reported to its batch as new) once.
 	counted := map[string]bool{}
@@ -579,27 +565,14 @@ func (s *Service) quarantine(j judged, err error) {
 	s.metrics.quarantined.WithLabelValues(j.p.src).Inc()
 	s.log.Error("batch quarantined after repeated commit failures", "source", j.p.src, "object", obj, "offset", b.Offset, "records", b.Records, "err", err)
 	f := quarantineFinding(e)
-	if res, ferr := s.store.SaveRouted(ctx, []finding.Finding{f}, s.router.Route); ferr != nil {
+	if res, ferr := s.pipe.Save(ctx, []finding.Finding{f}); ferr != nil {
 		s.log.Error("save quarantine finding", "source", j.p.src, "err", ferr)
-	} else {
-		if res.New[f.ID] {
-			s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
-		}
-		if chs := owedChannels(res); len(chs) > 0 {
-			s.disp.Kick(chs...)
-		}
+	} else if res.New[f.ID] {
+		s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 	}
 	s.ack(j.p, source.Result{Quarantined: true}, "quarantined")
 }
 
-// owedChannels names the channels a save added deliveries for.
-func owedChannels(res store.SaveResult) []string {
-	out := make([]string, 0, len(res.Owed))
-	for ch := range res.Owed {
-		out = append(out, ch)
-	}
-	return out
-}
 
 func (s *Service) heartbeatLoop(ctx context.Context) {
 	if s.beat == nil || s.beat.maxSilence == 0 {
@@ -644,7 +617,7 @@ func (s *Service) heartbeatTick(ctx context.Context) {
 	if len(fs) == 0 {
 		return
 	}
-	res, err := s.store.SaveRouted(cctx, fs, s.router.Route)
+	res, err := s.pipe.Save(cctx, fs)
 	if err != nil {
 		s.log.Error("save silence findings", "err", err)
 		return
@@ -656,5 +629,4 @@ func (s *Service) heartbeatTick(ctx context.Context) {
 		s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 		s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
 	}
-	s.disp.Kick()
 }
