@@ -10,8 +10,22 @@ import (
 // queues what they owe, once, and outbox deliver sends it (issue 8 §5).
 func TestOutboxRouteQueuesWhatABackfillOwes(t *testing.T) {
 	cfg, db := writeConfig(t, "channels: [{name: term, type: console, stream: stderr}]\n")
-	if r := run(t, "", "scan", "--config", cfg, "--quiet", examples); r.code != ExitOK {
+	r := run(t, "", "scan", "--config", cfg, "--format", "jsonl", examples)
+	if r.code != ExitOK {
 		t.Fatalf("scan: exit %d: %s", r.code, r.stderr)
+	}
+	// The summary says the findings were stored without notifying, and
+	// how they will still alert; a second scan stores nothing new and
+	// says nothing of it.
+	const note = "16 new findings were stored without notifying: trailwatch run alerts them when it sees their events again; trailwatch outbox route queues them now"
+	if !strings.Contains(r.stderr, note) {
+		t.Errorf("scan summary lacks the note on notifying:\n%s", r.stderr)
+	}
+	if r := run(t, "", "scan", "--config", cfg, "--format", "jsonl", examples); strings.Contains(r.stderr, "without notifying") {
+		t.Errorf("a scan that stored nothing new speaks of notifying:\n%s", r.stderr)
+	}
+	if r := run(t, "", "scan", "--db", ":memory:", "--format", "jsonl", examples); strings.Contains(r.stderr, "without notifying") {
+		t.Errorf("a scan that keeps nothing speaks of notifying:\n%s", r.stderr)
 	}
 	if r := run(t, "", "outbox", "list", "--db", db); strings.TrimSpace(r.stdout) != "no deliveries match" {
 		t.Fatalf("a scan without --notify queued deliveries:\n%s", r.stdout)
@@ -20,7 +34,7 @@ func TestOutboxRouteQueuesWhatABackfillOwes(t *testing.T) {
 	if r := run(t, "", "outbox", "route", "--config", cfg, "--since", "1h"); r.code != ExitOK || strings.TrimSpace(r.stdout) != "0 findings routed" {
 		t.Fatalf("route --since 1h: exit %d, %q, %s", r.code, r.stdout, r.stderr)
 	}
-	r := run(t, "", "outbox", "route", "--config", cfg)
+	r = run(t, "", "outbox", "route", "--config", cfg)
 	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "16 findings routed") {
 		t.Fatalf("route: exit %d, %q, %s", r.code, r.stdout, r.stderr)
 	}

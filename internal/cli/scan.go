@@ -410,6 +410,11 @@ func summarize(env *Env, o *scanOptions, t *scanTally) {
 		fmt.Fprintf(&b, " in %s", plural(s.FilesWithErrors, "file", "files"))
 	}
 	fmt.Fprintln(env.Stderr, b.String())
+	if n := t.saved.Inserted; !o.notify && n > 0 && o.db != ":memory:" {
+		// Stored without deliveries: say how they will still alert.
+		fmt.Fprintf(env.Stderr, "trailwatch: %s stored without notifying: trailwatch run alerts %s when it sees %s events again; trailwatch outbox route queues %s now\n",
+			plural(int64(n), "new finding was", "new findings were"), pluralWord(n, "it", "them"), pluralWord(n, "its", "their"), pluralWord(n, "it", "them"))
+	}
 }
 
 // scanExit decides the exit status: errors (of input or delivery) first,
