@@ -641,7 +641,7 @@ func mapErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if errors.Is(err, sql.ErrConnDone) {
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, store.ErrClosed) {
 		return store.ErrClosed
 	}
 	if strings.Contains(err.Error(), "database is closed") {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -17,6 +19,9 @@ import (
 const (
 	maxGroupRequests = 512
 	maxGroupTime     = 20 * time.Millisecond
+	// queueLen bounds the requests waiting for the writer; more wait to
+	// be queued.
+	queueLen = 1024
 )
 
 // writer is the one goroutine that writes: it owns the write connection
@@ -31,11 +36,14 @@ const (
 // connection pool holds one connection, so every prepared statement lives
 // on it); a group binds them to its transaction once.
 type writer struct {
-	db    *sql.DB
-	reqs  chan *writeReq
-	quit  chan struct{}
-	done  chan struct{}
-	stmts map[string]*sql.Stmt // owned by the writer goroutine
+	db     *sql.DB
+	reqs   chan *writeReq
+	mu     sync.RWMutex // held to send on reqs; closed is set under it
+	closed bool
+	quit   chan struct{}
+	done   chan struct{}
+	stmts  map[string]*sql.Stmt // owned by the writer goroutine
+	groups atomic.Int64         // group transactions run, for tests
 }
 
 type writeReq struct {
@@ -47,7 +55,7 @@ type writeReq struct {
 // newWriter prepares queries on the write connection (the pool's one
 // connection, free at this point) and starts the writer.
 func newWriter(db *sql.DB, queries []string) (*writer, error) {
-	w := &writer{db: db, reqs: make(chan *writeReq), quit: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	w := &writer{db: db, reqs: make(chan *writeReq, queueLen), quit: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	for _, q := range queries {
 		st, err := db.Prepare(q)
 		if err != nil {
@@ -72,13 +80,18 @@ func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
 		return &groupError{err}
 	}
 	r := &writeReq{ctx: ctx, fn: fn, reply: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return &groupError{store.ErrClosed}
+	}
 	select {
 	case w.reqs <- r:
-	case <-w.quit:
-		return &groupError{store.ErrClosed}
 	case <-ctx.Done():
+		w.mu.RUnlock()
 		return &groupError{ctx.Err()}
 	}
+	w.mu.RUnlock()
 	return <-r.reply
 }
 
@@ -103,11 +116,12 @@ func wrap(what string, err error) error {
 // close stops the writer after the group it is running, and closes its
 // prepared statements.
 func (w *writer) close() {
-	select {
-	case <-w.quit:
-	default:
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
 		close(w.quit)
 	}
+	w.mu.Unlock()
 	<-w.done
 }
 
@@ -121,6 +135,8 @@ func (w *writer) loop() {
 	for {
 		select {
 		case <-w.quit:
+			// Nothing is queued after quit: what is queued is answered.
+			w.failQueued(&groupError{store.ErrClosed})
 			return
 		case r := <-w.reqs:
 			w.group(r)
@@ -139,6 +155,7 @@ func (w *writer) group(first *writeReq) {
 		w.failQueued(err)
 		return
 	}
+	w.groups.Add(1)
 	t := &wtx{w: w, tx: tx}
 	var ok []*writeReq
 	start := time.Now()
