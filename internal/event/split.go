@@ -120,11 +120,12 @@ func NewSplitter(r io.Reader, maxRecord int) *Splitter {
 
 // The read buffer starts at startBuf, enough for an EventBridge event or
 // a small file, and doubles up to fullBuf while the input keeps filling
-// it (a read that fills it says more is coming); past fullBuf it grows only for a record that does not fit (up to
-// the record limit). A webhook request of one event so allocates 16 KiB,
-// not 256 KiB (at thousands of requests a second that allocation, zeroed,
-// was most of the collector's work), while a streamed trail file reaches
-// the full buffer after a few reads.
+// it (a read that fills it says more is coming); past fullBuf it grows
+// only for a record that does not fit (up to the record limit). A webhook
+// request of one event so allocates 16 KiB, not 256 KiB (at thousands of
+// requests a second that allocation, zeroed, was a large part of the
+// collector's work), while a streamed trail file reaches the full buffer
+// after a few reads.
 const (
 	startBuf = 16 << 10
 	fullBuf  = 256 << 10
