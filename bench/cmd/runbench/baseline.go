@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver: the store's own driver
@@ -210,4 +211,14 @@ func dropSchemas(dsn string) {
 	}
 	defer db.Close()
 	db.Exec("DROP SCHEMA IF EXISTS runbench_run CASCADE; DROP SCHEMA IF EXISTS runbench_baseline CASCADE")
+}
+
+// cpuTime is the user and system CPU time of this process so far (zero
+// where the platform does not say).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

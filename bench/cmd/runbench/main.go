@@ -133,6 +133,7 @@ channels:
 	var sent, failed atomic.Int64
 	ticks := make(chan int, *clients*4)
 	start := time.Now()
+	cpu0 := cpuTime()
 	go func() {
 		if maxRate {
 			end := time.Now().Add(*duration)
@@ -207,10 +208,13 @@ channels:
 		time.Sleep(50 * time.Millisecond)
 	}
 	drained := time.Since(start)
+	runCPU := cpuTime() - cpu0 // sending and delivering every alert
 	close(stopMem)
 	cancel()
 	<-done
+	cpu1 := cpuTime()
 	bEvents, bRate, bErr := bl.run(context.Background())
+	bCPU := cpuTime() - cpu1
 
 	var ok []time.Duration
 	for _, l := range lat {
@@ -236,6 +240,12 @@ channels:
 	} else {
 		fmt.Printf("baseline (%s): %d events' rows (finding, outbox row, alert upsert) inserted raw, %d per transaction: %.0f events/s; run/baseline %.3f\n",
 			bl.driver, bEvents, bl.batch, bRate, achieved/bRate)
+		// CPU time is barely affected by other load on the machine: the
+		// figure to compare on a busy one.
+		runPer := float64(sent.Load()) / runCPU.Seconds()
+		basePer := float64(bEvents) / bCPU.Seconds()
+		fmt.Printf("per CPU-second (this process, load generator and sink included): run %.0f events (%.0f µs each, until every alert was delivered), baseline %.0f; run/baseline %.3f\n",
+			runPer, 1e6/runPer, basePer, runPer/basePer)
 	}
 	fmt.Printf("alerts delivered to the sink: %d, all by %s\n", delivered.Load(), drained.Round(time.Millisecond))
 	fmt.Printf("latency receipt -> committed and handed to the dispatcher: p50 %s  p90 %s  p99 %s  max %s\n",

@@ -52,7 +52,7 @@ const (
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
 )
 
-var writerQueries = []string{qInsertFinding, qCorrectFinding, qRouteFinding, qAlert, qAlertRepeats, qOweUpdate, qOwe, qEscalateAlert, qOpenAlert,
+var writerQueries = []string{qSavepoint, qRelease, qRollbackTo, qInsertFinding, qCorrectFinding, qRouteFinding, qAlert, qAlertRepeats, qOweUpdate, qOwe, qEscalateAlert, qOpenAlert,
 	qClaim, qLease, qSettleDone, qSettleRef, qSettleRetry, qSettleDead, qRequeue, qDrop, qSetCheckpoint}
 
 // SaveRouted saves findings and the deliveries they owe in one transaction

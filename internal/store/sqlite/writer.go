@@ -24,6 +24,13 @@ const (
 	queueLen = 1024
 )
 
+// Each request's savepoint.
+const (
+	qSavepoint  = `SAVEPOINT request`
+	qRelease    = `RELEASE request`
+	qRollbackTo = `ROLLBACK TO request`
+)
+
 // writer is the one goroutine that writes: it owns the write connection
 // and serves every write (ingest commits, the dispatcher's claims and
 // settles, checkpoints, operator changes) from a queue, in group
@@ -211,7 +218,7 @@ func (w *writer) run(t *wtx, r *writeReq) (err error) {
 	if err := r.ctx.Err(); err != nil {
 		return &groupError{err}
 	}
-	if _, err := t.tx.Exec(`SAVEPOINT request`); err != nil {
+	if _, err := t.exec(qSavepoint); err != nil {
 		t.broken = true
 		return &groupError{mapErr(err)}
 	}
@@ -221,17 +228,17 @@ func (w *writer) run(t *wtx, r *writeReq) (err error) {
 			err = fmt.Errorf("store write panicked: %v", p)
 		}
 		if err == nil {
-			if _, rerr := t.tx.Exec(`RELEASE request`); rerr != nil {
+			if _, rerr := t.exec(qRelease); rerr != nil {
 				t.broken = true
 				err = &groupError{mapErr(rerr)}
 			}
 			return
 		}
-		if _, rerr := t.tx.Exec(`ROLLBACK TO request`); rerr != nil {
+		if _, rerr := t.exec(qRollbackTo); rerr != nil {
 			t.broken = true
 			return
 		}
-		if _, rerr := t.tx.Exec(`RELEASE request`); rerr != nil {
+		if _, rerr := t.exec(qRelease); rerr != nil {
 			t.broken = true
 		}
 	}()
