@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,6 +199,10 @@ func (w *writer) group(first *writeReq) {
 	for _, o := range ok {
 		o.reply <- err
 	}
+	// A requester woken here would otherwise run next on this processor
+	// and could, by queueing again at once, keep goroutines that are
+	// runnable behind it (a delivery about to settle) waiting.
+	runtime.Gosched()
 }
 
 // failQueued answers the requests already waiting with err (the
