@@ -171,10 +171,12 @@ func (w *writer) group(first *writeReq) {
 	for n := 0; ; n++ {
 		if err := w.run(t, r); err != nil {
 			if t.broken {
+				// The transaction is unusable: the whole group is lost.
 				tx.Rollback()
 				r.reply <- err
+				lost := &groupError{fmt.Errorf("the group transaction was rolled back: %w", err)}
 				for _, o := range ok {
-					o.reply <- err
+					o.reply <- lost
 				}
 				return
 			}
