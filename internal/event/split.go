@@ -106,6 +106,7 @@ type Splitter struct {
 	topValues int    // complete top-level objects read (JSON lines)
 	err       error  // sticky error, cleared by Resync
 	pending   []Item // items from a buffered container value
+	filled    bool   // the last read filled the buffer: more is coming
 }
 
 // NewSplitter returns a Splitter reading r. maxRecord bounds one record;
@@ -114,8 +115,21 @@ func NewSplitter(r io.Reader, maxRecord int) *Splitter {
 	if maxRecord <= 0 {
 		maxRecord = DefaultMaxRecordSize
 	}
-	return &Splitter{r: r, buf: make([]byte, 256<<10), max: maxRecord}
+	return &Splitter{r: r, buf: make([]byte, startBuf), max: maxRecord}
 }
+
+// The read buffer starts at startBuf, enough for an EventBridge event or
+// a small file, and doubles up to fullBuf while the input keeps filling
+// it (a read that fills it says more is coming); past fullBuf it grows
+// only for a record that does not fit (up to the record limit). A webhook
+// request of one event so allocates 16 KiB, not 256 KiB (at thousands of
+// requests a second that allocation, zeroed, was a large part of the
+// collector's work), while a streamed trail file reaches the full buffer
+// after a few reads.
+const (
+	startBuf = 16 << 10
+	fullBuf  = 256 << 10
+)
 
 // Reset makes the Splitter read r from the start, keeping its buffer, so
 // one Splitter can serve many inputs without new allocations.
@@ -242,6 +256,11 @@ func (s *Splitter) fill() (bool, error) {
 		s.end -= s.start
 		s.start = 0
 	}
+	if len(s.buf) < fullBuf && s.filled {
+		nb := make([]byte, min(len(s.buf)*2, fullBuf))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
 	if s.end == len(s.buf) {
 		if len(s.buf) >= s.max+(64<<10) {
 			return false, &SyntaxError{Index: s.index, Offset: s.offset + int64(s.start), Msg: fmt.Sprintf("a value exceeds %d bytes: %v", s.max, ErrRecordTooLarge), Err: ErrRecordTooLarge}
@@ -251,7 +270,9 @@ func (s *Splitter) fill() (bool, error) {
 		s.buf = nb
 	}
 	for {
+		free := len(s.buf) - s.end
 		n, err := s.r.Read(s.buf[s.end:])
+		s.filled = n == free
 		s.end += n
 		if err != nil {
 			s.eof = true

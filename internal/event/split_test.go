@@ -907,3 +907,38 @@ func TestItemSpans(t *testing.T) {
 		t.Errorf("spans of absent members: %q %q %q", it.Identity, it.ErrorCode, it.Region)
 	}
 }
+
+func TestBufferGrowsOnlyForLargeInput(t *testing.T) {
+	rec := `{"eventVersion":"1.09","eventSource":"eks.amazonaws.com","eventName":"UpdateClusterConfig","eventID":"e"}`
+	small := NewSplitter(strings.NewReader(`{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.eks","detail":`+rec+`}`), 0)
+	if _, err := small.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if len(small.buf) != startBuf {
+		t.Errorf("one event grew the buffer to %d bytes, want %d", len(small.buf), startBuf)
+	}
+	var b strings.Builder
+	b.WriteString(`{"Records":[`)
+	for i := 0; b.Len() < 4*fullBuf; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(rec)
+	}
+	b.WriteString(`]}`)
+	big := NewSplitter(strings.NewReader(b.String()), 0)
+	n := 0
+	for {
+		_, err := big.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if len(big.buf) != fullBuf {
+		t.Errorf("a streamed file of %d records left the buffer at %d bytes, want %d", n, len(big.buf), fullBuf)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -160,18 +161,20 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 	if at.IsZero() {
 		at = now
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
-		ON CONFLICT (channel, alert_key) DO NOTHING`, rt.Channel, f.Fingerprint); err != nil {
-		return false, err
-	}
 	var (
 		cur                 store.Alert
 		opened, expires     int64
 		principals, reasons string
 	)
-	if err := tx.QueryRow(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts
-		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).
-		Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations); err != nil {
+	// One round trip: create the alert row if missing, then lock it.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
+		ON CONFLICT (channel, alert_key) DO NOTHING`, rt.Channel, f.Fingerprint)
+	b.Queue(`SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts
+		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return false, err
 	}
 	var prev *store.Alert
@@ -182,38 +185,46 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 	}
 	kind, esc, next := store.Judge(prev, f, at, f.TTL)
 	ms := now.UnixMilli()
-	if kind == store.KindUpdate {
-		if _, err := tx.Exec(ctx, `UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
-			return false, err
+	switch kind {
+	case store.KindUpdate:
+		// One round trip: count the repeat, and owe an update when the
+		// channel takes repeats.
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint)
+		added := false
+		if rt.Repeats {
+			b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms).
+				Exec(func(tag pgconn.CommandTag) error { added = tag.RowsAffected() == 1; return nil })
 		}
-		if !rt.Repeats {
-			return false, nil
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
-		return err == nil && tag.RowsAffected() == 1, err
-	}
-	// A trigger or an escalation: delivered on every channel.
-	var id *int64
-	err := tx.QueryRow(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING RETURNING id`,
-		f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).Scan(&id)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return false, err
-	}
-	added := id != nil
-	if kind == store.KindEscalation {
-		_, err = tx.Exec(ctx, `UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
+		err := tx.SendBatch(ctx, b).Close()
+		return err == nil && added, err
+	case store.KindEscalation:
+		// A trigger or an escalation is delivered on every channel. One
+		// round trip: owe it, and raise the alert.
+		b := &pgx.Batch{}
+		added := false
+		b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING`,
+			f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).
+			Exec(func(tag pgconn.CommandTag) error { added = tag.RowsAffected() == 1; return nil })
+		b.Queue(`UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
 			WHERE channel = $7 AND alert_key = $8`,
 			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
 			rt.Channel, f.Fingerprint)
-		return added, err
+		err := tx.SendBatch(ctx, b).Close()
+		return err == nil && added, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE alerts SET opened_at = $1, expires_at = $2, repeats = $3, trigger_id = $4, ref = NULL, risk = $5, principals = $6,
-		reasons = $7, escalations = 0 WHERE channel = $8 AND alert_key = $9`,
-		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk), store.EncodeList(next.Principals),
-		store.EncodeList(next.Reasons), rt.Channel, f.Fingerprint)
-	return added, err
+	// A trigger opens the alert: one statement owes it and makes it the
+	// alert's trigger (NULL when it was owed already).
+	var added int64
+	err := tx.QueryRow(ctx, `WITH o AS (INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$7) ON CONFLICT DO NOTHING RETURNING id)
+		UPDATE alerts SET opened_at = $8, expires_at = $9, repeats = $4, trigger_id = (SELECT id FROM o), ref = NULL, risk = $10, principals = $11,
+			reasons = $12, escalations = 0 WHERE channel = $2 AND alert_key = $5 RETURNING (SELECT count(*) FROM o)`,
+		f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms,
+		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons)).Scan(&added)
+	return added == 1, err
 }
 
 // scanDeliveries reads rows of store.DeliveryColumns.

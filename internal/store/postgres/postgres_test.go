@@ -25,7 +25,7 @@ import (
 // freshDSN creates an empty schema for this test, dropped when it ends,
 // and returns the DSN of the test server with search_path set to it (sent
 // in the startup message, so every pooled connection uses it).
-func freshDSN(t *testing.T) string {
+func freshDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
 	if dsn == "" {
@@ -70,7 +70,7 @@ func freshDSN(t *testing.T) string {
 	return dsn + " search_path=" + schema
 }
 
-func open(t *testing.T, dsn string) *postgres.Store {
+func open(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), dsn, nil)
 	if err != nil {
@@ -393,4 +393,34 @@ func TestInstancesEscalateConcurrently(t *testing.T) {
 
 func TestQuarantine(t *testing.T) {
 	storetest.RunQuarantine(t, open(t, freshDSN(t)))
+}
+
+// BenchmarkCommitPath guards the commit path on PostgreSQL (SaveRouted of
+// groups of findings with deliveries, claims and settles beside them):
+//
+//	go test -run '^$' -bench CommitPath -benchtime 200x ./internal/store/postgres/
+func BenchmarkCommitPath(b *testing.B) {
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("group=%d", n), func(b *testing.B) {
+			storetest.BenchCommitPath(b, open(b, freshDSN(b)), n)
+		})
+	}
+}
+
+// TestCommitPathBenchmarkRuns runs the commit path benchmark once in CI,
+// for its checks (every delivery owed is claimed and settled), not for
+// its time.
+func TestCommitPathBenchmarkRuns(t *testing.T) {
+	freshDSN(t) // skips without PostgreSQL
+	r := testing.Benchmark(func(b *testing.B) {
+		s, err := postgres.Open(context.Background(), freshDSN(t), nil) // each run on a fresh schema
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		storetest.BenchCommitPath(b, s, 32)
+	})
+	if r.N == 0 {
+		t.Fatal("the commit path benchmark failed")
+	}
 }

@@ -19,11 +19,22 @@ var (
 // is the only run, so a lease left by a run that was killed must not make
 // this one wait for it to lapse.
 func (s *Store) clearLeases() error {
-	if _, err := s.db.Exec(`DELETE FROM leases`); err != nil {
+	if err := s.w.do(context.Background(), func(t *wtx) error {
+		_, err := t.exec(`DELETE FROM leases`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("clear leases of earlier runs: %w", mapErr(err))
 	}
 	return nil
 }
+
+// qAcquireLease takes a lease that is free or expired, or renews the
+// holder's own.
+const qAcquireLease = `INSERT INTO leases AS l (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+			acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at >= excluded.acquired_at THEN l.acquired_at ELSE excluded.acquired_at END
+		WHERE l.holder = excluded.holder OR l.expires_at < excluded.acquired_at
+		RETURNING holder`
 
 // Acquire takes or renews a lease. trailwatch run holds the file's run
 // lock, so only one instance ever asks; the table still keeps the
@@ -34,11 +45,13 @@ func (s *Store) Acquire(ctx context.Context, name, holder string, ttl time.Durat
 	}
 	now := s.now().UnixMilli()
 	var got string
-	err := s.db.QueryRowContext(ctx, `INSERT INTO leases AS l (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-			acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at >= excluded.acquired_at THEN l.acquired_at ELSE excluded.acquired_at END
-		WHERE l.holder = excluded.holder OR l.expires_at < excluded.acquired_at
-		RETURNING holder`, name, holder, now, now+ttl.Milliseconds()).Scan(&got)
+	err := s.w.do(ctx, func(t *wtx) error {
+		row, err := t.queryRow(qAcquireLease, name, holder, now, now+ttl.Milliseconds())
+		if err != nil {
+			return err
+		}
+		return row.Scan(&got)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -50,7 +63,10 @@ func (s *Store) Acquire(ctx context.Context, name, holder string, ttl time.Durat
 
 // Release deletes the lease if holder has it.
 func (s *Store) Release(ctx context.Context, name, holder string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder); err != nil {
+	if err := s.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+		return err
+	}); err != nil {
 		return fmt.Errorf("release lease %s: %w", name, mapErr(err))
 	}
 	return nil
@@ -58,7 +74,7 @@ func (s *Store) Release(ctx context.Context, name, holder string) error {
 
 // Leases lists the stored leases by name.
 func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, holder, acquired_at, expires_at FROM leases ORDER BY name`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name, holder, acquired_at, expires_at FROM leases ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", mapErr(err))
 	}
@@ -84,19 +100,17 @@ func (s *Store) SawTrails(ctx context.Context, seen []store.Seen) error {
 	if len(seen) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record trail activity: %w", mapErr(err))
-	}
-	defer tx.Rollback()
-	for _, x := range seen {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO trail_activity (account_id, region, last_seen) VALUES (?, ?, ?)
+	err := s.w.do(ctx, func(t *wtx) error {
+		for _, x := range seen {
+			if _, err := t.exec(`INSERT INTO trail_activity (account_id, region, last_seen) VALUES (?, ?, ?)
 			ON CONFLICT(account_id, region) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
-			x.Account, x.Region, x.At.UnixMilli()); err != nil {
-			return fmt.Errorf("record trail activity: %w", mapErr(err))
+				x.Account, x.Region, x.At.UnixMilli()); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("record trail activity: %w", mapErr(err))
 	}
 	return nil
@@ -104,7 +118,7 @@ func (s *Store) SawTrails(ctx context.Context, seen []store.Seen) error {
 
 // TrailActivity returns every trail's latest activity.
 func (s *Store) TrailActivity(ctx context.Context) ([]store.Seen, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT account_id, region, last_seen FROM trail_activity ORDER BY account_id, region`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT account_id, region, last_seen FROM trail_activity ORDER BY account_id, region`)
 	if err != nil {
 		return nil, fmt.Errorf("trail activity: %w", mapErr(err))
 	}

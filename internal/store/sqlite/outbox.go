@@ -14,24 +14,68 @@ import (
 
 var _ store.Outbox = (*Store)(nil)
 
-// SaveRouted saves findings and the deliveries they owe in one transaction.
+// The writer's statements, prepared once (see writer).
+const (
+	qInsertFinding = `INSERT INTO findings
+		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`
+	qCorrectFinding = `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
+		actor_name = ?, outcome = ?, event_name = ?, data = ?, raw = ? WHERE id = ?`
+	qRouteFinding = `UPDATE findings SET routed = 1 WHERE id = ? AND routed = 0`
+	qAlert        = `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts WHERE channel = ? AND alert_key = ?`
+	qAlertRepeats = `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`
+	qOweUpdate    = `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
+	qOwe = `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
+		VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
+	qEscalateAlert = `UPDATE alerts SET expires_at = ?, repeats = ?, risk = ?, principals = ?, reasons = ?, escalations = ? WHERE channel = ? AND alert_key = ?`
+	qOpenAlert     = `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref, risk, principals, reasons, escalations)
+		VALUES (?,?,?,?,?,?,NULL,?,?,?,0)
+		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = excluded.repeats,
+			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0`
+	qClaim = `SELECT ` + store.DeliveryColumns + `
+		FROM outbox o JOIN findings f ON f.id = o.finding_id
+		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
+		WHERE o.channel = ? AND o.status IN ('pending', 'sending') AND o.next_attempt <= ?
+		AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+			AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
+		ORDER BY o.next_attempt, o.id LIMIT ?`
+	qLease       = `UPDATE outbox SET status = 'sending', lease_until = ?, next_attempt = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`
+	qSettleDone  = `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`
+	qSettleRef   = `UPDATE alerts SET ref = ? WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = ?) AND trigger_id <= ?`
+	qSettleRetry = `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = ?, last_error = ?, updated_at = ? WHERE id = ?`
+	qSettleDead  = `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`
+	qRequeue     = `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?, lease_until = NULL, updated_at = ?
+			WHERE id = ? AND status IN ('dead', 'dropped')`
+	qDrop          = `UPDATE outbox SET status = 'dropped', next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN ('pending', 'dead', 'sending')`
+	qSetCheckpoint = `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+)
+
+var writerQueries = []string{qSavepoint, qRelease, qRollbackTo, qInsertFinding, qCorrectFinding, qRouteFinding, qAlert, qAlertRepeats, qOweUpdate, qOwe, qEscalateAlert, qOpenAlert,
+	qClaim, qLease, qSettleDone, qSettleRef, qSettleRetry, qSettleDead, qRequeue, qDrop, qSetCheckpoint}
+
+// SaveRouted saves findings and the deliveries they owe in one transaction
+// (a savepoint of the writer's group transaction).
 func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
 	var res store.SaveResult
 	if len(fs) == 0 {
 		return res, nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := s.w.do(ctx, func(t *wtx) error {
+		res = store.SaveResult{}
+		var err error
+		res, err = s.saveRouted(t, fs, route)
+		return err
+	})
 	if err != nil {
-		return res, fmt.Errorf("save findings: %w", mapErr(err))
+		return store.SaveResult{}, wrap("save findings", err)
 	}
-	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO findings
-		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
-	if err != nil {
-		return res, fmt.Errorf("save findings: %w", mapErr(err))
-	}
-	defer ins.Close()
+	return res, nil
+}
+
+func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
+	var res store.SaveResult
 	now := s.now()
 	routed := 0
 	if route != nil {
@@ -43,7 +87,7 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 		if err != nil {
 			return res, err
 		}
-		r, err := ins.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
+		r, err := t.exec(qInsertFinding, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
 			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds())
 		if err != nil {
 			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
@@ -56,8 +100,7 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			res.New[f.ID] = true
 		} else {
 			if f.Corrected {
-				if _, err := tx.ExecContext(ctx, `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
-					actor_name = ?, outcome = ?, event_name = ?, data = ?, raw = ? WHERE id = ?`,
+				if _, err := t.exec(qCorrectFinding,
 					f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
 					data, raw, f.ID); err != nil {
 					return res, fmt.Errorf("update finding %s: %w", f.ID, mapErr(err))
@@ -71,7 +114,7 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			}
 			// Stored before without routing (a scan that did not
 			// notify): route it now, once.
-			r, err := tx.ExecContext(ctx, `UPDATE findings SET routed = 1 WHERE id = ? AND routed = 0`, f.ID)
+			r, err := t.exec(qRouteFinding, f.ID)
 			if err != nil {
 				return res, fmt.Errorf("route finding %s: %w", f.ID, mapErr(err))
 			}
@@ -84,7 +127,7 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			continue
 		}
 		for _, rt := range route(fs[i]) {
-			owed, err := s.owe(ctx, tx, fs[i], rt, now)
+			owed, err := s.owe(t, fs[i], rt, now)
 			if err != nil {
 				return store.SaveResult{}, fmt.Errorf("save finding %s: channel %s: %w", f.ID, rt.Channel, mapErr(err))
 			}
@@ -96,15 +139,12 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return store.SaveResult{}, fmt.Errorf("save findings: commit: %w", mapErr(err))
-	}
 	return res, nil
 }
 
 // Unrouted returns findings stored without routing, oldest event first.
 func (s *Store) Unrouted(ctx context.Context, since time.Time, limit int) ([]finding.Finding, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT data, raw, ttl_ms FROM findings WHERE routed = 0 AND event_time >= ? ORDER BY event_time, id LIMIT ?`,
+	rows, err := s.rdb.QueryContext(ctx, `SELECT data, raw, ttl_ms FROM findings WHERE routed = 0 AND event_time >= ? ORDER BY event_time, id LIMIT ?`,
 		since.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unrouted findings: %w", mapErr(err))
@@ -132,7 +172,7 @@ func (s *Store) Unrouted(ctx context.Context, since time.Time, limit int) ([]fin
 // alert, an escalation of the live one, or a repeat (an update, or only a
 // count), and reports whether it added a delivery. The one SQLite writer
 // serializes concurrent saves.
-func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
+func (s *Store) owe(t *wtx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
 	at := f.EventTime
 	if at.IsZero() {
 		at = now
@@ -142,8 +182,11 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 		opened, expires     int64
 		principals, reasons string
 	)
-	err := tx.QueryRowContext(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts WHERE channel = ? AND alert_key = ?`,
-		rt.Channel, f.Fingerprint).Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
+	row, err := t.queryRow(qAlert, rt.Channel, f.Fingerprint)
+	if err != nil {
+		return false, err
+	}
+	err = row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
 	var prev *store.Alert
 	switch {
 	case err == nil:
@@ -156,14 +199,13 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 	kind, esc, next := store.Judge(prev, f, at, f.TTL)
 	ms := now.UnixMilli()
 	if kind == store.KindUpdate {
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
+		if _, err := t.exec(qAlertRepeats, next.Repeats, rt.Channel, f.Fingerprint); err != nil {
 			return false, err
 		}
 		if !rt.Repeats {
 			return false, nil
 		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
+		r, err := t.exec(qOweUpdate, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms)
 		if err != nil {
 			return false, err
 		}
@@ -171,23 +213,19 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 		return n == 1, nil
 	}
 	// A trigger or an escalation: delivered on every channel.
-	r, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
-		VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc))
+	r, err := t.exec(qOwe, f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc))
 	if err != nil {
 		return false, err
 	}
 	added, _ := r.RowsAffected()
 	if kind == store.KindEscalation {
-		_, err = tx.ExecContext(ctx, `UPDATE alerts SET expires_at = ?, repeats = ?, risk = ?, principals = ?, reasons = ?, escalations = ? WHERE channel = ? AND alert_key = ?`,
+		_, err = t.exec(qEscalateAlert,
 			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
 			rt.Channel, f.Fingerprint)
 		return added == 1, err
 	}
 	id, _ := r.LastInsertId()
-	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref, risk, principals, reasons, escalations)
-		VALUES (?,?,?,?,?,?,NULL,?,?,?,0)
-		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = excluded.repeats,
-			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0`,
+	_, err = t.exec(qOpenAlert,
 		rt.Channel, f.Fingerprint, next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk),
 		store.EncodeList(next.Principals), store.EncodeList(next.Reasons))
 	return added == 1, err
@@ -195,91 +233,80 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 
 // Claim leases due deliveries of one channel.
 func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
-	}
-	defer tx.Rollback()
-	ms := now.UnixMilli()
-	rows, err := tx.QueryContext(ctx, `SELECT `+store.DeliveryColumns+`
-		FROM outbox o JOIN findings f ON f.id = o.finding_id
-		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
-		WHERE o.channel = ? AND o.status IN ('pending', 'sending') AND o.next_attempt <= ?
-		AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
-			AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
-		ORDER BY o.next_attempt, o.id LIMIT ?`, channel, ms, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
-	}
 	var out []store.Delivery
-	for rows.Next() {
-		d, err := store.ScanDelivery(rows)
+	err := s.w.do(ctx, func(t *wtx) error {
+		out = nil
+		ms := now.UnixMilli()
+		rows, err := t.query(qClaim, channel, ms, limit)
 		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+			return mapErr(err)
 		}
-		out = append(out, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
-	}
-	for i := range out {
-		// A sending delivery is due again when its lease ends: next_attempt
-		// holds the lease, so one index serves both.
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', lease_until = ?, next_attempt = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`,
-			now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+		for rows.Next() {
+			d, err := store.ScanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return mapErr(err)
+			}
+			out = append(out, d)
 		}
-		out[i].Status = store.Sending
-		out[i].Attempts++
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", mapErr(err))
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return mapErr(err)
+		}
+		for i := range out {
+			// A sending delivery is due again when its lease ends: next_attempt
+			// holds the lease, so one index serves both.
+			if _, err := t.exec(qLease, now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
+				return mapErr(err)
+			}
+			out[i].Status = store.Sending
+			out[i].Attempts++
+		}
+		return nil
+	})
+	if err != nil {
+		var ge *groupError
+		if errors.As(err, &ge) {
+			err = ge.err
+		}
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	return out, nil
 }
 
 // Settle records several attempts' outcomes in one transaction.
 func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("settle deliveries: %w", mapErr(err))
-	}
-	defer tx.Rollback()
-	for _, o := range outs {
-		if err := settle(ctx, tx, o); err != nil {
-			return fmt.Errorf("settle delivery %d: %w", o.ID, mapErr(err))
+	err := s.w.do(ctx, func(t *wtx) error {
+		for _, o := range outs {
+			if err := settle(t, o); err != nil {
+				return fmt.Errorf("settle delivery %d: %w", o.ID, mapErr(err))
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("settle deliveries: %w", mapErr(err))
-	}
-	return nil
+		return nil
+	})
+	return wrap("settle deliveries", err)
 }
 
-func settle(ctx context.Context, tx *sql.Tx, o store.Outcome) error {
+func settle(t *wtx, o store.Outcome) error {
 	at := o.At.UnixMilli()
 	switch o.Status {
 	case store.Done:
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`, at, o.ID); err != nil {
+		if _, err := t.exec(qSettleDone, at, o.ID); err != nil {
 			return err
 		}
 		if o.Ref != "" {
 			// The trigger's reference, or a newer one an update returned
 			// (the channel opened a fresh ticket because the old one was
 			// closed).
-			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET ref = ? WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = ?)
-				AND trigger_id <= ?`, o.Ref, o.ID, o.ID); err != nil {
+			if _, err := t.exec(qSettleRef, o.Ref, o.ID, o.ID); err != nil {
 				return err
 			}
 		}
 	case store.Pending:
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-			o.Next.UnixMilli(), o.Err, at, o.ID)
+		_, err := t.exec(qSettleRetry, o.Next.UnixMilli(), o.Err, at, o.ID)
 		return err
 	case store.Dead:
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`, o.Err, at, o.ID)
+		_, err := t.exec(qSettleDead, o.Err, at, o.ID)
 		return err
 	default:
 		return fmt.Errorf("unknown outcome status %q", o.Status)
@@ -311,7 +338,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", mapErr(err))
 	}
@@ -327,16 +354,24 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	return out, mapErr(rows.Err())
 }
 
-func (s *Store) setStatus(ctx context.Context, ids []int64, now time.Time, set, from string) (int, error) {
+// setStatus runs query (qRequeue or qDrop) for each id, in one
+// transaction, and counts the deliveries it changed.
+func (s *Store) setStatus(ctx context.Context, ids []int64, now time.Time, query, what string) (int, error) {
 	n := 0
-	for _, id := range ids {
-		r, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = ?, next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN (`+from+`)`,
-			set, now.UnixMilli(), now.UnixMilli(), id)
-		if err != nil {
-			return n, fmt.Errorf("update delivery %d: %w", id, mapErr(err))
+	err := s.w.do(ctx, func(t *wtx) error {
+		n = 0
+		for _, id := range ids {
+			r, err := t.exec(query, now.UnixMilli(), now.UnixMilli(), id)
+			if err != nil {
+				return fmt.Errorf("%s delivery %d: %w", what, id, mapErr(err))
+			}
+			k, _ := r.RowsAffected()
+			n += int(k)
 		}
-		k, _ := r.RowsAffected()
-		n += int(k)
+		return nil
+	})
+	if err != nil {
+		return 0, wrap(what+" deliveries", err)
 	}
 	return n, nil
 }
@@ -344,22 +379,12 @@ func (s *Store) setStatus(ctx context.Context, ids []int64, now time.Time, set, 
 // Requeue makes dead or dropped deliveries pending again, with a fresh
 // attempt count.
 func (s *Store) Requeue(ctx context.Context, ids []int64, now time.Time) (int, error) {
-	n := 0
-	for _, id := range ids {
-		r, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?, lease_until = NULL, updated_at = ?
-			WHERE id = ? AND status IN ('dead', 'dropped')`, now.UnixMilli(), now.UnixMilli(), id)
-		if err != nil {
-			return n, fmt.Errorf("requeue delivery %d: %w", id, mapErr(err))
-		}
-		k, _ := r.RowsAffected()
-		n += int(k)
-	}
-	return n, nil
+	return s.setStatus(ctx, ids, now, qRequeue, "requeue")
 }
 
 // Drop marks pending or dead deliveries dropped.
 func (s *Store) Drop(ctx context.Context, ids []int64, now time.Time) (int, error) {
-	return s.setStatus(ctx, ids, now, store.Dropped, `'pending', 'dead', 'sending'`)
+	return s.setStatus(ctx, ids, now, qDrop, "update")
 }
 
 // Pending counts the deliveries of these channels still pending or in
@@ -373,7 +398,7 @@ func (s *Store) Pending(ctx context.Context, channels []string) (int, error) {
 		args[i] = c
 	}
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox INDEXED BY outbox_work WHERE status IN ('pending', 'sending') AND channel IN (`+
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM outbox INDEXED BY outbox_work WHERE status IN ('pending', 'sending') AND channel IN (`+
 		strings.TrimSuffix(strings.Repeat("?,", len(channels)), ",")+`)`, args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count pending deliveries: %w", mapErr(err))
@@ -383,7 +408,7 @@ func (s *Store) Pending(ctx context.Context, channels []string) (int, error) {
 
 // Depth counts deliveries by channel and status.
 func (s *Store) Depth(ctx context.Context) (map[string]map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT channel, status, count(*) FROM outbox GROUP BY channel, status`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT channel, status, count(*) FROM outbox GROUP BY channel, status`)
 	if err != nil {
 		return nil, fmt.Errorf("outbox depth: %w", mapErr(err))
 	}

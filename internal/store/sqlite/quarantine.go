@@ -15,9 +15,12 @@ func (s *Store) Quarantine(ctx context.Context, e store.QuarantineEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO quarantine (source, object, chunk_offset, records, reason, at) VALUES (?,?,?,?,?,?)
+	err := s.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO quarantine (source, object, chunk_offset, records, reason, at) VALUES (?,?,?,?,?,?)
 		ON CONFLICT(source, object, chunk_offset) DO UPDATE SET records = excluded.records, reason = excluded.reason, at = excluded.at`,
-		e.Source, e.Object, e.Offset, e.Records, e.Reason, e.At.UnixMilli())
+			e.Source, e.Object, e.Offset, e.Records, e.Reason, e.At.UnixMilli())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("quarantine %s: %w", e.Object, mapErr(err))
 	}
@@ -32,7 +35,7 @@ func (s *Store) Quarantined(ctx context.Context, limit int) ([]store.QuarantineE
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantine: %w", mapErr(err))
 	}

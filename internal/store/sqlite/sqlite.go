@@ -22,7 +22,9 @@ import (
 
 // Store is a store.Store in one SQLite file.
 type Store struct {
-	db   *sql.DB
+	db   *sql.DB // the write connection, owned by w
+	rdb  *sql.DB // read-only connections of a database file (WAL); db otherwise
+	w    *writer
 	now  func() time.Time
 	lock *runLock // held by trailwatch run (Exclusive)
 }
@@ -198,6 +200,33 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 		s.lock.release()
 		return nil, fmt.Errorf("open store %s: %w", path, explain(path, o.readOnly, err))
 	}
+	s.rdb = db
+	if !memory && !o.readOnly {
+		// Readers never wait for the writer: WAL lets them read the last
+		// commit while a group transaction is open.
+		rdb, err := sql.Open("sqlite", dsn(path, false)+"&_pragma=query_only(1)")
+		if err == nil {
+			rdb.SetMaxOpenConns(readConns)
+			err = rdb.Ping()
+		}
+		if err != nil {
+			if rdb != nil {
+				rdb.Close()
+			}
+			db.Close()
+			s.lock.release()
+			return nil, fmt.Errorf("open store %s: read connection: %w", path, explain(path, false, err))
+		}
+		s.rdb = rdb
+	}
+	if s.w, err = newWriter(db, writerQueries); err != nil {
+		if s.rdb != db {
+			s.rdb.Close()
+		}
+		db.Close()
+		s.lock.release()
+		return nil, fmt.Errorf("open store %s: %w", path, mapErr(err))
+	}
 	if s.lock != nil {
 		if err := s.clearLeases(); err != nil {
 			s.Close()
@@ -206,6 +235,9 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 	}
 	return s, nil
 }
+
+// readConns bounds the read-only connections of a database file.
+const readConns = 4
 
 // connect opens the database handle and checks (and, unless readOnly,
 // sets up) the schema.
@@ -473,6 +505,10 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database and releases the run lock.
 func (s *Store) Close() error {
+	s.w.close()
+	if s.rdb != s.db {
+		s.rdb.Close()
+	}
 	err := s.db.Close()
 	s.lock.release()
 	s.lock = nil
@@ -554,7 +590,7 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 	} else {
 		q += " ORDER BY event_time, id"
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list findings: %w", mapErr(err))
 	}
@@ -581,7 +617,7 @@ func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding
 func (s *Store) Finding(ctx context.Context, id string) (finding.Finding, error) {
 	var data string
 	var raw sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT data, raw FROM findings WHERE id = ?`, id).Scan(&data, &raw)
+	err := s.rdb.QueryRowContext(ctx, `SELECT data, raw FROM findings WHERE id = ?`, id).Scan(&data, &raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return finding.Finding{}, fmt.Errorf("finding %s: %w", id, store.ErrNotFound)
 	}
@@ -608,7 +644,7 @@ func (s *Store) FindingIDs(ctx context.Context, prefix string, limit int) ([]str
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("finding ids: %w", mapErr(err))
 	}
@@ -636,7 +672,7 @@ func mapErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if errors.Is(err, sql.ErrConnDone) {
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, store.ErrClosed) {
 		return store.ErrClosed
 	}
 	if strings.Contains(err.Error(), "database is closed") {
@@ -653,7 +689,7 @@ var _ store.Checkpoints = (*Store)(nil)
 // Checkpoint returns the value stored under key, or "".
 func (s *Store) Checkpoint(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM checkpoints WHERE key = ?`, key).Scan(&v)
+	err := s.rdb.QueryRowContext(ctx, `SELECT value FROM checkpoints WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -665,8 +701,14 @@ func (s *Store) Checkpoint(ctx context.Context, key string) (string, error) {
 
 // SetCheckpoint stores value under key.
 func (s *Store) SetCheckpoint(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
-		ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, s.now().UnixMilli())
+	err := s.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(qSetCheckpoint, key, value, s.now().UnixMilli())
+		return mapErr(err)
+	})
+	var ge *groupError
+	if errors.As(err, &ge) {
+		err = ge.err
+	}
 	if err != nil {
 		return fmt.Errorf("set checkpoint %s: %w", key, mapErr(err))
 	}

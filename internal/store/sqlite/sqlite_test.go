@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,4 +158,38 @@ func TestQuarantine(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.RunQuarantine(t, s)
+}
+
+// BenchmarkCommitPath guards the commit path (SaveRouted of groups of
+// findings with deliveries, claims and settles running beside them):
+//
+//	go test -run '^$' -bench CommitPath -benchtime 200x ./internal/store/sqlite/
+func BenchmarkCommitPath(b *testing.B) {
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("group=%d", n), func(b *testing.B) {
+			s, err := sqlite.Open(filepath.Join(b.TempDir(), "tw.db"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			storetest.BenchCommitPath(b, s, n)
+		})
+	}
+}
+
+// TestCommitPathBenchmarkRuns runs the commit path benchmark once in CI,
+// for its checks (every delivery owed is claimed and settled), not for
+// its time.
+func TestCommitPathBenchmarkRuns(t *testing.T) {
+	r := testing.Benchmark(func(b *testing.B) {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		storetest.BenchCommitPath(b, s, 32)
+	})
+	if r.N == 0 {
+		t.Fatal("the commit path benchmark failed")
+	}
 }

@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/storetest"
+)
+
+// holdWriter keeps the writer inside a group until release is called, so
+// that requests queue behind it.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	started, hold := make(chan struct{}), make(chan struct{})
+	go s.w.do(context.Background(), func(*wtx) error { close(started); <-hold; return nil })
+	<-started
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued polls until n requests wait for the writer.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(s.w.reqs) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued, want %d", len(s.w.reqs), n)
+		}
+	}
+}
+
+func TestQueuedWritesCommitInOneGroupAndAFailureStaysAlone(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sink"}} }
+	release := holdWriter(t, s)
+	before := s.w.groups.Load()
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, errs[0] = s.SaveRouted(ctx, []finding.Finding{storetest.Sample(1, "EKS-A", finding.High)}, route)
+	}()
+	waitQueued(t, s, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Writes a finding, then fails: its write must not survive.
+		errs[1] = s.w.do(ctx, func(tx *wtx) error {
+			if _, err := s.saveRouted(tx, []finding.Finding{storetest.Sample(2, "EKS-A", finding.High)}, route); err != nil {
+				return err
+			}
+			return errors.New("boom")
+		})
+	}()
+	waitQueued(t, s, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs[2] = s.SetCheckpoint(ctx, "k", "v")
+	}()
+	waitQueued(t, s, 3)
+	release()
+	wg.Wait()
+
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the requests beside the failing one failed: %v, %v", errs[0], errs[2])
+	}
+	if errs[1] == nil || errs[1].Error() != "boom" {
+		t.Fatalf("failing request returned %v, want its own error", errs[1])
+	}
+	// They joined the group transaction that was open when they queued,
+	// which took them once the holding request was done.
+	if g := s.w.groups.Load() - before; g != 0 {
+		t.Errorf("three queued requests ran in %d new group transactions, want none (the open group takes them)", g)
+	}
+	all, err := s.Findings(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].ID != storetest.Sample(1, "EKS-A", finding.High).ID {
+		t.Errorf("stored %d findings, want only the first (the failed request's was rolled back)", len(all))
+	}
+	if v, err := s.Checkpoint(ctx, "k"); err != nil || v != "v" {
+		t.Errorf("checkpoint %q, %v", v, err)
+	}
+	if n, err := s.Pending(ctx, []string{"sink"}); err != nil || n != 1 {
+		t.Errorf("%d deliveries pending (%v), want the first finding's only", n, err)
+	}
+}
+
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f := storetest.Sample(1, "EKS-A", finding.High)
+	if _, err := s.Save(ctx, []finding.Finding{f}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s) // a group transaction stays open
+	defer release()             // before Close, which waits for the group
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := s.Finding(rctx, f.ID)
+	if err != nil {
+		t.Fatalf("read while the writer is busy: %v", err)
+	}
+	if got.ID != f.ID {
+		t.Errorf("read %s, want %s", got.ID, f.ID)
+	}
+	if _, err := s.Deliveries(rctx, store.OutboxFilter{}); err != nil {
+		t.Errorf("list deliveries while the writer is busy: %v", err)
+	}
+}
+
+func TestClosedWriterAnswersQueuedRequests(t *testing.T) {
+	s, err := Open(":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	errc := make(chan error, 1)
+	go func() { errc <- s.SetCheckpoint(context.Background(), "k", "v") }()
+	waitQueued(t, s, 1)
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	// Close waits for the group in progress; the queued request is then
+	// either run or answered as closed, never left hanging.
+	release()
+	<-closed
+	if err := <-errc; err != nil && !errors.Is(err, store.ErrClosed) {
+		t.Errorf("queued request after close: %v", err)
+	}
+	if err := s.SetCheckpoint(context.Background(), "k", "v"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("write after close: %v, want store.ErrClosed", err)
+	}
+}
