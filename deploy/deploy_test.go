@@ -31,6 +31,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/rule"
 )
 
 const (
@@ -51,7 +52,7 @@ var fullParams = map[string]string{
 	"TrailKeyPrefix":        "org",
 	"TrailBucketKmsKeyArn":  "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 	"PrincipalArn":          "arn:aws:iam::999988887777:role/trailwatch",
-	"ExtraEventSources":     "iam.amazonaws.com,rds.amazonaws.com",
+	"ExtraEventSources":     "dynamodb.amazonaws.com,elasticfilesystem.amazonaws.com",
 	"MaxReceiveCount":       "7",
 }
 
@@ -83,19 +84,46 @@ func jsonRoundTrip(t *testing.T, v any) any {
 	return out
 }
 
+// catalogueSources are the CloudTrail eventSource values the embedded rule
+// catalogue names (rules of any source, "*", need no entry of their own).
+func catalogueSources(t *testing.T) []any {
+	t.Helper()
+	c, err := rule.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range c.Rules {
+		if r.EventSource != "*" && r.EventSource != "" {
+			seen[r.EventSource] = true
+		}
+	}
+	var list []string
+	for s := range seen {
+		list = append(list, s)
+	}
+	sort.Strings(list)
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
+}
+
 func TestEventPatternFile(t *testing.T) {
 	p := sharedPattern(t)
 	want := map[string]any{
-		"detail-type": []any{"AWS API Call via CloudTrail"},
-		"source":      []any{"aws.eks"},
+		"detail-type": []any{"AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"},
+		"source":      []any{map[string]any{"prefix": "aws."}},
 		"detail": map[string]any{
-			"eventSource": []any{"eks.amazonaws.com"},
+			// Exactly the services the catalogue watches, sorted.
+			"eventSource": catalogueSources(t),
 			// false, or no readOnly key at all: see the template's header.
 			"readOnly": []any{false, map[string]any{"exists": false}},
 		},
 	}
 	if d := cmp.Diff(want, p); d != "" {
-		t.Errorf("%s (-want +got):\n%s", patternPath, d)
+		t.Errorf("%s (-want +got); its eventSource list must be the catalogue's (internal/rule/rules/*.yaml):\n%s", patternPath, d)
 	}
 
 	eks := func(name string, readOnly any) map[string]any {
@@ -107,8 +135,14 @@ func TestEventPatternFile(t *testing.T) {
 	}
 	ecs := map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": "aws.ecs",
 		"detail": map[string]any{"eventSource": "ecs.amazonaws.com", "eventName": "CreateCluster", "readOnly": false}}
+	iam := map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+		"detail": map[string]any{"eventSource": "iam.amazonaws.com", "eventName": "AttachRolePolicy", "readOnly": false}}
 	signin := map[string]any{"detail-type": "AWS Console Sign In via CloudTrail", "source": "aws.signin",
 		"detail": map[string]any{"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}}
+	dynamo := map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": "aws.dynamodb",
+		"detail": map[string]any{"eventSource": "dynamodb.amazonaws.com", "eventName": "CreateTable", "readOnly": false}}
+	notAWS := map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": "custom.eks",
+		"detail": map[string]any{"eventSource": "eks.amazonaws.com", "eventName": "CreateCluster", "readOnly": false}}
 	for _, tc := range []struct {
 		name  string
 		event map[string]any
@@ -118,8 +152,11 @@ func TestEventPatternFile(t *testing.T) {
 		{"change without readOnly", eks("CreateCluster", nil), true},
 		{"read", eks("DescribeCluster", true), false},
 		{"read sent as POST", eks("ListInsights", true), false},
-		{"same event name, other service", ecs, false},
-		{"console sign-in", signin, false},
+		{"another watched service", ecs, true},
+		{"IAM (global, us-east-1)", iam, true},
+		{"console sign-in", signin, true},
+		{"a service no rule watches", dynamo, false},
+		{"a source outside aws.", notAWS, false},
 	} {
 		got, err := matches(p, tc.event)
 		if err != nil {
@@ -433,19 +470,18 @@ func TestCloudFormationAllOptions(t *testing.T) {
 	st := newStack(t, tp, fullParams)
 	res := st.resources(t)
 
-	// Extra services: the eventSource list grows; the source becomes any
-	// AWS source; the rest of the pattern stays.
+	// Extra services: appended to the catalogue's eventSource list; the
+	// rest of the pattern stays.
 	pattern := jsonRoundTrip(t, get(res["Rule"], "Properties", "EventPattern")).(map[string]any)
 	want := sharedPattern(t)
-	want["source"] = []any{map[string]any{"prefix": "aws."}}
-	get(want, "detail").(map[string]any)["eventSource"] = []any{"eks.amazonaws.com", "iam.amazonaws.com", "rds.amazonaws.com"}
+	get(want, "detail").(map[string]any)["eventSource"] = append(catalogueSources(t), "dynamodb.amazonaws.com", "elasticfilesystem.amazonaws.com")
 	if d := cmp.Diff(want, pattern); d != "" {
 		t.Errorf("EventPattern with extra event sources (-want +got):\n%s", d)
 	}
-	iam := map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
-		"detail": map[string]any{"eventSource": "iam.amazonaws.com", "eventName": "AttachRolePolicy", "readOnly": false}}
-	if ok, err := matches(pattern, iam); err != nil || !ok {
-		t.Errorf("an IAM change does not match the pattern with extra sources: %v %v", ok, err)
+	dynamo := map[string]any{"detail-type": "AWS API Call via CloudTrail", "source": "aws.dynamodb",
+		"detail": map[string]any{"eventSource": "dynamodb.amazonaws.com", "eventName": "CreateTable", "readOnly": false}}
+	if ok, err := matches(pattern, dynamo); err != nil || !ok {
+		t.Errorf("a DynamoDB change does not match the pattern with extra sources: %v %v", ok, err)
 	}
 	if got := get(res["Queue"], "Properties", "RedrivePolicy", "maxReceiveCount"); got != "7" {
 		t.Errorf("maxReceiveCount = %v, want 7", got)
@@ -762,7 +798,7 @@ func TestTerraformModule(t *testing.T) {
 		`actions = ["sts:AssumeRole", "sts:TagSession"]`,
 		`resource "aws_eks_pod_identity_association"`,
 		`AWSLogs/*/CloudTrail/*`,
-		`prefix = "aws."`,
+		`concat(local.base_pattern["detail"]["eventSource"], var.extra_event_sources)`,
 	} {
 		if !strings.Contains(hcl, want) {
 			t.Errorf("terraform module lacks %s", want)

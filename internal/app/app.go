@@ -125,6 +125,8 @@ type Backend interface {
 	store.Store
 	store.Outbox
 	store.Checkpoints
+	store.Leases
+	store.Activity
 	store.Quarantine
 	Ping(ctx context.Context) error
 }

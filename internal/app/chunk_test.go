@@ -123,7 +123,10 @@ func startWith(t *testing.T, cfg *config.Config, wrap func(Backend) Backend) (*S
 		t.Fatal(err)
 	}
 	if wrap != nil {
+		// The service commits through its pipeline: both see the
+		// wrapped store.
 		svc.store = wrap(svc.store)
+		svc.pipe.store = svc.store
 	}
 	svc.retryPause = 0
 	done := make(chan error, 1)

@@ -10,6 +10,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
 )
 
 // SilenceRule is the rule id of heartbeat findings.
@@ -25,12 +26,16 @@ type heartbeat struct {
 	started    time.Time
 	last       map[[2]string]time.Time
 	reported   map[[2]string]time.Time // the last-seen time already reported
+	// dirty is what this instance saw since it last recorded activity in
+	// the store, where the instance judging silences reads every
+	// instance's.
+	dirty map[[2]string]time.Time
 }
 
 // newHeartbeat builds the heartbeat from its validated configuration
 // (config checks max_silence and expect); a zero max_silence disables it.
 func newHeartbeat(c config.Heartbeat, now func() time.Time) *heartbeat {
-	h := &heartbeat{now: now, started: now(), last: map[[2]string]time.Time{}, reported: map[[2]string]time.Time{}}
+	h := &heartbeat{now: now, started: now(), last: map[[2]string]time.Time{}, reported: map[[2]string]time.Time{}, dirty: map[[2]string]time.Time{}}
 	if c.MaxSilence <= 0 {
 		return h
 	}
@@ -48,8 +53,52 @@ func (h *heartbeat) saw(account, region string, _ time.Time) {
 		return
 	}
 	h.mu.Lock()
-	h.last[[2]string{account, region}] = h.now()
+	now := h.now()
+	h.last[[2]string{account, region}] = now
+	h.dirty[[2]string{account, region}] = now
 	h.mu.Unlock()
+}
+
+// pending takes what this instance saw since the last call, to record in
+// the store.
+func (h *heartbeat) pending() []store.Seen {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]store.Seen, 0, len(h.dirty))
+	for k, at := range h.dirty {
+		out = append(out, store.Seen{Account: k[0], Region: k[1], At: at})
+	}
+	clear(h.dirty)
+	sort.Slice(out, func(i, j int) bool { return out[i].Account+out[i].Region < out[j].Account+out[j].Region })
+	return out
+}
+
+// unrecorded puts back activity the store did not take, for the next try.
+func (h *heartbeat) unrecorded(seen []store.Seen) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, x := range seen {
+		k := [2]string{x.Account, x.Region}
+		if x.At.After(h.dirty[k]) {
+			h.dirty[k] = x.At
+		}
+	}
+}
+
+// merge learns every instance's activity from the store: the judge counts
+// an account and region as live when any instance received its events.
+func (h *heartbeat) merge(seen []store.Seen) {
+	if h == nil || h.maxSilence == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, x := range seen {
+		k := [2]string{x.Account, x.Region}
+		if last, ok := h.last[k]; !ok || x.At.After(last) {
+			h.last[k] = x.At
+		}
+	}
 }
 
 // check returns a finding for every account and region silent too long,

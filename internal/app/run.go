@@ -48,6 +48,7 @@ type Service struct {
 	cfg     *config.Config
 	o       RunOptions
 	log     *slog.Logger
+	pipe    *Pipeline
 	engine  *rule.Engine
 	store   Backend
 	router  dispatch.Router
@@ -62,6 +63,7 @@ type Service struct {
 	adminLn   net.Listener
 	metrics   *metrics
 	beat      *heartbeat
+	leases    *leaser
 	ready     atomic.Bool
 	storeOK   atomic.Int64 // when the store last answered (Unix ns)
 	batches   chan pending
@@ -97,35 +99,27 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if err := Check(cfg, CheckOptions{Getenv: o.Getenv, RuleDirs: o.RuleDirs}); err != nil {
 		return nil, err
 	}
-	var errs []error
-	cat, eng, err := Engine(cfg, o.RuleDirs)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.engine = eng
-	chans, router, err := Channels(cfg, ChannelOptions{Getenv: o.Getenv, Logger: o.Logger, DefaultConsole: true, Stdout: o.Stdout, Stderr: o.Stderr})
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.router = router
 	s.beat = newHeartbeat(cfg.Heartbeat, o.Now)
-	if err := cfg.Merge(errs...); err != nil {
-		return nil, err
-	}
-	st, err := OpenStoreMode(cfg, o.Getenv, StoreRun)
+	p, err := NewPipeline(cfg, PipelineOptions{Getenv: o.Getenv, Logger: o.Logger, RuleDirs: o.RuleDirs,
+		Deliver: true, DefaultConsole: true, StoreMode: StoreRun, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
 	defer func() {
 		if err != nil {
-			st.Close()
+			p.Close()
 		}
 	}()
-	s.metrics = newMetrics(s.store, chans)
-	s.disp = dispatch.New(s.store, chans, dispatch.Options{Logger: o.Logger})
+	s.pipe = p
+	s.engine, s.store, s.router, s.disp = p.Engine(), p.Store(), p.Router(), p.Dispatcher()
+	cat, eng := p.Catalogue(), p.Engine()
+	s.metrics = newMetrics(s.store, p.Channels())
 	s.metrics.watchDispatcher(s.disp)
 	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
+	s.leases = newLeaser(s.store, newHolder(), cfg.Store.Lease(), o.Logger, s.metrics.reg)
+	if s.beat.maxSilence > 0 {
+		s.leases.gauge.WithLabelValues(heartbeatLease).Set(0) // from the start, as the other series
+	}
 	if cfg.Admin.Listen != "off" {
 		addr := cfg.Admin.Listen
 		if addr == "" {
@@ -136,7 +130,8 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
-	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
+	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store,
+		Claim: func(ctx context.Context, key string) bool { return s.leases.Held(ctx, key) }})
 	if err == nil {
 		s.unstarted, err = StartSources(ctx, srcs, o.Logger)
 	}
@@ -213,6 +208,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.disp.Run(dispCtx)
 		close(dispDone)
 	}()
+	leaseCtx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	leasesDone := make(chan struct{})
+	go func() {
+		s.leases.run(leaseCtx)
+		close(leasesDone)
+	}()
 	s.commitWG.Add(1)
 	go s.committer()
 	readCtx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
@@ -268,6 +269,12 @@ func (s *Service) Run(ctx context.Context) error {
 	close(s.batches)
 	s.commitWG.Wait()
 	closeAll(false)
+	// Everything read is committed and acknowledged (S3 checkpoints
+	// saved): the leases go to the other instances now, not when they
+	// lapse.
+	stopLeases()
+	<-leasesDone
+	s.leases.releaseAll(sctx)
 	stopDisp()
 	<-dispDone
 	if s.admin != nil {
@@ -492,14 +499,11 @@ func (s *Service) save(js []judged) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.commitTimeout)
 	defer cancel()
-	res, err := s.store.SaveRouted(ctx, fs, s.router.Route)
+	res, err := s.pipe.Save(ctx, fs)
 	if err != nil {
 		return err
 	}
 	s.storeOK.Store(time.Now().UnixNano())
-	if chs := owedChannels(res); len(chs) > 0 {
-		s.disp.Kick(chs...)
-	}
 	// A finding is new once: the same event twice in the group is stored
 	// once, and counted (and reported to its batch as new) once.
 	counted := map[string]bool{}
@@ -561,27 +565,14 @@ func (s *Service) quarantine(j judged, err error) {
 	s.metrics.quarantined.WithLabelValues(j.p.src).Inc()
 	s.log.Error("batch quarantined after repeated commit failures", "source", j.p.src, "object", obj, "offset", b.Offset, "records", b.Records, "err", err)
 	f := quarantineFinding(e)
-	if res, ferr := s.store.SaveRouted(ctx, []finding.Finding{f}, s.router.Route); ferr != nil {
+	if res, ferr := s.pipe.Save(ctx, []finding.Finding{f}); ferr != nil {
 		s.log.Error("save quarantine finding", "source", j.p.src, "err", ferr)
-	} else {
-		if res.New[f.ID] {
-			s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
-		}
-		if chs := owedChannels(res); len(chs) > 0 {
-			s.disp.Kick(chs...)
-		}
+	} else if res.New[f.ID] {
+		s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
 	}
 	s.ack(j.p, source.Result{Quarantined: true}, "quarantined")
 }
 
-// owedChannels names the channels a save added deliveries for.
-func owedChannels(res store.SaveResult) []string {
-	out := make([]string, 0, len(res.Owed))
-	for ch := range res.Owed {
-		out = append(out, ch)
-	}
-	return out
-}
 
 func (s *Service) heartbeatLoop(ctx context.Context) {
 	if s.beat == nil || s.beat.maxSilence == 0 {
@@ -594,21 +585,48 @@ func (s *Service) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fs := s.beat.check()
-			if len(fs) == 0 {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if _, err := s.store.SaveRouted(cctx, fs, s.router.Route); err != nil {
-				s.log.Error("save silence findings", "err", err)
-			} else {
-				for _, f := range fs {
-					s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
-					s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
-				}
-				s.disp.Kick()
-			}
-			cancel()
+			s.heartbeatTick(ctx)
 		}
+	}
+}
+
+// heartbeatTick records what this instance saw in the store; the instance
+// holding the heartbeat lease then judges silences from every instance's
+// activity, so a silence raises one finding however many instances run.
+func (s *Service) heartbeatTick(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if seen := s.beat.pending(); len(seen) > 0 {
+		if err := s.store.SawTrails(cctx, seen); err != nil {
+			s.beat.unrecorded(seen)
+			s.log.Error("record trail activity", "err", err)
+		}
+	}
+	if !s.leases.Held(cctx, heartbeatLease) {
+		return
+	}
+	act, err := s.store.TrailActivity(cctx)
+	if err != nil {
+		// Judging from this instance's events alone would report trails
+		// other instances hear from.
+		s.log.Error("read trail activity; silences not judged this time", "err", err)
+		return
+	}
+	s.beat.merge(act)
+	fs := s.beat.check()
+	if len(fs) == 0 {
+		return
+	}
+	res, err := s.pipe.Save(cctx, fs)
+	if err != nil {
+		s.log.Error("save silence findings", "err", err)
+		return
+	}
+	for _, f := range fs {
+		if !res.New[f.ID] { // raised before, by this judge or the one before it
+			continue
+		}
+		s.metrics.findings.WithLabelValues(f.RuleID, f.Risk.String()).Inc()
+		s.log.Warn("trail silent", "account", f.AccountID, "region", f.Region, "finding_id", f.ID)
 	}
 }

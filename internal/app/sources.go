@@ -23,6 +23,10 @@ type SourceEnv struct {
 	Logger      *slog.Logger
 	Wants       source.Wants
 	Checkpoints store.Checkpoints
+	// Claim, when set, says whether this instance may read an S3 source's
+	// account and region now (it holds the lease named by its checkpoint
+	// key), so instances sharing a store read each prefix once.
+	Claim func(ctx context.Context, key string) bool
 }
 
 // sourceKind checks one source type's configuration and builds it (without
@@ -50,7 +54,7 @@ var sourceKinds = map[string]sourceKind{
 		return webhook.New(name, c, webhook.Options{Wants: env.Wants, Logger: env.Logger.With("source", name)})
 	}),
 	"s3": sourceOf(func(name string, c s3source.Config, env SourceEnv) (source.Source, error) {
-		return s3source.New(name, c, s3source.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints})
+		return s3source.New(name, c, s3source.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints, Claim: env.Claim})
 	}),
 	"file": sourceOf(func(name string, c file.Config, env SourceEnv) (source.Source, error) {
 		return file.New(name, c, file.Options{Wants: env.Wants, Logger: env.Logger.With("source", name), Checkpoints: env.Checkpoints})

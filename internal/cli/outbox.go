@@ -10,7 +10,6 @@ import (
 
 	"github.com/trailwatch/trailwatch/internal/app"
 	"github.com/trailwatch/trailwatch/internal/config"
-	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/notify"
 	"github.com/trailwatch/trailwatch/internal/printable"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -51,6 +50,16 @@ a pending, sending or dead delivery: any other is an error, and the rest are sti
 dropped.`,
 				examples: []string{"trailwatch outbox drop 12", "trailwatch outbox drop --all-dead --channel old-pager"},
 				run:      outboxAct,
+			},
+			{
+				name: "route", args: "[flags]", summary: "route findings stored without alerting (a scan without --notify) to the channels",
+				help: `Route the findings stored without routing (by a scan without --notify, such as a
+backfill before going live) to the channels of --config: the deliveries they owe
+are queued, once, and trailwatch run, or outbox deliver, sends them. --since
+limits it to findings whose event is that recent. trailwatch run and scan
+--notify also route such a finding when they see its event again.`,
+				examples: []string{"trailwatch outbox route --config trailwatch.yaml --since 7d && trailwatch outbox deliver --config trailwatch.yaml"},
+				run:      outboxRoute,
 			},
 			{
 				name: "deliver", args: "[flags]", summary: "deliver what is due now, then stop",
@@ -254,31 +263,62 @@ func outboxDeliver(ctx context.Context, env *Env, c *command, args []string) int
 	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
 		return code
 	}
-	cfg, st, err := openOutbox(env, *cfgPath, *db)
+	cfg, err := loadConfig(env, *cfgPath)
 	if err != nil {
 		return fail(env, err)
 	}
-	defer st.Close()
-	log := newLogger(env, cfg, false)
-	chans, _, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: log, Stdout: env.Stdout, Stderr: env.Stderr})
+	useDB(cfg, *db)
+	p, err := app.NewPipeline(cfg, app.PipelineOptions{Getenv: env.Getenv, Logger: newLogger(env, cfg, false), NoRules: true, Deliver: true,
+		AttemptTimeout: *attempt, Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
-		return fail(env, cfg.Merge(err))
-	}
-	d := dispatch.New(st, chans, dispatch.Options{Logger: log, AttemptTimeout: *attempt})
-	dctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	left, err := d.Drain(dctx)
-	if err != nil && ctx.Err() == nil {
 		return fail(env, err)
 	}
-	var sent, dead int64
-	for _, s := range d.Stats() {
-		sent += s.Sent
-		dead += s.Dead
+	defer p.Close()
+	d, err := p.Drain(ctx, *timeout)
+	if err != nil {
+		return fail(env, err)
 	}
-	fmt.Fprintf(env.Stdout, "%d delivered, %d dead, %d still pending%s\n", sent, dead, left, seeOutbox(dead, int64(left)))
-	if left > 0 || dead > 0 {
+	fmt.Fprintf(env.Stdout, "%d delivered, %d dead, %d still pending%s\n", d.Sent, d.Dead, d.Left, seeOutbox(d.Dead, int64(d.Left)))
+	if d.Failed() {
 		return ExitError
 	}
+	return ExitOK
+}
+
+func outboxRoute(ctx context.Context, env *Env, c *command, args []string) int {
+	fs := c.flags()
+	cfgPath := configFlag(fs, "")
+	db := dbFlag(fs)
+	since := durationFlag(fs, "since", 0, "only findings whose event is at most `DURATION` old (default: all)")
+	if _, code, ok := c.parse(env, fs, args, 0, 0); !ok {
+		return code
+	}
+	cfg, err := loadConfig(env, *cfgPath)
+	if err != nil {
+		return fail(env, err)
+	}
+	if len(cfg.Channels) == 0 {
+		return fail(env, fmt.Errorf("no channels configured to route to (add channels: to the --config file; see docs/channels/README.md)"))
+	}
+	useDB(cfg, *db)
+	p, err := app.NewPipeline(cfg, app.PipelineOptions{Getenv: env.Getenv, Logger: newLogger(env, cfg, false), NoRules: true, Deliver: true,
+		Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return fail(env, err)
+	}
+	defer p.Close()
+	var from time.Time
+	if *since > 0 {
+		from = time.Now().Add(-*since)
+	}
+	n, err := p.RouteUnrouted(ctx, from)
+	if err != nil {
+		return fail(env, err)
+	}
+	msg := plural(int64(n), "finding", "findings") + " routed"
+	if n > 0 {
+		msg += " (trailwatch run, or trailwatch outbox deliver, sends what they owe)"
+	}
+	fmt.Fprintln(env.Stdout, msg)
 	return ExitOK
 }

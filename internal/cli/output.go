@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/finding"
@@ -60,31 +63,14 @@ const noFindings = "no findings match"
 // is left out of JSON output. A table escapes every field and says so when
 // it is empty; JSON is an empty array, JSON lines nothing.
 func printFindings(w io.Writer, format string, fs []finding.Finding, colour, raw bool) error {
-	strip := func(f finding.Finding) finding.Finding {
-		if !raw {
-			f.Raw = nil
-		}
-		return f
-	}
-	switch format {
-	case "json":
-		out := make([]finding.Finding, 0, len(fs))
-		for _, f := range fs {
-			out = append(out, strip(f))
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(out)
-	case "jsonl":
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		for _, f := range fs {
-			if err := enc.Encode(strip(f)); err != nil {
+	if format == "json" || format == "jsonl" {
+		fw := newFindingWriter(w, format, colour, raw, 0)
+		for i := range fs {
+			if err := fw.Write(&fs[i]); err != nil {
 				return err
 			}
 		}
-		return nil
+		return fw.Close()
 	}
 	if len(fs) == 0 {
 		_, err := fmt.Fprintln(w, noFindings)
@@ -123,6 +109,184 @@ func printFindings(w io.Writer, format string, fs []finding.Finding, colour, raw
 	}
 	_, err := io.WriteString(w, out)
 	return err
+}
+
+// findingWriter prints findings one at a time and holds none: JSON as a
+// streaming array (the same bytes encoding the whole slice gives), JSON
+// lines, or a table whose columns have fixed widths (the rule column as
+// wide as the longest rule id of the catalogue), so no row waits for the
+// others. Render and WriteRendered split Write for callers that sort the
+// rendered findings before printing them (scan's spill).
+type findingWriter struct {
+	w         io.Writer
+	format    string
+	colour    bool
+	raw       bool
+	ruleWidth int
+	n         int
+	buf       bytes.Buffer
+	enc       *json.Encoder
+}
+
+// Widths of the fixed table columns: the short id, the time, the longest
+// risk level.
+const (
+	idWidth   = shortLen
+	timeWidth = len("2006-01-02 15:04:05")
+	riskWidth = len("VERY_HIGH")
+	colGap    = "  "
+)
+
+func newFindingWriter(w io.Writer, format string, colour, raw bool, ruleWidth int) *findingWriter {
+	fw := &findingWriter{w: w, format: format, colour: colour, raw: raw, ruleWidth: max(ruleWidth, len("RULE"))}
+	fw.enc = json.NewEncoder(&fw.buf)
+	fw.enc.SetEscapeHTML(false)
+	if format == "json" {
+		// An element of the array, as encoding the array indents it.
+		fw.enc.SetIndent("  ", "  ")
+	}
+	return fw
+}
+
+// Render returns the bytes that stand for f in the format, whatever its
+// place in the output. The slice is valid until the next call.
+func (fw *findingWriter) Render(f *finding.Finding) ([]byte, error) {
+	fw.buf.Reset()
+	switch fw.format {
+	case "json", "jsonl":
+		c := *f
+		if !fw.raw {
+			c.Raw = nil
+		}
+		if err := fw.enc.Encode(&c); err != nil {
+			return nil, err
+		}
+		b := fw.buf.Bytes()
+		if fw.format == "json" {
+			b = b[:len(b)-1] // the separator decides what follows
+		}
+		return b, nil
+	}
+	t := "-"
+	if !f.EventTime.IsZero() {
+		t = f.EventTime.UTC().Format("2006-01-02 15:04:05")
+	}
+	b := &fw.buf
+	pad(b, printable.Line(shortID(f.ID)), idWidth)
+	pad(b, t, timeWidth)
+	risk := f.Risk.String()
+	if c, ok := riskColour[f.Risk]; ok && fw.colour {
+		b.WriteString(c + risk + ansiReset)
+		b.WriteString(strings.Repeat(" ", max(riskWidth-len(risk), 0)) + colGap)
+	} else {
+		pad(b, risk, riskWidth)
+	}
+	pad(b, printable.Line(f.RuleID), fw.ruleWidth)
+	b.WriteString(printable.Line(f.Summary))
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// pad writes s and the spaces that fill its column and the gap.
+func pad(b *bytes.Buffer, s string, width int) {
+	b.WriteString(s)
+	b.WriteString(strings.Repeat(" ", max(width-utf8.RuneCountInString(s), 0)))
+	b.WriteString(colGap)
+}
+
+// WriteRendered prints one finding Render gave, with what goes before it.
+func (fw *findingWriter) WriteRendered(b []byte) error {
+	var head string
+	switch {
+	case fw.format == "json" && fw.n == 0:
+		head = "[\n  "
+	case fw.format == "json":
+		head = ",\n  "
+	case fw.format == "table" && fw.n == 0:
+		var h bytes.Buffer
+		pad(&h, "ID", idWidth)
+		pad(&h, "TIME (UTC)", timeWidth)
+		pad(&h, "RISK", riskWidth)
+		pad(&h, "RULE", fw.ruleWidth)
+		h.WriteString("SUMMARY\n")
+		head = h.String()
+	}
+	fw.n++
+	if head != "" {
+		if _, err := io.WriteString(fw.w, head); err != nil {
+			return err
+		}
+	}
+	_, err := fw.w.Write(b)
+	return err
+}
+
+// Write prints one finding.
+func (fw *findingWriter) Write(f *finding.Finding) error {
+	b, err := fw.Render(f)
+	if err != nil {
+		return err
+	}
+	return fw.WriteRendered(b)
+}
+
+// Close ends the output: the JSON array's end, or what an empty table
+// says.
+func (fw *findingWriter) Close() error {
+	var tail string
+	switch {
+	case fw.format == "json" && fw.n == 0:
+		tail = "[]\n"
+	case fw.format == "json":
+		tail = "\n]\n"
+	case fw.format == "table" && fw.n == 0:
+		tail = noFindings + "\n"
+	}
+	_, err := io.WriteString(fw.w, tail)
+	return err
+}
+
+// sizeValue is a flag holding a number of bytes: 1048576, 512KB, 64MB, 1GB
+// (KB, MB and GB are binary multiples; KiB, MiB and GiB are accepted too).
+type sizeValue int64
+
+func (v *sizeValue) String() string {
+	n := int64(*v)
+	switch {
+	case n > 0 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGB", n>>30)
+	case n > 0 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMB", n>>20)
+	case n > 0 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKB", n>>10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (v *sizeValue) Set(s string) error {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return fmt.Errorf("%s is not a size (such as 64MB, 512KB or a number of bytes)", printable.Quote(s))
+	}
+	*v = sizeValue(n * mult)
+	return nil
+}
+
+func sizeFlag(fs *flag.FlagSet, name string, def int64, usage string) *int64 {
+	n := def
+	fs.Var((*sizeValue)(&n), name, usage)
+	return &n
 }
 
 // printDetail writes one finding in full, for people, every field escaped.

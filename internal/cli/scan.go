@@ -3,22 +3,32 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/app"
-	"github.com/trailwatch/trailwatch/internal/dispatch"
+	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/printable"
+	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/scan"
+	"github.com/trailwatch/trailwatch/internal/spill"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
 
 // ScanGCPercent is the GOGC value trailwatch scan runs with.
 const ScanGCPercent = 400
+
+// ScanMemoryLimit is the soft limit of the Go heap (debug.SetMemoryLimit)
+// trailwatch scan runs with for a --sort-memory budget: room for the
+// engine, the workers' buffers and the batches being saved, plus twice
+// the budget. The default budget gives 160 MiB, and a peak RSS about 25 MB
+// above it (bench/README.md).
+func ScanMemoryLimit(sortMemory int64) int64 { return 96<<20 + 2*sortMemory }
 
 // saveBatch is how many findings are committed together during a scan.
 const saveBatch = 256
@@ -53,13 +63,86 @@ LEVEL exists and nothing failed; 130 when interrupted (Ctrl-C).`,
 	}
 }
 
+// scanOptions are scan's flags.
+type scanOptions struct {
+	cfgPath, db, format, order    string
+	ruleDirs                      multi
+	minRisk, failOn               finding.Risk
+	workers                       int
+	raw, quiet, special, notify   bool
+	attemptTimeout, notifyTimeout time.Duration
+	sortMemory                    int64
+	paths                         []string
+}
+
+// scanTally is what a scan found, for its summary and exit status.
+type scanTally struct {
+	saved    store.SaveResult
+	worst    finding.Risk
+	hidden   int64
+	errors   int64
+	foreign  []string // the first names of files that held no CloudTrail
+	stats    scan.Snapshot
+	elapsed  time.Duration
+	notified *app.Delivered
+}
+
 func runScan(ctx context.Context, env *Env, c *command, args []string) int {
+	o, code, ok := scanFlags(env, c, args)
+	if !ok {
+		return code
+	}
+	// A scan keeps little alive (one buffer per worker, the sort's
+	// budget) but allocates steadily; collecting less often is a measured
+	// ~5% of throughput for a few MB of peak memory (bench/README.md).
+	defer debug.SetGCPercent(debug.SetGCPercent(ScanGCPercent))
+	// Collecting seldom must not let the heap grow with the input: a soft
+	// limit makes the collector work harder near it (GOMEMLIMIT, when
+	// set, decides instead).
+	if env.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(ScanMemoryLimit(o.sortMemory)))
+	}
+	cfg, err := loadConfig(env, o.cfgPath)
+	if err != nil {
+		return fail(env, err)
+	}
+	useDB(cfg, o.db)
+	log := newLogger(env, cfg, o.quiet)
+	p, err := scanPipeline(env, cfg, o, log)
+	if err != nil {
+		return fail(env, err)
+	}
+	defer p.Close()
+	out := newScanOutput(env, o, p.Catalogue())
+	defer out.close()
+	t, err := walk(ctx, env, o, p, out, log)
+	if err == nil {
+		err = out.finish(ctx)
+	}
+	if err != nil {
+		return fail(env, err)
+	}
+	if o.notify {
+		d, err := p.Drain(ctx, o.notifyTimeout)
+		if err != nil {
+			return fail(env, fmt.Errorf("deliver: %w", err))
+		}
+		t.notified = &d
+	}
+	summarize(env, o, t)
+	return scanExit(env, o, t)
+}
+
+// scanFlags parses scan's flags and checks them.
+func scanFlags(env *Env, c *command, args []string) (*scanOptions, int, bool) {
+	o := &scanOptions{}
 	fs := c.flags()
 	cfgPath := configFlag(fs, "")
-	var ruleDirs multi
-	fs.Var(&ruleDirs, "rules", "`FOLDER` of extra rule files, beside the built-in catalogue (repeatable)")
+	fs.Var(&o.ruleDirs, "rules", "`FOLDER` of extra rule files, beside the built-in catalogue (repeatable)")
 	db := dbFlag(fs)
 	format := fs.String("format", "", "output `FORMAT`: table, json or jsonl (default table on a terminal, jsonl in a pipe)")
+	order := fs.String("order", "time", "output `ORDER`: time (oldest event first; sorted within --sort-memory, spilling to temporary files past it) or found (printed as found, nothing held)")
+	sortMemory := sizeFlag(fs, "sort-memory", spill.DefaultBudget, "with --order time, the `SIZE` of findings sorted in memory before sorted runs go to temporary files ($TMPDIR)")
 	minRisk := riskFlag(fs, "min-risk", "print only findings at or above this risk `LEVEL` (all are saved)")
 	failOn := riskFlag(fs, "fail-on", "exit 3 when a finding at or above this risk `LEVEL` exists")
 	workers := fs.Int("workers", 2, "`N` files scanned at once")
@@ -71,97 +154,156 @@ func runScan(ctx context.Context, env *Env, c *command, args []string) int {
 	notifyTimeout := durationFlag(fs, "notify-timeout", 2*time.Minute, "with --notify, the `DURATION` of delivering (retries included) before leaving the rest in the outbox")
 	paths, code, ok := c.parse(env, fs, args, 1, -1)
 	if !ok {
-		return code
+		return nil, code, false
 	}
-	// A scan keeps little alive (one buffer per worker) but allocates
-	// steadily; collecting less often is a measured ~5% of throughput for a
-	// few MB of peak memory (bench/README.md).
-	defer debug.SetGCPercent(debug.SetGCPercent(ScanGCPercent))
-	if *format == "" {
-		*format = defaultFormat(env)
+	o.cfgPath, o.db, o.format, o.order, o.sortMemory = *cfgPath, *db, *format, *order, *sortMemory
+	o.minRisk, o.failOn, o.workers = *minRisk, *failOn, *workers
+	o.raw, o.quiet, o.special, o.notify = *raw, *quiet, *special, *notifyFlag
+	o.attemptTimeout, o.notifyTimeout, o.paths = *attempt, *notifyTimeout, paths
+	if o.format == "" {
+		o.format = defaultFormat(env)
 	}
-	if err := checkFormat(*format, "table", "json", "jsonl"); err != nil {
-		return usageErr(env, c, err.Error())
+	if err := checkFormat(o.format, "table", "json", "jsonl"); err != nil {
+		return nil, usageErr(env, c, err.Error()), false
 	}
-	cfg, err := loadConfig(env, *cfgPath)
-	if err != nil {
-		return fail(env, err)
+	if o.order != "time" && o.order != "found" {
+		return nil, usageErr(env, c, fmt.Sprintf("--order: unknown order %s (want time or found)", printable.Quote(o.order))), false
 	}
-	useDB(cfg, *db)
-	log := newLogger(env, cfg, *quiet)
-	_, eng, err := app.Engine(cfg, ruleDirs)
-	if err != nil {
-		return fail(env, cfg.Merge(err))
+	if o.sortMemory <= 0 {
+		return nil, usageErr(env, c, "--sort-memory: must be more than 0"), false
 	}
-	var (
-		channels []dispatch.Channel
-		router   store.Router
-	)
-	if *notifyFlag {
-		if len(cfg.Channels) == 0 {
-			return fail(env, fmt.Errorf("--notify: no channels configured (add channels: to the --config file; see docs/channels/README.md)"))
-		}
-		chs, r, err := app.Channels(cfg, app.ChannelOptions{Getenv: env.Getenv, Logger: log, Stdout: env.Stdout, Stderr: env.Stderr})
-		if err != nil {
-			return fail(env, cfg.Merge(err))
-		}
-		channels, router = chs, r.Route
-	}
-	st, err := app.OpenStore(cfg, env.Getenv)
-	if err != nil {
-		return fail(env, err)
-	}
-	defer st.Close()
+	return o, 0, true
+}
 
-	var (
-		pending  []finding.Finding
-		found    []finding.Finding
-		saved    store.SaveResult
-		worst    finding.Risk
-		hidden   int64
-		errCount int64
-		foreign  []string
-	)
+// scanPipeline builds the engine, the store and, with --notify, the
+// channels.
+func scanPipeline(env *Env, cfg *config.Config, o *scanOptions, log *slog.Logger) (*app.Pipeline, error) {
+	if o.notify && len(cfg.Channels) == 0 {
+		return nil, fmt.Errorf("--notify: no channels configured (add channels: to the --config file; see docs/channels/README.md)")
+	}
+	return app.NewPipeline(cfg, app.PipelineOptions{Getenv: env.Getenv, Logger: log, RuleDirs: o.ruleDirs, Deliver: o.notify,
+		AttemptTimeout: o.attemptTimeout, Stdout: env.Stdout, Stderr: env.Stderr})
+}
+
+// scanOutput prints findings as they come (--order found) or sorts them
+// in bounded memory first (--order time).
+type scanOutput struct {
+	fw     *findingWriter
+	sorter *spill.Sorter // nil with --order found
+	guard  *progressGuard
+}
+
+func newScanOutput(env *Env, o *scanOptions, cat *rule.Catalogue) *scanOutput {
+	width := 0
+	if cat != nil {
+		for _, r := range cat.Rules {
+			width = max(width, len(r.ID))
+		}
+	}
+	g := &progressGuard{w: env.Stdout}
+	out := &scanOutput{fw: newFindingWriter(g, o.format, env.colour(env.StdoutTTY), o.raw, width), guard: g}
+	if o.order == "time" {
+		out.sorter = spill.New(spill.Options{Budget: o.sortMemory})
+	}
+	return out
+}
+
+// add prints a finding, or holds it for sorting.
+func (s *scanOutput) add(f *finding.Finding) error {
+	b, err := s.fw.Render(f)
+	if err != nil {
+		return err
+	}
+	if s.sorter != nil {
+		return s.sorter.Add(spill.KeyOf(f), b)
+	}
+	return s.fw.WriteRendered(b)
+}
+
+// finish prints what was held, in order, and ends the output. Ctrl-C
+// stops it.
+func (s *scanOutput) finish(ctx context.Context) error {
+	if s.sorter != nil {
+		err := s.sorter.Each(func(_ spill.Key, b []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return s.fw.WriteRendered(b)
+		})
+		if err != nil {
+			return fmt.Errorf("printing the sorted findings: %w", err)
+		}
+	}
+	return s.fw.Close()
+}
+
+func (s *scanOutput) close() {
+	if s.sorter != nil {
+		s.sorter.Close()
+	}
+}
+
+// progressGuard is scan's stdout: a progress line on the same terminal is
+// cleared before anything is printed.
+type progressGuard struct {
+	mu    sync.Mutex
+	w     io.Writer
+	clear func() // set while a progress line may be shown
+}
+
+func (g *progressGuard) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.clear != nil {
+		g.clear()
+	}
+	return g.w.Write(b)
+}
+
+// walk scans the paths: findings are saved in batches through the
+// pipeline and handed to the output; problems are counted and reported.
+func walk(ctx context.Context, env *Env, o *scanOptions, p *app.Pipeline, out *scanOutput, log *slog.Logger) (*scanTally, error) {
+	t := &scanTally{}
+	var pending []finding.Finding
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
 		}
-		r, err := st.SaveRouted(ctx, pending, router)
+		r, err := p.Save(ctx, pending)
 		if err != nil {
 			return err
 		}
-		saved.Inserted += r.Inserted
-		saved.Duplicates += r.Duplicates
+		t.saved.Inserted += r.Inserted
+		t.saved.Duplicates += r.Duplicates
 		pending = pending[:0]
 		return nil
 	}
-	var progressMu sync.Mutex
-	clearProgress := func() {}
-	shown := false // a progress line is on the screen
-	showProgress := env.StderrTTY && !*quiet && env.Getenv("TERM") != "dumb"
+	g := out.guard
 	say := func(prefix, msg string) {
-		progressMu.Lock()
-		clearProgress()
-		progressMu.Unlock()
+		g.mu.Lock()
+		if g.clear != nil {
+			g.clear()
+		}
+		g.mu.Unlock()
 		fmt.Fprintln(env.Stderr, "trailwatch: "+prefix+printable.Line(msg))
 	}
 	sc := scan.New(scan.Options{
-		Engine:  eng,
-		Workers: *workers,
-		Special: *special,
+		Engine:  p.Engine(),
+		Workers: o.workers,
+		Special: o.special,
 		Logger:  log,
 		Findings: func(fs []finding.Finding) error {
-			for _, f := range fs {
-				worst = max(worst, f.Risk)
-				pending = append(pending, f)
-				if f.Risk < *minRisk {
-					hidden++
+			for i := range fs {
+				f := &fs[i]
+				t.worst = max(t.worst, f.Risk)
+				pending = append(pending, *f)
+				if f.Risk < o.minRisk {
+					t.hidden++
 					continue
 				}
-				if !*raw {
-					f.Raw = nil
+				if err := out.add(f); err != nil {
+					return err
 				}
-				found = append(found, f)
 			}
 			if len(pending) >= saveBatch {
 				return flush()
@@ -169,118 +311,125 @@ func runScan(ctx context.Context, env *Env, c *command, args []string) int {
 			return nil
 		},
 		Errors: func(err error) {
-			errCount++
+			t.errors++
 			say("error: ", err.Error())
 		},
 		Warnings: func(msg string) {
-			if !*quiet {
+			if !o.quiet {
 				say("warning: ", msg)
 			}
 		},
 		Foreign: func(name string, _ int64) {
-			if len(foreign) < 3 {
-				foreign = append(foreign, printable.Quote(name))
+			if len(t.foreign) < 3 {
+				t.foreign = append(t.foreign, printable.Quote(name))
 			}
 		},
 	})
 	start := time.Now()
-	stop := make(chan struct{})
+	stopProgress := showProgress(env, o, sc, g)
+	err := sc.Paths(ctx, o.paths, env.Stdin)
+	stopProgress()
+	if err == nil {
+		err = flush()
+	}
+	t.stats, t.elapsed = sc.Stats.Snapshot(), time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("scan stopped: %w", err)
+	}
+	return t, nil
+}
+
+// showProgress draws a progress line on a terminal's stderr until the
+// function it returns is called.
+func showProgress(env *Env, o *scanOptions, sc *scan.Scanner, g *progressGuard) (stop func()) {
+	if !env.StderrTTY || o.quiet || env.Getenv("TERM") == "dumb" {
+		return func() {}
+	}
+	shown := false // a progress line is on the screen
+	g.mu.Lock()
+	g.clear = func() {
+		if shown {
+			fmt.Fprint(env.Stderr, "\r\x1b[K")
+			shown = false
+		}
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
 	var wg sync.WaitGroup
-	if showProgress {
-		clearProgress = func() {
-			if shown {
-				fmt.Fprint(env.Stderr, "\r\x1b[K")
-				shown = false
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				g.mu.Lock()
+				g.clear()
+				g.clear = nil
+				g.mu.Unlock()
+				return
+			case <-tick.C:
+				s := sc.Stats.Snapshot()
+				g.mu.Lock()
+				fmt.Fprintf(env.Stderr, "\r\x1b[Kscanning: %s, %.1f MB, %s, %s", plural(s.Files, "file", "files"), float64(s.Bytes)/1e6,
+					plural(s.Records, "record", "records"), plural(s.Findings, "finding", "findings"))
+				shown = true
+				g.mu.Unlock()
 			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(250 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					progressMu.Lock()
-					clearProgress()
-					progressMu.Unlock()
-					return
-				case <-t.C:
-					s := sc.Stats.Snapshot()
-					progressMu.Lock()
-					fmt.Fprintf(env.Stderr, "\r\x1b[Kscanning: %s, %.1f MB, %s, %s", plural(s.Files, "file", "files"), float64(s.Bytes)/1e6,
-						plural(s.Records, "record", "records"), plural(s.Findings, "finding", "findings"))
-					shown = true
-					progressMu.Unlock()
-				}
-			}
-		}()
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
 	}
-	scanErr := sc.Paths(ctx, paths, env.Stdin)
-	close(stop)
-	wg.Wait()
-	if scanErr == nil {
-		scanErr = flush()
+}
+
+// summarize writes the notifications line and the summary to stderr.
+func summarize(env *Env, o *scanOptions, t *scanTally) {
+	if d := t.notified; d != nil && (!o.quiet || d.Failed()) {
+		fmt.Fprintf(env.Stderr, "trailwatch: notifications: %d delivered, %d dead, %d still pending%s\n", d.Sent, d.Dead, d.Left, seeOutbox(d.Dead, int64(d.Left)))
 	}
-	if scanErr != nil {
-		return fail(env, fmt.Errorf("scan stopped: %w", scanErr))
+	if o.quiet {
+		return
 	}
-	sort.SliceStable(found, func(i, j int) bool {
-		if !found[i].EventTime.Equal(found[j].EventTime) {
-			return found[i].EventTime.Before(found[j].EventTime)
-		}
-		return found[i].ID < found[j].ID
-	})
-	if err := printFindings(env.Stdout, *format, found, env.colour(env.StdoutTTY), *raw); err != nil {
-		return fail(env, err)
+	s := t.stats
+	if s.Foreign > 0 {
+		fmt.Fprintf(env.Stderr, "trailwatch: %s held JSON but no CloudTrail records (%s%s): nothing to scan in them\n",
+			plural(s.Foreign, "file", "files"), strings.Join(t.foreign, ", "), more(s.Foreign, len(t.foreign)))
 	}
-	deliveryFailed := false
-	if *notifyFlag {
-		d := dispatch.New(st, channels, dispatch.Options{Logger: log, AttemptTimeout: *attempt})
-		dctx, cancel := context.WithTimeout(ctx, *notifyTimeout)
-		left, err := d.Drain(dctx)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			return fail(env, fmt.Errorf("deliver: %w", err))
-		}
-		var sent, dead int64
-		for _, s := range d.Stats() {
-			sent += s.Sent
-			dead += s.Dead
-		}
-		deliveryFailed = dead > 0 || left > 0
-		if !*quiet || deliveryFailed {
-			fmt.Fprintf(env.Stderr, "trailwatch: notifications: %d delivered, %d dead, %d still pending%s\n", sent, dead, left, seeOutbox(dead, int64(left)))
-		}
+	var b strings.Builder
+	fmt.Fprintf(&b, "trailwatch: scanned %s (%.1f MB), %s, %s (%d new, %d already stored)",
+		plural(s.Files, "file", "files"), float64(s.Bytes)/1e6, plural(s.Records, "record", "records"),
+		plural(s.Findings, "finding", "findings"), t.saved.Inserted, t.saved.Duplicates)
+	if t.hidden > 0 {
+		fmt.Fprintf(&b, ", %d below --min-risk %s not shown", t.hidden, o.minRisk)
 	}
-	s := sc.Stats.Snapshot()
-	if !*quiet {
-		if s.Foreign > 0 {
-			fmt.Fprintf(env.Stderr, "trailwatch: %s held JSON but no CloudTrail records (%s%s): nothing to scan in them\n",
-				plural(s.Foreign, "file", "files"), strings.Join(foreign, ", "), more(s.Foreign, len(foreign)))
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "trailwatch: scanned %s (%.1f MB), %s, %s (%d new, %d already stored)",
-			plural(s.Files, "file", "files"), float64(s.Bytes)/1e6, plural(s.Records, "record", "records"),
-			plural(s.Findings, "finding", "findings"), saved.Inserted, saved.Duplicates)
-		if hidden > 0 {
-			fmt.Fprintf(&b, ", %d below --min-risk %s not shown", hidden, *minRisk)
-		}
-		fmt.Fprintf(&b, " in %s; %s", time.Since(start).Round(time.Millisecond), plural(errCount, "error", "errors"))
-		if s.FilesWithErrors > 0 {
-			fmt.Fprintf(&b, " in %s", plural(s.FilesWithErrors, "file", "files"))
-		}
-		fmt.Fprintln(env.Stderr, b.String())
+	fmt.Fprintf(&b, " in %s; %s", t.elapsed.Round(time.Millisecond), plural(t.errors, "error", "errors"))
+	if s.FilesWithErrors > 0 {
+		fmt.Fprintf(&b, " in %s", plural(s.FilesWithErrors, "file", "files"))
 	}
+	fmt.Fprintln(env.Stderr, b.String())
+	if n := t.saved.Inserted; !o.notify && n > 0 && o.db != ":memory:" {
+		// Stored without deliveries: say how they will still alert.
+		fmt.Fprintf(env.Stderr, "trailwatch: %s stored without notifying: trailwatch run alerts %s when it sees %s events again; trailwatch outbox route queues %s now\n",
+			plural(int64(n), "new finding was", "new findings were"), pluralWord(n, "it", "them"), pluralWord(n, "its", "their"), pluralWord(n, "it", "them"))
+	}
+}
+
+// scanExit decides the exit status: errors (of input or delivery) first,
+// then --fail-on.
+func scanExit(env *Env, o *scanOptions, t *scanTally) int {
+	deliveryFailed := t.notified != nil && t.notified.Failed()
 	switch {
-	case errCount > 0 || deliveryFailed:
-		if *failOn != 0 && worst >= *failOn {
-			fmt.Fprintf(env.Stderr, "trailwatch: a finding at or above --fail-on %s exists too, but errors decide the exit status: %d\n", *failOn, ExitError)
+	case t.errors > 0 || deliveryFailed:
+		if o.failOn != 0 && t.worst >= o.failOn {
+			fmt.Fprintf(env.Stderr, "trailwatch: a finding at or above --fail-on %s exists too, but errors decide the exit status: %d\n", o.failOn, ExitError)
 		}
 		return ExitError
-	case *failOn != 0 && worst >= *failOn:
-		if !*quiet {
-			fmt.Fprintf(env.Stderr, "trailwatch: a finding at or above --fail-on %s (%s): exit %d\n", *failOn, worst, ExitFindings)
+	case o.failOn != 0 && t.worst >= o.failOn:
+		if !o.quiet {
+			fmt.Fprintf(env.Stderr, "trailwatch: a finding at or above --fail-on %s (%s): exit %d\n", o.failOn, t.worst, ExitFindings)
 		}
 		return ExitFindings
 	}

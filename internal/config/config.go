@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -76,6 +77,23 @@ type Store struct {
 	// replaced from the environment (ResolveDSN). It may hold a password:
 	// never print it.
 	DSN string `yaml:"dsn"`
+	// LeasePeriod bounds how long the work one instance leased (an S3
+	// account and region, judging the heartbeat) waits for another when
+	// that instance dies: it is renewed every third of the period and
+	// lapses two thirds of it after its last renewal. Default
+	// DefaultLeasePeriod.
+	LeasePeriod duration.Duration `yaml:"lease_period"`
+}
+
+// DefaultLeasePeriod is store.lease_period's default.
+const DefaultLeasePeriod = 30 * time.Second
+
+// Lease returns the lease period, its default applied.
+func (s Store) Lease() time.Duration {
+	if s.LeasePeriod <= 0 {
+		return DefaultLeasePeriod
+	}
+	return s.LeasePeriod.D()
 }
 
 // Defaults, explicit: what an absent key means.
@@ -284,6 +302,9 @@ func (c *Config) validate() []*Problem {
 		for _, name := range badEnvRefs(c.Store.DSN) {
 			v.add("store.dsn", "%q is not a valid ${VAR} reference (letters, digits and _ only)", name)
 		}
+	}
+	if c.Store.LeasePeriod != 0 && c.Store.LeasePeriod.D() < time.Second {
+		v.add("store.lease_period", "must be at least 1s")
 	}
 	c.RuleDefaults.validate(&v, "rule_defaults")
 	for _, id := range sortedKeys(c.Rules) {

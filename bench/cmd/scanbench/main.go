@@ -5,6 +5,15 @@
 //     counts (1 and 2);
 //   - peak memory (VmHWM) of a scan < 256 MB.
 //
+// With -findings N it instead checks that trailwatch scan's memory does not
+// grow with its output: it generates a trail where almost every record is
+// a change the catalogue reports, sized for about N findings, and one a
+// tenth of it, runs the whole `trailwatch scan` command over each in a
+// child process (saving every finding in a SQLite file, printing them
+// sorted by time to /dev/null), and reports each child's peak RSS
+// (rusage maxrss) and their ratio; the target is < 256 MB at 1,000,000
+// findings.
+//
 // It generates a corpus (or reuses the one in -dir), then measures gunzip
 // only and a full scan with the embedded rules, each -reps times per worker
 // count, alternating the two so that load from other processes hits both
@@ -15,6 +24,7 @@
 //	go run ./bench/cmd/scanbench -files 40 -records 2000
 //	go run ./bench/cmd/scanbench -dir /tmp/trail -reps 5
 //	scanbench -dir /tmp/trail -phase scan -workers 1 -cpuprofile cpu.out
+//	go run ./bench/cmd/scanbench -findings 1000000 -dir /tmp/findings
 package main
 
 import (
@@ -29,6 +39,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -90,7 +102,28 @@ func main() {
 	workersFlag := flag.String("workers", "1,2", "worker counts to compare")
 	phase := flag.String("phase", "", "run one measurement and print it as JSON: gunzip, gunzipk or scan (used by the parent run)")
 	cpuprofile := flag.String("cpuprofile", "", "with -phase: write a CPU profile of the measured work")
+	findings := flag.Int("findings", 0, "measure the peak RSS of trailwatch scan over a trail of about `N` findings, and of N/10 (instead of throughput)")
+	order := flag.String("order", "", "with -findings: trailwatch scan's --order (default: scan's default, time)")
+	binary := flag.String("trailwatch", "", "with -findings: the trailwatch `BINARY` to measure (default: this program's own copy of the command, built from this tree)")
 	flag.Parse()
+	if *phase == "trailwatch" {
+		// The trailwatch command itself, in this child process.
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				fatalf("%v", err)
+			}
+			pprof.StartCPUProfile(f)
+			code := cli.Main(context.Background(), cli.OSEnv(), flag.Args())
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+		os.Exit(cli.Main(context.Background(), cli.OSEnv(), flag.Args()))
+	}
+	if *findings > 0 {
+		os.Exit(runFindings(*dir, *findings, *seed, *order, *binary))
+	}
 
 	var workers []int
 	for _, s := range strings.Split(*workersFlag, ",") {
@@ -385,4 +418,127 @@ func run(dir string, opts bench.Options, workers []int, reps int) int {
 		return 1
 	}
 	return 0
+}
+
+// findingsPerRecord is about how many findings a record of the findings
+// trail raises (EKS changes, of which automatic actors' and failed ones
+// raise none, and denials).
+const findingsPerRecord = 0.86
+
+// findingsOptions are the generator's options for a trail of about n
+// findings.
+func findingsOptions(n int, seed uint64) bench.Options {
+	const perFile = 2000
+	files := max(1, int(float64(n)/findingsPerRecord/perFile+0.5))
+	// Every record is an EKS change but for the defaults' look-alikes and
+	// other services' changes.
+	return bench.Options{Files: files, RecordsPerFile: perFile, Seed: seed, EKSFraction: 0.993}
+}
+
+// scanRun is one trailwatch scan child.
+type scanRun struct {
+	findings int64
+	seconds  float64
+	maxRSS   int64 // bytes
+	summary  string
+}
+
+var foundRe = regexp.MustCompile(`, (\d+) findings? \(`)
+
+// scanChild runs trailwatch scan over dir in a child process, saving into
+// a new SQLite file beside the trail and printing to /dev/null.
+func scanChild(self, binary, dir, order string) (scanRun, error) {
+	var r scanRun
+	db := filepath.Join(dir, "scanbench.db")
+	for _, s := range []string{"", "-wal", "-shm"} {
+		os.Remove(db + s)
+	}
+	defer func() {
+		for _, s := range []string{"", "-wal", "-shm"} {
+			os.Remove(db + s)
+		}
+	}()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return r, err
+	}
+	defer null.Close()
+	var errb bytes.Buffer
+	args := []string{"scan", "--db", db, "--format", "jsonl"}
+	if order != "" {
+		args = append(args, "--order", order)
+	}
+	args = append(args, filepath.Join(dir, "AWSLogs"))
+	cmd := exec.Command(self, append([]string{"-phase", "trailwatch", "--"}, args...)...)
+	if binary != "" {
+		cmd = exec.Command(binary, args...)
+	}
+	cmd.Stdout, cmd.Stderr = null, &errb
+	start := time.Now()
+	err = cmd.Run()
+	r.seconds = time.Since(start).Seconds()
+	r.summary = strings.TrimSpace(errb.String())
+	if err != nil {
+		return r, fmt.Errorf("trailwatch scan %s: %v: %s", dir, err, r.summary)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss << 10 // kB on Linux
+	}
+	if m := foundRe.FindStringSubmatch(r.summary); m != nil {
+		r.findings, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	return r, nil
+}
+
+func runFindings(dir string, n int, seed uint64, order, binary string) int {
+	self, err := os.Executable()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "scanbench-findings-"); err != nil {
+			fatalf("%v", err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	fmt.Printf("machine    %s/%s, %d CPUs, %s; load average %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), loadavg())
+	sizes := []int{max(n/10, 1), n}
+	var runs []scanRun
+	for _, size := range sizes {
+		sub := filepath.Join(dir, fmt.Sprintf("findings-%d", size))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			fatalf("%v", err)
+		}
+		t0 := time.Now()
+		st, reused, err := bench.Corpus(sub, findingsOptions(size, seed))
+		if err != nil {
+			fatalf("generating the trail: %v", err)
+		}
+		how := fmt.Sprintf("generated in %s", time.Since(t0).Round(time.Millisecond))
+		if reused {
+			how = "reused"
+		}
+		fmt.Printf("trail      %s (%s): %d files, %d records, %.1f MB JSON, %.1f MB gzip\n", sub, how, st.Files, st.Records,
+			float64(st.UncompressedBytes)/1e6, float64(st.CompressedBytes)/1e6)
+		r, err := scanChild(self, binary, sub, order)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		runs = append(runs, r)
+		shown := order
+		if shown == "" {
+			shown = "time"
+		}
+		fmt.Printf("  trailwatch scan --order %s: %d findings in %.1f s, peak RSS %.1f MB\n", shown, r.findings, r.seconds, float64(r.maxRSS)/(1<<20))
+	}
+	small, big := runs[0], runs[1]
+	fmt.Printf("\npeak RSS ratio, %d findings against %d: %.2f (findings ratio %.1f)\n", big.findings, small.findings,
+		float64(big.maxRSS)/float64(max(small.maxRSS, 1)), float64(big.findings)/float64(max(small.findings, 1)))
+	verdict, code := "PASS", 0
+	if big.maxRSS >= targetPeak {
+		verdict, code = "FAIL", 1
+	}
+	fmt.Printf("%s  peak RSS of trailwatch scan yielding %d findings: %.1f MB (target < %d MB)\n", verdict, big.findings, float64(big.maxRSS)/(1<<20), targetPeak>>20)
+	fmt.Printf("load average at the end: %s\n", loadavg())
+	return code
 }

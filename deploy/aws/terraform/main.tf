@@ -1,8 +1,8 @@
-# trailwatch: CloudTrail API-call events of EKS (and optionally more services) from this
-# region's default event bus to an encrypted SQS queue with a dead-letter queue, plus the
-# least-privilege policy the trailwatch consumer needs. The same resources as
-# ../cloudformation/trailwatch.yaml; instantiate the module once per region (one provider
-# alias per region).
+# trailwatch: CloudTrail change events of the services trailwatch's rules watch (and
+# optionally more) from this region's default event bus to an encrypted SQS queue with a
+# dead-letter queue, plus the least-privilege policy the trailwatch consumer needs. The
+# same resources as ../cloudformation/trailwatch.yaml; instantiate the module once per
+# region (one provider alias per region).
 
 data "aws_partition" "current" {}
 
@@ -12,16 +12,15 @@ locals {
   region  = split(":", aws_sqs_queue.main.arn)[3]
   account = split(":", aws_sqs_queue.main.arn)[4]
 
-  # The event pattern is shared with the CloudFormation template: ../event-pattern.json.
-  # readOnly [false, {"exists": false}] drops reads but keeps records without the key;
-  # see docs/deploy.md. With extra services the source becomes any "aws." source and
-  # detail.eventSource selects the services exactly.
+  # The event pattern is shared with the CloudFormation template: ../event-pattern.json
+  # (the services the rule catalogue watches; deploy_test.go checks the list against it).
+  # readOnly [false, {"exists": false}] drops reads but keeps records without the key, and
+  # the source is any source with the "aws." prefix while detail.eventSource selects the
+  # services exactly; see docs/deploy.md. Extra services are appended to detail.eventSource.
   base_pattern = jsondecode(file("${path.module}/../event-pattern.json"))
-  has_extra    = length(var.extra_event_sources) > 0
   event_pattern = merge(local.base_pattern, {
-    source = jsondecode(local.has_extra ? jsonencode([{ prefix = "aws." }]) : jsonencode(local.base_pattern["source"]))
     detail = merge(local.base_pattern["detail"], {
-      eventSource = concat(local.base_pattern["detail"]["eventSource"], var.extra_event_sources)
+      eventSource = distinct(concat(local.base_pattern["detail"]["eventSource"], var.extra_event_sources))
     })
   })
 

@@ -38,7 +38,7 @@ variable "max_receive_count" {
 }
 
 variable "extra_event_sources" {
-  description = "More services to watch besides EKS, as CloudTrail eventSource values (e.g. [\"iam.amazonaws.com\"])."
+  description = "More services to forward besides those the rule catalogue watches, as CloudTrail eventSource values (e.g. [\"dynamodb.amazonaws.com\"]), for rules of your own."
   type        = list(string)
   default     = []
 

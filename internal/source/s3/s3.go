@@ -178,6 +178,14 @@ type Options struct {
 	// After waits between passes; nil means time.After. Tests use it to
 	// drive polls.
 	After func(time.Duration) <-chan time.Time
+	// Claim, when set, is asked before an account and region (named by
+	// its checkpoint key) is listed or one of its objects handed out:
+	// instances sharing a store read a prefix only while they hold its
+	// claim (a lease). A stream whose claim is lost stops at once and
+	// forgets what it listed (acknowledgements of objects handed out
+	// before no longer move its checkpoint); claimed again, it resumes
+	// from the checkpoint in the store, where the other holder left it.
+	Claim func(ctx context.Context, key string) bool
 	// Limits bound a chunk; zero means the configuration's (chunk_records,
 	// chunk_bytes).
 	Limits source.Limits
@@ -226,6 +234,8 @@ type stream struct {
 	outstanding []*pending // handed out, in key order, not yet committed
 	committed   string     // every object up to here is acknowledged
 	gen         int        // bumped by a rewind; older acks are ignored
+
+	lost bool // its claim was lost; owned by the Read goroutine
 
 	ckMu  sync.Mutex // serialises checkpoint writes
 	saved string     // the value last stored; guarded by ckMu
@@ -377,6 +387,16 @@ func (s *Source) next(ctx context.Context) (*stream, *pending, int, error) {
 	n := len(s.order)
 	for i := range n {
 		st := s.streams[s.order[(s.rr+i)%n]]
+		if !st.lost && s.opts.Claim != nil && !s.opts.Claim(ctx, st.ck) {
+			s.mu.Lock()
+			s.rewind(st)
+			s.mu.Unlock()
+			st.lost = true
+			s.log.Info("account and region no longer claimed; another instance reads it", "account", st.account, "region", st.region)
+		}
+		if st.lost {
+			continue
+		}
 		s.mu.Lock()
 		for len(st.queue) == 0 && st.more {
 			cursor, gen := st.cursor, st.gen
@@ -545,6 +565,17 @@ func (s *Source) discover(ctx context.Context) error {
 		s.log.Warn("listing failed; retrying at the next pass", "err", err)
 		return nil
 	}
+	// Streams whose claim was lost are found again, with their
+	// checkpoint read afresh, once claimed.
+	kept := s.order[:0]
+	for _, ck := range s.order {
+		if s.streams[ck].lost {
+			delete(s.streams, ck)
+			continue
+		}
+		kept = append(kept, ck)
+	}
+	s.order = kept
 	type found struct{ org, account, region string }
 	var all []found
 	top, err := s.folders(ctx, s.base)
@@ -604,6 +635,9 @@ func (s *Source) discover(ctx context.Context) error {
 		}
 		ck := "s3://" + s.cfg.Bucket + "/" + path
 		if _, ok := s.streams[ck]; ok {
+			continue
+		}
+		if s.opts.Claim != nil && !s.opts.Claim(ctx, ck) {
 			continue
 		}
 		st := &stream{account: f.account, region: f.region, list: list, ck: ck}

@@ -36,6 +36,8 @@ var (
 	_ store.Store       = (*Store)(nil)
 	_ store.Outbox      = (*Store)(nil)
 	_ store.Checkpoints = (*Store)(nil)
+	_ store.Leases      = (*Store)(nil)
+	_ store.Activity    = (*Store)(nil)
 )
 
 // migrations are applied in order, each once; trailwatch_schema_version
@@ -114,6 +116,21 @@ var migrations = []string{
 		FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = a.trigger_id;
 	UPDATE findings f SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = f.id);
 	CREATE INDEX findings_unrouted ON findings(event_time) WHERE NOT routed;`,
+	// Leases that share work between instances (S3 prefixes, the
+	// heartbeat's judge), and the trails' last activity every instance
+	// records for the heartbeat. Times are the server's Unix milliseconds.
+	`CREATE TABLE leases (
+		name        text COLLATE "C" PRIMARY KEY,
+		holder      text NOT NULL,
+		acquired_at bigint NOT NULL,
+		expires_at  bigint NOT NULL
+	);
+	CREATE TABLE trail_activity (
+		account_id text COLLATE "C" NOT NULL,
+		region     text COLLATE "C" NOT NULL,
+		last_seen  bigint NOT NULL,
+		PRIMARY KEY (account_id, region)
+	);`,
 	// As the SQLite store's: chunks of input set aside (store.Quarantine).
 	`CREATE TABLE quarantine (
 		source       text COLLATE "C" NOT NULL,

@@ -88,6 +88,34 @@ func TestOutboxSuite(t *testing.T) {
 	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore { return open(t, freshDSN(t)) })
 }
 
+func TestLeaseSuite(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return open(t, freshDSN(t)) })
+}
+
+// Two instances (two pools) on one database: a lease one holds is not the
+// other's, and it moves when released.
+func TestLeasesAcrossInstances(t *testing.T) {
+	dsn := freshDSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	if held, err := a.Acquire(ctx, "heartbeat", "a", time.Hour); err != nil || !held {
+		t.Fatalf("a: %v, %v", held, err)
+	}
+	if held, err := b.Acquire(ctx, "heartbeat", "b", time.Hour); err != nil || held {
+		t.Fatalf("b took a live lease of a: %v, %v", held, err)
+	}
+	if err := a.Release(ctx, "heartbeat", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := b.Acquire(ctx, "heartbeat", "b", time.Hour); err != nil || !held {
+		t.Fatalf("b after a released: %v, %v", held, err)
+	}
+	ls, err := a.Leases(ctx)
+	if err != nil || len(ls) != 1 || ls[0].Holder != "b" {
+		t.Fatalf("a sees %+v, %v; want heartbeat held by b", ls, err)
+	}
+}
+
 func TestCheckpoints(t *testing.T) {
 	storetest.RunCheckpoints(t, open(t, freshDSN(t)))
 }

@@ -105,6 +105,20 @@ var migrations = []string{
 		reasons = coalesce((SELECT json_extract(f.data, '$.risk_reasons') FROM outbox o JOIN findings f ON f.id = o.finding_id WHERE o.id = alerts.trigger_id), '[]');
 	UPDATE findings SET routed = EXISTS (SELECT 1 FROM outbox o WHERE o.finding_id = findings.id);
 	CREATE INDEX findings_unrouted ON findings(event_time) WHERE routed = 0;`,
+	// Leases and the trails' last activity, as in the PostgreSQL store;
+	// with one run per file (the run lock) the leases are always free.
+	`CREATE TABLE leases (
+		name        TEXT PRIMARY KEY,
+		holder      TEXT NOT NULL,
+		acquired_at INTEGER NOT NULL,
+		expires_at  INTEGER NOT NULL
+	);
+	CREATE TABLE trail_activity (
+		account_id TEXT NOT NULL,
+		region     TEXT NOT NULL,
+		last_seen  INTEGER NOT NULL,
+		PRIMARY KEY (account_id, region)
+	);`,
 	// Chunks of input trailwatch run set aside after repeated failures
 	// (store.Quarantine).
 	`CREATE TABLE quarantine (
@@ -183,6 +197,12 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 		}
 		s.lock.release()
 		return nil, fmt.Errorf("open store %s: %w", path, explain(path, o.readOnly, err))
+	}
+	if s.lock != nil {
+		if err := s.clearLeases(); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 	}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -104,6 +105,49 @@ func TestRepeatsAcrossRestart(t *testing.T) {
 		}
 		return open(t)
 	})
+}
+
+func TestLeaseSuite(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// A run killed while holding leases leaves them in the file; the next run,
+// holding the run lock, is the only one, so it need not wait for them to
+// lapse.
+func TestRunLockClearsLeasesOfEarlierRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tw.db")
+	ctx := context.Background()
+	first, err := sqlite.Open(path, nil, sqlite.Exclusive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held, err := first.Acquire(ctx, "heartbeat", "old-run", time.Hour); err != nil || !held {
+		t.Fatalf("acquire = %v, %v", held, err)
+	}
+	first.Close()                         // as if killed: the lease is still in the file
+	reader, err := sqlite.Open(path, nil) // a command that does not run: leases kept
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := reader.Acquire(ctx, "heartbeat", "other", time.Hour); held {
+		t.Error("a plain open dropped the leases")
+	}
+	reader.Close()
+	next, err := sqlite.Open(path, nil, sqlite.Exclusive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if held, err := next.Acquire(ctx, "heartbeat", "new-run", time.Hour); err != nil || !held {
+		t.Errorf("the next run waits for the lease of a run that is gone: %v, %v", held, err)
+	}
 }
 
 func TestQuarantine(t *testing.T) {
