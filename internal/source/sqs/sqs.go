@@ -158,6 +158,11 @@ func New(name string, c Config, o Options) (*Source, error) {
 // does, except that batches handed out and not acknowledged are left to
 // become visible again when their timeout runs out.
 func (s *Source) Start(ctx context.Context) error {
+	select {
+	case <-s.stopped:
+		return source.ErrClosed
+	default:
+	}
 	c := s.cfg
 	awsCfg, err := awsconf.Load(ctx, awsconf.Config{Region: c.Region, Profile: c.Profile, RoleARN: c.RoleARN,
 		AccessKeyID: c.accessKeyID.Reveal(), SecretAccessKey: c.secretAccessKey.Reveal(), Logger: s.opts.Logger})

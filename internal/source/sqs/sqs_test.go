@@ -791,3 +791,27 @@ func TestConformance(t *testing.T) {
 		}
 	}})
 }
+
+// Building does no I/O, and a source closed before it started reads
+// nothing: Read returns source.ErrClosed at once.
+func TestCloseBeforeStart(t *testing.T) {
+	t.Parallel()
+	c := Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/111122223333/never-reached", Endpoint: "http://127.0.0.1:1",
+		AccessKeyID: secret.New("AKIDEXAMPLE"), SecretAccessKey: secret.New("secret-EXAMPLE")}
+	if err := c.Check(func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New("x", c, Options{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close before Start: %v", err)
+	}
+	if _, err := s.Read(context.Background()); !errors.Is(err, source.ErrClosed) {
+		t.Fatalf("Read after Close: %v, want source.ErrClosed", err)
+	}
+	if err := s.Start(context.Background()); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Start after Close: %v, want source.ErrClosed", err)
+	}
+}
