@@ -218,7 +218,7 @@ heartbeat:
 		t.Fatal("a should hold the heartbeat lease, b not")
 	}
 	at(20 * time.Minute)
-	b.beat.saw(acct, region, time.Time{}) // only b receives the trail's events
+	b.beat.Saw(acct, region, time.Time{}) // only b receives the trail's events
 	b.heartbeatTick(ctx)
 	at(35 * time.Minute) // 35m after a started, 15m after b's event
 	a.heartbeatTick(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/dispatch"
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/heartbeat"
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/source"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -62,7 +63,7 @@ type Service struct {
 	admin     *http.Server
 	adminLn   net.Listener
 	metrics   *metrics
-	beat      *heartbeat
+	beat      *heartbeat.Monitor
 	leases    *leaser
 	ready     atomic.Bool
 	storeOK   atomic.Int64 // when the store last answered (Unix ns)
@@ -99,7 +100,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if err := Check(cfg, CheckOptions{Getenv: o.Getenv, RuleDirs: o.RuleDirs}); err != nil {
 		return nil, err
 	}
-	s.beat = newHeartbeat(cfg.Heartbeat, o.Now)
+	s.beat = newMonitor(cfg.Heartbeat, o.Now)
 	p, err := NewPipeline(cfg, PipelineOptions{Getenv: o.Getenv, Logger: o.Logger, RuleDirs: o.RuleDirs,
 		Deliver: true, DefaultConsole: true, StoreMode: StoreRun, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
@@ -115,9 +116,9 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	cat, eng := p.Catalogue(), p.Engine()
 	s.metrics = newMetrics(s.store, p.Channels())
 	s.metrics.watchDispatcher(s.disp)
-	s.metrics.zero(enabledRules(cat, cfg), s.beat.maxSilence > 0)
+	s.metrics.zero(enabledRules(cat, cfg), s.beat.MaxSilence() > 0)
 	s.leases = newLeaser(s.store, newHolder(), cfg.Store.Lease(), o.Logger, s.metrics.reg)
-	if s.beat.maxSilence > 0 {
+	if s.beat.MaxSilence() > 0 {
 		s.leases.gauge.WithLabelValues(heartbeatLease).Set(0) // from the start, as the other series
 	}
 	if cfg.Admin.Listen != "off" {
@@ -419,7 +420,7 @@ func (s *Service) judge(group []pending) []judged {
 	for i, p := range group {
 		out[i].p = p
 		for _, tr := range p.batch.Trails {
-			s.beat.saw(tr.Account, tr.Region, time.Time{})
+			s.beat.Saw(tr.Account, tr.Region, time.Time{})
 		}
 		for _, ev := range p.batch.Events {
 			got := s.engine.Evaluate(ev)
@@ -427,7 +428,7 @@ func (s *Service) judge(group []pending) []judged {
 				out[i].matched++
 			}
 			out[i].raised = append(out[i].raised, got...)
-			s.beat.saw(ev.AccountID(), ev.AWSRegion, ev.EventTime)
+			s.beat.Saw(ev.AccountID(), ev.AWSRegion, ev.EventTime)
 			if !ev.EventTime.IsZero() {
 				s.metrics.lag.WithLabelValues(p.src).Set(s.o.Now().Sub(ev.EventTime).Seconds())
 			}
@@ -573,12 +574,11 @@ func (s *Service) quarantine(j judged, err error) {
 	s.ack(j.p, source.Result{Quarantined: true}, "quarantined")
 }
 
-
 func (s *Service) heartbeatLoop(ctx context.Context) {
-	if s.beat == nil || s.beat.maxSilence == 0 {
+	if s.beat == nil || s.beat.MaxSilence() == 0 {
 		return
 	}
-	t := time.NewTicker(min(s.beat.maxSilence/4, time.Minute))
+	t := time.NewTicker(min(s.beat.MaxSilence()/4, time.Minute))
 	defer t.Stop()
 	for {
 		select {
@@ -596,9 +596,9 @@ func (s *Service) heartbeatLoop(ctx context.Context) {
 func (s *Service) heartbeatTick(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if seen := s.beat.pending(); len(seen) > 0 {
+	if seen := s.beat.Pending(); len(seen) > 0 {
 		if err := s.store.SawTrails(cctx, seen); err != nil {
-			s.beat.unrecorded(seen)
+			s.beat.Unrecorded(seen)
 			s.log.Error("record trail activity", "err", err)
 		}
 	}
@@ -612,8 +612,8 @@ func (s *Service) heartbeatTick(ctx context.Context) {
 		s.log.Error("read trail activity; silences not judged this time", "err", err)
 		return
 	}
-	s.beat.merge(act)
-	fs := s.beat.check()
+	s.beat.Merge(act)
+	fs := s.beat.Check()
 	if len(fs) == 0 {
 		return
 	}

@@ -1,12 +1,10 @@
-package app
+package heartbeat
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/trailwatch/trailwatch/internal/config"
-	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/notify"
 )
@@ -14,17 +12,16 @@ import (
 func TestHeartbeat(t *testing.T) {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	c := config.Heartbeat{MaxSilence: duration.Duration(30 * time.Minute), Expect: []config.Expect{{Account: "111122223333", Region: "eu-west-1"}}}
-	h := newHeartbeat(c, clock)
-	h.saw("444455556666", "us-east-1", now)
-	if fs := h.check(); len(fs) != 0 {
+	h := New(30*time.Minute, []Trail{{Account: "111122223333", Region: "eu-west-1"}}, clock)
+	h.Saw("444455556666", "us-east-1", now)
+	if fs := h.Check(); len(fs) != 0 {
 		t.Fatalf("silence reported at once: %+v", fs)
 	}
 	now = now.Add(20 * time.Minute)
-	h.saw("444455556666", "us-east-1", now)
+	h.Saw("444455556666", "us-east-1", now)
 	now = now.Add(15 * time.Minute) // expected pair silent 35m, the other 15m
-	fs := h.check()
-	if len(fs) != 1 || fs[0].AccountID != "111122223333" || fs[0].Region != "eu-west-1" || fs[0].RuleID != SilenceRule {
+	fs := h.Check()
+	if len(fs) != 1 || fs[0].AccountID != "111122223333" || fs[0].Region != "eu-west-1" || fs[0].RuleID != Rule {
 		t.Fatalf("want one silence finding for the expected pair, got %+v", fs)
 	}
 	if fs[0].Summary == "" || len(fs[0].RiskReasons) == 0 || fs[0].TTL != 30*time.Minute {
@@ -52,21 +49,21 @@ func TestHeartbeat(t *testing.T) {
 	if !strings.Contains(txt.Title, "Monitored trail went silent: 111122223333/eu-west-1") || !strings.Contains(txt.Body, "went silent") {
 		t.Errorf("silence alert:\n%s\n%s", txt.Title, txt.Body)
 	}
-	if again := h.check(); len(again) != 0 {
+	if again := h.Check(); len(again) != 0 {
 		t.Errorf("the same silence reported twice: %+v", again)
 	}
 	now = now.Add(40 * time.Minute) // now the other pair is silent too
-	if fs := h.check(); len(fs) != 1 || fs[0].AccountID != "444455556666" {
+	if fs := h.Check(); len(fs) != 1 || fs[0].AccountID != "444455556666" {
 		t.Errorf("second silence: %+v", fs)
 	}
 	// Events resume, then stop again: a new silence, a new finding id.
-	h.saw("444455556666", "us-east-1", now)
+	h.Saw("444455556666", "us-east-1", now)
 	now = now.Add(31 * time.Minute)
-	fs2 := h.check()
+	fs2 := h.Check()
 	if len(fs2) != 1 || fs2[0].ID == fs[0].ID {
 		t.Errorf("after resuming: %+v", fs2)
 	}
-	if newHeartbeat(config.Heartbeat{}, clock).maxSilence != 0 {
+	if New(0, nil, clock).MaxSilence() != 0 {
 		t.Error("a heartbeat without max_silence is on")
 	}
 }
