@@ -26,13 +26,18 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	}
 	defer tx.Rollback()
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO findings
-		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
+		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms,
+		status, status_at, silenced_by)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`)
 	if err != nil {
 		return res, fmt.Errorf("save findings: %w", mapErr(err))
 	}
 	defer ins.Close()
 	now := s.now()
+	silences, err := activeSilences(ctx, tx, now)
+	if err != nil {
+		return res, fmt.Errorf("save findings: %w", mapErr(err))
+	}
 	routed := 0
 	if route != nil {
 		routed = 1
@@ -43,8 +48,14 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 		if err != nil {
 			return res, err
 		}
+		silencedBy := store.Silencing(silences, *f)
+		status := store.StatusOpen
+		if silencedBy != "" {
+			status = store.StatusSilenced
+		}
 		r, err := ins.ExecContext(ctx, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
-			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds())
+			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds(),
+			status, now.UnixMilli(), nullable(silencedBy))
 		if err != nil {
 			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
 		}
@@ -54,6 +65,11 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 				res.New = map[string]bool{}
 			}
 			res.New[f.ID] = true
+			if silencedBy != "" {
+				if err := silenced(ctx, tx, f.ID, silencedBy, now); err != nil {
+					return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
+				}
+			}
 		} else {
 			if f.Corrected {
 				if _, err := tx.ExecContext(ctx, `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
@@ -80,7 +96,8 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			}
 			res.Routed++
 		}
-		if route == nil {
+		if route == nil || silencedBy != "" {
+			// A silenced finding owes no notification.
 			continue
 		}
 		for _, rt := range route(fs[i]) {
@@ -142,11 +159,13 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 		opened, expires     int64
 		principals, reasons string
 	)
-	err := tx.QueryRowContext(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts WHERE channel = ? AND alert_key = ?`,
-		rt.Channel, f.Fingerprint).Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
+	var resolved int64
+	err := tx.QueryRowContext(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations, resolved_at FROM alerts WHERE channel = ? AND alert_key = ?`,
+		rt.Channel, f.Fingerprint).Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations, &resolved)
 	var prev *store.Alert
 	switch {
 	case err == nil:
+		cur.Resolved = resolved != 0
 		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
 		cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
 		prev = &cur
@@ -187,7 +206,8 @@ func (s *Store) owe(ctx context.Context, tx *sql.Tx, f finding.Finding, rt store
 	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref, risk, principals, reasons, escalations)
 		VALUES (?,?,?,?,?,?,NULL,?,?,?,0)
 		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = excluded.repeats,
-			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0`,
+			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0,
+			resolved_at = 0`,
 		rt.Channel, f.Fingerprint, next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk),
 		store.EncodeList(next.Principals), store.EncodeList(next.Reasons))
 	return added == 1, err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/store"
@@ -103,5 +104,16 @@ func TestRepeatsAcrossRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		return open(t)
+	})
+}
+
+func TestTriageSuite(t *testing.T) {
+	storetest.RunTriage(t, func(t *testing.T, now func() time.Time) store.Full {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	})
 }

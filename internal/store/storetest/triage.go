@@ -1,0 +1,333 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// Clock is a settable clock for the stores under test.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// RunTriage is the behaviour of statuses, their history, pages, silences
+// and API tokens. open returns a fresh, empty store reading the clock now.
+func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store.Full) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	pd := store.Route{Channel: "pd", Repeats: true}
+	route := func(finding.Finding) []store.Route { return []store.Route{pd} }
+	kinds := func(t *testing.T, s store.Full) map[string]string {
+		t.Helper()
+		ds, err := s.Deliveries(ctx, store.OutboxFilter{})
+		noErr(t, err)
+		out := map[string]string{}
+		for _, d := range ds {
+			out[d.FindingID] = d.Kind
+		}
+		return out
+	}
+
+	t.Run("StatusAndHistory", func(t *testing.T) {
+		clock := NewClock(t0)
+		s := open(t, clock.Now)
+		a, b := Sample(1, "EKS-A", finding.High), Sample(2, "EKS-B", finding.Low)
+		if _, err := s.Save(ctx, []finding.Finding{a, b}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Triaged(ctx, a.ID)
+		noErr(t, err)
+		if got.Status != store.StatusOpen || string(got.Raw) == "" {
+			t.Fatalf("new finding: status %q, raw %q; want open with its raw event", got.Status, got.Raw)
+		}
+		ch, err := s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "alice@example.com", "looking", t0.Add(time.Minute))
+		noErr(t, err)
+		if len(ch) != 1 || ch[0].From != "open" || ch[0].To != "acknowledged" || ch[0].Actor != "alice@example.com" || ch[0].Note != "looking" {
+			t.Fatalf("acknowledge = %+v", ch)
+		}
+		// The same status again changes nothing.
+		ch, err = s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "bob", "", t0.Add(2*time.Minute))
+		if err != nil || len(ch) != 0 {
+			t.Errorf("acknowledging twice = %+v, %v; want no change", ch, err)
+		}
+		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusResolved, "bob", "fixed", t0.Add(3*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.History(ctx, a.ID)
+		noErr(t, err)
+		if len(h) != 2 || h[0].To != "acknowledged" || h[1].From != "acknowledged" || h[1].To != "resolved" || h[1].Actor != "bob" ||
+			!h[1].At.Equal(t0.Add(3*time.Minute)) {
+			t.Errorf("history = %+v", h)
+		}
+		got, err = s.Triaged(ctx, a.ID)
+		noErr(t, err)
+		if got.Status != store.StatusResolved || !got.StatusAt.Equal(t0.Add(3*time.Minute)) {
+			t.Errorf("after resolve: %q at %v", got.Status, got.StatusAt)
+		}
+		// One unknown id: nothing changes, not even the known one.
+		_, err = s.Transition(ctx, []string{b.ID, "f-nope"}, store.StatusResolved, "bob", "", t0.Add(4*time.Minute))
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown id: %v, want ErrNotFound", err)
+		}
+		if got, _ := s.Triaged(ctx, b.ID); got.Status != store.StatusOpen {
+			t.Errorf("a failed bulk change changed %s to %q", b.ID, got.Status)
+		}
+		if _, err := s.Transition(ctx, []string{b.ID}, store.StatusSilenced, "bob", "", t0); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("setting silenced by hand: %v, want ErrInvalid", err)
+		}
+		if h, _ := s.History(ctx, b.ID); len(h) != 0 {
+			t.Errorf("refused changes left history: %+v", h)
+		}
+	})
+
+	t.Run("PagesAndSearch", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		var fs []finding.Finding
+		for i := 1; i <= 25; i++ {
+			f := Sample(i, fmt.Sprintf("EKS-%d", i%3), finding.Risk(1+i%5))
+			if i == 7 {
+				f.Summary = "alice deleted the PROD_cluster"
+			}
+			fs = append(fs, f)
+		}
+		// Two findings at the same instant: the id breaks the tie.
+		fs[1].EventTime = fs[0].EventTime
+		if _, err := s.Save(ctx, fs); err != nil {
+			t.Fatal(err)
+		}
+		for _, oldest := range []bool{false, true} {
+			var seen []string
+			q := store.Query{Filter: store.Filter{Limit: 4}, Oldest: oldest}
+			for pages := 0; pages < 20; pages++ {
+				page, err := s.Page(ctx, q)
+				noErr(t, err)
+				for _, p := range page {
+					seen = append(seen, p.ID)
+				}
+				if len(page) < 4 {
+					break
+				}
+				last := page[len(page)-1]
+				q.After = &store.Cursor{EventTime: last.EventTime, ID: last.ID}
+			}
+			var want []string
+			all := slices.Clone(fs)
+			slices.SortFunc(all, func(a, b finding.Finding) int {
+				if c := a.EventTime.Compare(b.EventTime); c != 0 {
+					return c
+				}
+				if a.ID < b.ID {
+					return -1
+				}
+				return 1
+			})
+			if !oldest {
+				slices.Reverse(all)
+			}
+			for _, f := range all {
+				want = append(want, f.ID)
+			}
+			if !slices.Equal(seen, want) {
+				t.Errorf("oldest=%v: pages gave %d findings %v, want %d %v", oldest, len(seen), seen, len(want), want)
+			}
+		}
+		page, err := s.Page(ctx, store.Query{Text: "prod_CLUSTER", Filter: store.Filter{Limit: 10}})
+		noErr(t, err)
+		if len(page) != 1 || page[0].ID != fs[6].ID {
+			t.Errorf("text search found %d findings", len(page))
+		}
+		// LIKE's wildcards are plain text.
+		if page, _ := s.Page(ctx, store.Query{Text: "%", Filter: store.Filter{Limit: 10}}); len(page) != 0 {
+			t.Errorf("'%%' matched %d findings", len(page))
+		}
+		if _, err := s.Transition(ctx, []string{fs[2].ID, fs[3].ID}, store.StatusAcknowledged, "alice", "", t0); err != nil {
+			t.Fatal(err)
+		}
+		page, err = s.Page(ctx, store.Query{Statuses: []string{"acknowledged"}, Filter: store.Filter{Limit: 10, MinRisk: finding.High}})
+		noErr(t, err)
+		var ids []string
+		for _, p := range page {
+			ids = append(ids, p.ID)
+			if p.Status != store.StatusAcknowledged {
+				t.Errorf("status filter let %s through", p.Status)
+			}
+		}
+		if len(ids) != 2 {
+			t.Errorf("acknowledged at HIGH or above: %v", ids)
+		}
+		if _, err := s.Page(ctx, store.Query{Statuses: []string{"closed"}}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("unknown status: %v", err)
+		}
+		n := 0
+		noErr(t, s.Each(ctx, store.Query{}, func(store.Triaged) error { n++; return nil }))
+		if n != 25 {
+			t.Errorf("Each gave %d findings, want 25", n)
+		}
+		stop := errors.New("stop")
+		if err := s.Each(ctx, store.Query{}, func(store.Triaged) error { return stop }); !errors.Is(err, stop) {
+			t.Errorf("Each returned %v, want fn's error", err)
+		}
+	})
+
+	t.Run("ResolvedFingerprintAlertsAgain", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		a := Sample(1, "EKS-A", finding.High)
+		a.EventTime = t0
+		b := Sample(2, "EKS-A", finding.High)
+		b.EventTime = t0.Add(time.Minute)
+		c := Sample(3, "EKS-A", finding.High)
+		c.EventTime = t0.Add(3 * time.Minute)
+		d := Sample(4, "EKS-A", finding.High)
+		d.EventTime = t0.Add(4 * time.Minute)
+		if _, err := s.SaveRouted(ctx, []finding.Finding{a, b}, route); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusResolved, "alice", "", t0.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SaveRouted(ctx, []finding.Finding{c}, route); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SaveRouted(ctx, []finding.Finding{d}, route); err != nil {
+			t.Fatal(err)
+		}
+		k := kinds(t, s)
+		want := map[string]string{a.ID: "trigger", b.ID: "update", c.ID: "trigger", d.ID: "update"}
+		for id, kind := range want {
+			if k[id] != kind {
+				t.Errorf("%s: %q, want %q (all: %v)", id, k[id], kind, k)
+			}
+		}
+		got, err := s.Triaged(ctx, c.ID)
+		noErr(t, err)
+		if got.Status != store.StatusOpen {
+			t.Errorf("the repeat after resolution is %q, want open", got.Status)
+		}
+	})
+
+	t.Run("Silences", func(t *testing.T) {
+		clock := NewClock(t0)
+		s := open(t, clock.Now)
+		if _, err := s.AddSilence(ctx, store.Silence{Start: t0, End: t0.Add(time.Hour), Creator: "alice", Comment: "x"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("silence without matchers: %v", err)
+		}
+		if _, err := s.AddSilence(ctx, store.Silence{Matchers: store.Matchers{Rule: "EKS-*"}, Start: t0, End: t0, Creator: "alice", Comment: "x"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("silence ending at its start: %v", err)
+		}
+		sl, err := s.AddSilence(ctx, store.Silence{Matchers: store.Matchers{Rule: "EKS-*", Actor: "*alice", MaxRisk: finding.High},
+			Start: t0, End: t0.Add(time.Hour), Creator: "alice", Comment: "maintenance EXAMPLE"})
+		noErr(t, err)
+		if sl.ID == "" || !sl.Created.Equal(t0) {
+			t.Errorf("added silence: %+v", sl)
+		}
+		quiet := Sample(1, "EKS-A", finding.High)
+		loud := Sample(2, "EKS-B", finding.Extreme) // above max risk
+		other := Sample(3, "IAM-A", finding.Low)
+		res, err := s.SaveRouted(ctx, []finding.Finding{quiet, loud, other}, route)
+		noErr(t, err)
+		if res.Inserted != 3 || res.Owed["pd"] != 2 {
+			t.Errorf("save with a silence = %+v; want 3 inserted, 2 owed", res)
+		}
+		k := kinds(t, s)
+		if _, ok := k[quiet.ID]; ok {
+			t.Error("the silenced finding owes a delivery")
+		}
+		got, err := s.Triaged(ctx, quiet.ID)
+		noErr(t, err)
+		if got.Status != store.StatusSilenced || got.SilencedBy != sl.ID {
+			t.Errorf("silenced finding: %q by %q", got.Status, got.SilencedBy)
+		}
+		if h, _ := s.History(ctx, quiet.ID); len(h) != 1 || h[0].To != store.StatusSilenced {
+			t.Errorf("silenced finding's history: %+v", h)
+		}
+		// It expires by itself.
+		clock.Add(time.Hour)
+		late := Sample(4, "EKS-C", finding.Low)
+		res, err = s.SaveRouted(ctx, []finding.Finding{late}, route)
+		noErr(t, err)
+		if res.Owed["pd"] != 1 {
+			t.Errorf("after the silence ended: %+v", res)
+		}
+		// And can be expired early.
+		clock.Add(time.Minute)
+		sl2, err := s.AddSilence(ctx, store.Silence{Matchers: store.Matchers{Account: "111122223333"}, Start: clock.Now(), End: clock.Now().Add(24 * time.Hour),
+			Creator: "bob", Comment: "noisy"})
+		noErr(t, err)
+		if r, _ := s.SaveRouted(ctx, []finding.Finding{Sample(5, "EKS-D", finding.Low)}, route); r.Owed["pd"] != 0 {
+			t.Errorf("second silence did not silence: %+v", r)
+		}
+		clock.Add(time.Minute)
+		exp, err := s.ExpireSilence(ctx, sl2.ID, clock.Now())
+		noErr(t, err)
+		if !exp.End.Equal(clock.Now()) || !exp.Expired.Equal(clock.Now()) {
+			t.Errorf("expired silence: %+v", exp)
+		}
+		if r, _ := s.SaveRouted(ctx, []finding.Finding{Sample(6, "EKS-E", finding.Low)}, route); r.Owed["pd"] != 1 {
+			t.Errorf("expired silence still silences: %+v", r)
+		}
+		if _, err := s.ExpireSilence(ctx, "s-nope", clock.Now()); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("expire unknown: %v", err)
+		}
+		list, err := s.Silences(ctx)
+		noErr(t, err)
+		if len(list) != 2 || list[0].ID != sl2.ID || list[1].Matchers.Actor != "*alice" || list[1].Matchers.MaxRisk != finding.High {
+			t.Errorf("silences = %+v", list)
+		}
+	})
+
+	t.Run("Tokens", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		tok := store.Token{ID: "t-1", Name: "ci EXAMPLE", Role: store.RoleResponder, Created: t0, Expires: t0.Add(time.Hour), CreatedBy: "admin"}
+		noErr(t, s.CreateToken(ctx, tok, "hash-1"))
+		noErr(t, s.CreateToken(ctx, store.Token{ID: "t-2", Name: "forever", Role: store.RoleViewer, Created: t0.Add(time.Second)}, "hash-2"))
+		got, err := s.UseToken(ctx, "hash-1", t0.Add(time.Minute))
+		noErr(t, err)
+		if got.ID != "t-1" || got.Role != store.RoleResponder || !got.LastUsed.Equal(t0.Add(time.Minute)) {
+			t.Errorf("used token = %+v", got)
+		}
+		if _, err := s.UseToken(ctx, "hash-1", t0.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("expired token: %v", err)
+		}
+		if _, err := s.UseToken(ctx, "nope", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown token: %v", err)
+		}
+		noErr(t, s.RevokeToken(ctx, "t-2", t0.Add(time.Minute)))
+		if _, err := s.UseToken(ctx, "hash-2", t0.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("revoked token: %v", err)
+		}
+		if err := s.RevokeToken(ctx, "t-9", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("revoke unknown: %v", err)
+		}
+		list, err := s.Tokens(ctx)
+		noErr(t, err)
+		if len(list) != 2 || list[0].ID != "t-2" || list[0].Revoked.IsZero() || list[1].LastUsed.IsZero() {
+			t.Errorf("tokens = %+v", list)
+		}
+	})
+}
