@@ -36,15 +36,25 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		res = store.SaveResult{}
 		now := s.now()
+		silences, err := activeSilences(ctx, tx, now)
+		if err != nil {
+			return describe(err, "save findings")
+		}
 		for i := range fs {
 			f := &fs[i]
+			silencedBy := store.Silencing(silences, *f)
+			status := store.StatusOpen
+			if silencedBy != "" {
+				status = store.StatusSilenced
+			}
 			var id string
 			err := tx.QueryRow(ctx, `INSERT INTO findings
-				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT (id) DO NOTHING RETURNING id`,
+				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms,
+				status, status_at, silenced_by)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) ON CONFLICT (id) DO NOTHING RETURNING id`,
 				f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
 				f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, docs[i].data, docs[i].raw, now.UnixMilli(),
-				route != nil, f.TTL.Milliseconds()).Scan(&id)
+				route != nil, f.TTL.Milliseconds(), status, now.UnixMilli(), nullable(silencedBy)).Scan(&id)
 			switch {
 			case err == nil:
 				res.Inserted++
@@ -52,6 +62,11 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 					res.New = map[string]bool{}
 				}
 				res.New[f.ID] = true
+				if silencedBy != "" {
+					if err := silenced(ctx, tx, f.ID, silencedBy, now); err != nil {
+						return describe(err, "save finding %s", f.ID)
+					}
+				}
 				if route == nil {
 					continue
 				}
@@ -83,6 +98,9 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 				res.Routed++
 			default:
 				return describe(err, "save finding %s", f.ID)
+			}
+			if silencedBy != "" {
+				continue // a silenced finding owes no notification
 			}
 			for _, rt := range route(fs[i]) {
 				owed, err := owe(ctx, tx, fs[i], rt, now)
@@ -169,11 +187,13 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 		opened, expires     int64
 		principals, reasons string
 	)
-	if err := tx.QueryRow(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts
+	var resolved int64
+	if err := tx.QueryRow(ctx, `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations, resolved_at FROM alerts
 		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).
-		Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations); err != nil {
+		Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations, &resolved); err != nil {
 		return false, err
 	}
+	cur.Resolved = resolved != 0
 	var prev *store.Alert
 	if cur.Repeats > 0 {
 		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
@@ -210,7 +230,7 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 		return added, err
 	}
 	_, err = tx.Exec(ctx, `UPDATE alerts SET opened_at = $1, expires_at = $2, repeats = $3, trigger_id = $4, ref = NULL, risk = $5, principals = $6,
-		reasons = $7, escalations = 0 WHERE channel = $8 AND alert_key = $9`,
+		reasons = $7, escalations = 0, resolved_at = 0 WHERE channel = $8 AND alert_key = $9`,
 		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), next.Repeats, id, int(next.Risk), store.EncodeList(next.Principals),
 		store.EncodeList(next.Reasons), rt.Channel, f.Fingerprint)
 	return added, err

@@ -362,3 +362,14 @@ func TestInstancesEscalateConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestTriageSuite(t *testing.T) {
+	storetest.RunTriage(t, func(t *testing.T, now func() time.Time) store.Full {
+		s, err := postgres.Open(context.Background(), freshDSN(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
