@@ -79,7 +79,9 @@ type Outcome struct {
 type OutboxFilter struct {
 	Status  []string
 	Channel []string
-	Limit   int
+	// Findings keeps the deliveries of these findings.
+	Findings []string
+	Limit    int
 }
 
 // Outbox is the durable queue of deliveries, written in the same

@@ -86,6 +86,9 @@ type Query struct {
 	Filter
 	// Statuses keeps findings in one of these statuses.
 	Statuses []string
+	// Fingerprint keeps the findings of one fingerprint (a finding's
+	// repeats).
+	Fingerprint string
 	// Text keeps findings whose summary, actor (ARN or name), resource
 	// (name or ARN) or event name contains it, case-insensitively.
 	Text string

@@ -353,6 +353,9 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	if len(f.Channel) > 0 {
 		where = append(where, "o.channel = ANY("+a.add(f.Channel)+")")
 	}
+	if len(f.Findings) > 0 {
+		where = append(where, "o.finding_id = ANY("+a.add(f.Findings)+")")
+	}
 	q := `SELECT ` + store.DeliveryColumns + `  FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {

@@ -130,6 +130,9 @@ func query(q store.Query) (string, args, error) {
 		}
 		where = append(where, "status IN ("+strings.Join(ps, ",")+")")
 	}
+	if q.Fingerprint != "" {
+		where = append(where, "fingerprint = "+a.add(q.Fingerprint))
+	}
 	if q.Text != "" {
 		p := a.add(store.TextPattern(q.Text))
 		where = append(where, `(lower(data::jsonb->>'summary') LIKE `+p+` OR lower(actor_arn) LIKE `+p+` OR lower(actor_name) LIKE `+p+`

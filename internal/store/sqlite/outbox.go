@@ -322,6 +322,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	}
 	in("o.status", f.Status)
 	in("o.channel", f.Channel)
+	in("o.finding_id", f.Findings)
 	q := `SELECT ` + store.DeliveryColumns + ` FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {

@@ -130,6 +130,10 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 			args = append(args, st)
 		}
 	}
+	if q.Fingerprint != "" {
+		where = append(where, "fingerprint = ?")
+		args = append(args, q.Fingerprint)
+	}
 	if q.Text != "" {
 		p := store.TextPattern(q.Text)
 		where = append(where, `(lower(json_extract(data, '$.summary')) LIKE ? ESCAPE '\' OR lower(actor_arn) LIKE ? ESCAPE '\'

@@ -229,6 +229,18 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if got.Status != store.StatusOpen {
 			t.Errorf("the repeat after resolution is %q, want open", got.Status)
 		}
+		other := Sample(9, "EKS-OTHER", finding.High)
+		noErr(t, func() error { _, err := s.Save(ctx, []finding.Finding{other}); return err }())
+		reps, err := s.Page(ctx, store.Query{Fingerprint: a.Fingerprint})
+		noErr(t, err)
+		if len(reps) != 4 {
+			t.Errorf("findings of the fingerprint: %d, want 4", len(reps))
+		}
+		ds, err := s.Deliveries(ctx, store.OutboxFilter{Findings: []string{c.ID}})
+		noErr(t, err)
+		if len(ds) != 1 || ds[0].FindingID != c.ID {
+			t.Errorf("deliveries of one finding: %+v", ds)
+		}
 	})
 
 	t.Run("Silences", func(t *testing.T) {
