@@ -167,38 +167,64 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 
 // Page returns one page of findings with their status.
 func (s *Store) Page(ctx context.Context, q store.Query) ([]store.Triaged, error) {
-	var out []store.Triaged
-	err := s.Each(ctx, q, func(t store.Triaged) error {
-		out = append(out, t)
-		return nil
-	})
-	return out, err
-}
-
-// Each streams the findings of a query.
-func (s *Store) Each(ctx context.Context, q store.Query, fn func(store.Triaged) error) error {
 	text, args, err := s.query(q)
 	if err != nil {
-		return fmt.Errorf("list findings: %w", err)
+		return nil, fmt.Errorf("list findings: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, text, args...)
 	if err != nil {
-		return fmt.Errorf("list findings: %w", mapErr(err))
+		return nil, fmt.Errorf("list findings: %w", mapErr(err))
 	}
 	defer rows.Close()
+	var out []store.Triaged
 	for rows.Next() {
 		t, err := scanTriaged(rows)
 		if err != nil {
-			return fmt.Errorf("list findings: %w", mapErr(err))
+			return nil, fmt.Errorf("list findings: %w", mapErr(err))
 		}
-		if err := fn(t); err != nil {
-			return err
-		}
+		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list findings: %w", mapErr(err))
+		return nil, fmt.Errorf("list findings: %w", mapErr(err))
 	}
-	return nil
+	return out, nil
+}
+
+// eachBatch is how many findings Each reads at a time.
+const eachBatch = 500
+
+// Each streams the findings of a query in keyset pages: the one
+// connection is never held while fn runs, so a slow reader (an export to
+// a slow client) does not stop the writers, and fn may use the store.
+func (s *Store) Each(ctx context.Context, q store.Query, fn func(store.Triaged) error) error {
+	limit := q.Limit
+	for {
+		page := q
+		page.Limit = eachBatch
+		if limit > 0 && limit < eachBatch {
+			page.Limit = limit
+		}
+		list, err := s.Page(ctx, page)
+		if err != nil {
+			return err
+		}
+		for _, t := range list {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		if limit > 0 {
+			limit -= len(list)
+			if limit <= 0 {
+				return nil
+			}
+		}
+		if len(list) < page.Limit {
+			return nil
+		}
+		last := list[len(list)-1]
+		q.After = &store.Cursor{EventTime: last.EventTime, ID: last.ID}
+	}
 }
 
 // Triaged returns one finding with its raw event and status.

@@ -189,6 +189,17 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if n != 25 {
 			t.Errorf("Each gave %d findings, want 25", n)
 		}
+		// fn may use the store (an export reading history as it goes),
+		// and Limit bounds Each too.
+		n = 0
+		noErr(t, s.Each(ctx, store.Query{Filter: store.Filter{Limit: 7}}, func(x store.Triaged) error {
+			n++
+			_, err := s.History(ctx, x.ID)
+			return err
+		}))
+		if n != 7 {
+			t.Errorf("Each with a limit of 7 gave %d", n)
+		}
 		stop := errors.New("stop")
 		if err := s.Each(ctx, store.Query{}, func(store.Triaged) error { return stop }); !errors.Is(err, stop) {
 			t.Errorf("Each returned %v, want fn's error", err)
