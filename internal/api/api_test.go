@@ -93,7 +93,7 @@ func newFixture(t *testing.T, mutate ...func(*api.Config)) *fixture {
 		Store: st, Now: clock.Now, Tokens: true,
 		Users: []api.User{{Name: "vera", PasswordHash: h, Role: store.RoleViewer}, {Name: "rita", PasswordHash: h, Role: store.RoleResponder},
 			{Name: "ada", PasswordHash: h, Role: store.RoleAdmin}},
-		Rules: []api.Rule{{ID: "EKS-A", Summary: map[string]string{"id": "EKS-A"}, Detail: map[string]any{"id": "EKS-A", "ttl": "24h"}}},
+		Rules:    []api.Rule{{ID: "EKS-A", Summary: map[string]string{"id": "EKS-A"}, Detail: map[string]any{"id": "EKS-A", "ttl": "24h"}}},
 		Channels: []api.Channel{{Name: "pd", Type: "pagerduty"}},
 	}
 	for _, m := range mutate {
