@@ -47,6 +47,7 @@ type Config struct {
 	// (DefaultSources).
 	Sources   []Source  `yaml:"sources"`
 	Admin     Admin     `yaml:"admin"`
+	UI        UI        `yaml:"ui"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	Log       Log       `yaml:"log"`
 
