@@ -55,6 +55,7 @@ type Service struct {
 	sources  []source.Source
 	admin    *http.Server
 	adminLn  net.Listener
+	ui       *UIServer // the API, when ui.listen is set
 	metrics  *metrics
 	beat     *heartbeat
 	ready    atomic.Bool
@@ -128,10 +129,21 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
+	if cfg.UI.Listen != "" && cfg.UI.Listen != "off" {
+		if s.ui, err = NewUI(cfg, s.store, cat, UIOptions{Logger: o.Logger, Now: o.Now}); err != nil {
+			if s.adminLn != nil {
+				s.adminLn.Close()
+			}
+			return nil, err
+		}
+	}
 	srcs, err := Sources(ctx, cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store})
 	if err != nil {
 		if s.adminLn != nil {
 			s.adminLn.Close()
+		}
+		if s.ui != nil {
+			s.ui.Close()
 		}
 		return nil, err
 	}
@@ -150,6 +162,9 @@ func (s *Service) Addrs() map[string]string {
 	out := map[string]string{}
 	if s.adminLn != nil {
 		out["admin"] = s.adminLn.Addr().String()
+	}
+	if s.ui != nil {
+		out["ui"] = s.ui.Addr()
 	}
 	for _, src := range s.sources {
 		if a, ok := src.(interface{ Addr() string }); ok {
@@ -195,6 +210,13 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.store.Close()
 	if s.admin != nil {
 		go s.admin.Serve(s.adminLn)
+	}
+	if s.ui != nil {
+		go func() {
+			if err := s.ui.Serve(); err != nil {
+				s.log.Error("ui server", "err", err)
+			}
+		}()
 	}
 	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	dispDone := make(chan struct{})
@@ -261,6 +283,9 @@ func (s *Service) Run(ctx context.Context) error {
 	<-dispDone
 	if s.admin != nil {
 		s.admin.Shutdown(sctx)
+	}
+	if s.ui != nil {
+		s.ui.Shutdown(sctx)
 	}
 	s.log.Info("stopped")
 	return nil

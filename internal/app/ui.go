@@ -1,0 +1,187 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/trailwatch/trailwatch/internal/api"
+	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/rule"
+	"github.com/trailwatch/trailwatch/internal/store"
+)
+
+// UIServer serves the HTTP API (internal/api) on its own listener: for
+// trailwatch run when ui.listen is set, and for trailwatch ui.
+type UIServer struct {
+	srv *http.Server
+	ln  net.Listener
+	tls bool
+}
+
+// UIOptions are what the API server needs beyond the configuration.
+type UIOptions struct {
+	// Listen overrides ui.listen (trailwatch ui --listen).
+	Listen string
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// ruleSummary is a rule in GET /rules.
+type ruleSummary struct {
+	ID           string   `json:"id"`
+	Title        string   `json:"title"`
+	Service      string   `json:"service"`
+	Risk         string   `json:"risk"`
+	EventSource  string   `json:"event_source"`
+	EventNames   []string `json:"event_names"`
+	ReferenceIDs []string `json:"reference_ids"`
+	CIS          []string `json:"cis"`
+	Enabled      bool     `json:"enabled"`
+	Author       string   `json:"author,omitempty"`
+}
+
+// ruleDetail is a rule in GET /rules/{id}, with its effective settings.
+type ruleDetail struct {
+	ruleSummary
+	Description string         `json:"description"`
+	Remediation string         `json:"remediation"`
+	References  []string       `json:"references"`
+	TTL         string         `json:"ttl"`
+	Effective   effectiveRules `json:"effective"`
+}
+
+type effectiveRules struct {
+	Risk              string          `json:"risk"`
+	TTL               string          `json:"ttl"`
+	Safelist          []string        `json:"safelist"`
+	SafelistRegex     []string        `json:"safelist_regex"`
+	Events            map[string]bool `json:"events,omitempty"`
+	IncludeAWSService bool            `json:"include_aws_service"`
+	// Settings are the rule's own settings as configured (values such as
+	// CIDRs and countries; no secrets are rule settings).
+	Settings map[string]any `json:"settings,omitempty"`
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// APIRules describes the catalogue's rules with their effective settings.
+func APIRules(cat *rule.Catalogue, cfg *config.Config) []api.Rule {
+	settings := cfg.RuleSettings()
+	on := map[string]bool{}
+	for _, id := range enabledRules(cat, cfg) {
+		on[id] = true
+	}
+	var out []api.Rule
+	for _, r := range cat.Rules {
+		s, ok := settings[r.ID]
+		if !ok {
+			s = settings["*"]
+		}
+		sum := ruleSummary{ID: r.ID, Title: r.Title, Service: r.Service, Risk: r.Risk.String(), EventSource: r.EventSource,
+			EventNames: nonNil(r.EventNames), ReferenceIDs: nonNil(r.ReferenceIDs), CIS: nonNil(r.CIS), Enabled: on[r.ID], Author: r.Author}
+		eff := effectiveRules{Risk: r.Risk.String(), TTL: rule.FormatDuration(r.TTL), Safelist: nonNil(s.Safelist), SafelistRegex: nonNil(s.SafelistRegex),
+			Events: s.Events, IncludeAWSService: s.IncludeAWSService, Settings: s.Params}
+		if s.Risk != 0 {
+			eff.Risk = s.Risk.String()
+		}
+		if s.TTL > 0 {
+			eff.TTL = rule.FormatDuration(rule.Duration(s.TTL))
+		}
+		det := ruleDetail{ruleSummary: sum, Description: strings.TrimSpace(r.Description), Remediation: strings.TrimSpace(r.Remediation),
+			References: nonNil(r.References), TTL: rule.FormatDuration(r.TTL), Effective: eff}
+		out = append(out, api.Rule{ID: r.ID, Summary: sum, Detail: det})
+	}
+	return out
+}
+
+// NewUI builds the API server over an open store and listens. With no
+// authentication configured it listens on loopback only.
+func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*UIServer, error) {
+	full, ok := st.(store.Full)
+	if !ok {
+		return nil, errors.New("ui: this store cannot keep triage state")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ac := api.Config{Store: full, Rules: APIRules(cat, cfg), Tokens: cfg.UI.Tokens, BasePath: cfg.UI.BasePath, Now: o.Now, Log: o.Logger}
+	for _, u := range cfg.UI.Users {
+		ac.Users = append(ac.Users, api.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: u.Role})
+	}
+	for _, ch := range cfg.Channels {
+		ac.Channels = append(ac.Channels, api.Channel{Name: ch.Name, Type: ch.Type})
+	}
+	h, err := api.New(ac)
+	if err != nil {
+		return nil, err
+	}
+	addr := o.Listen
+	if addr == "" {
+		addr = cfg.UI.ListenAddr()
+	}
+	if err := config.CheckListen(addr); err != nil {
+		return nil, fmt.Errorf("ui.listen: %w", err)
+	}
+	if !ac.AuthConfigured() && !config.IsLoopback(addr) {
+		return nil, fmt.Errorf("ui.listen: %s is not a loopback address, and no authentication is configured (ui.users or ui.tokens)", addr)
+	}
+	u := &UIServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}}
+	if cfg.UI.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.UI.TLSCertFile, cfg.UI.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ui.tls_cert_file: %w", err)
+		}
+		u.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		u.tls = true
+	}
+	if u.ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("ui.listen: %w", err)
+	}
+	return u, nil
+}
+
+// Addr is the address the API listens on.
+func (u *UIServer) Addr() string { return u.ln.Addr().String() }
+
+// URL is the API's base URL on its listener.
+func (u *UIServer) URL() string {
+	scheme := "http"
+	if u.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + u.Addr()
+}
+
+// Serve serves until Shutdown.
+func (u *UIServer) Serve() error {
+	var err error
+	if u.tls {
+		err = u.srv.ServeTLS(u.ln, "", "")
+	} else {
+		err = u.srv.Serve(u.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server, letting requests in flight finish until ctx
+// ends.
+func (u *UIServer) Shutdown(ctx context.Context) error { return u.srv.Shutdown(ctx) }
+
+// Close stops listening without serving (a server never started).
+func (u *UIServer) Close() error { return u.ln.Close() }

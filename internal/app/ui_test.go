@@ -1,0 +1,66 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/trailwatch/trailwatch/internal/config"
+)
+
+// trailwatch run with ui.listen serves the API over the store it writes,
+// and alerts link to ui.external_url.
+func TestRunServesTheAPI(t *testing.T) {
+	rcv, hook := newReceiver()
+	defer hook.Close()
+	cfg := testConfig(t, hook.URL)
+	cfg.UI = config.UI{Listen: "127.0.0.1:0", ExternalURL: "https://tw.example.com/trailwatch"}
+	addrs, stop := start(t, cfg)
+	defer stop()
+	if addrs["ui"] == "" {
+		t.Fatalf("no ui address in %v", addrs)
+	}
+	body, err := os.ReadFile("../../examples/eventbridge.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := post(t, "http://"+addrs["eventbridge"]+"/events", apiKey, body); code != http.StatusOK {
+		t.Fatalf("events: %d %s", code, msg)
+	}
+	api := "http://" + addrs["ui"] + "/api/v1"
+	resp, err := http.Get(api + "/findings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Findings []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"findings"`
+	}
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(page.Findings) != 2 || page.Findings[0].Status != "open" {
+		t.Fatalf("GET /findings: %d %+v", resp.StatusCode, page)
+	}
+	id := page.Findings[0].ID
+	resp, err = http.Post(api+"/findings/"+id+"/acknowledge", "application/json", strings.NewReader(`{"note":"looking EXAMPLE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"to":"acknowledged"`) {
+		t.Errorf("acknowledge: %d %s", resp.StatusCode, b)
+	}
+	waitFor(t, "2 alerts", func() bool { u, _ := rcv.count(); return u == 2 })
+	rcv.mu.Lock()
+	link, _ := rcv.bodies[0]["dashboard_url"].(string)
+	rcv.mu.Unlock()
+	if !strings.HasPrefix(link, "https://tw.example.com/trailwatch/findings/f-") {
+		t.Errorf("alert link %q", link)
+	}
+}
