@@ -3,7 +3,7 @@
 // authentication (config users with bcrypt hashes, API tokens) and roles
 // (viewer, responder, admin). The OpenAPI 3 document it serves at
 // /api/v1/openapi.json lists exactly its routes. It imports store,
-// finding, printable and duration.
+// finding and duration.
 package api
 
 import (

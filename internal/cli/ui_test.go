@@ -168,3 +168,34 @@ func TestUIServesTheStore(t *testing.T) {
 		t.Errorf("open listener: %d %s", r.code, r.stderr)
 	}
 }
+
+// README's API lines: trailwatch ui over the findings of the README's
+// scan of examples/, and the curl that follows.
+func TestReadmeUI(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "trailwatch ui --db trailwatch.db &"
+	const url = "http://127.0.0.1:8081/api/v1/findings?min_risk=EXTREME&limit=3"
+	if !strings.Contains(string(readme), line) || !strings.Contains(string(readme), "curl -s '"+url+"'") {
+		t.Fatalf("README's API lines changed (lacks %q or the curl of %s): update this test", line, url)
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "trailwatch.db")
+	run(t, "", "scan", "--quiet", "--db", db, "../../examples/")
+	addr, stop := startUI(t, "--db", db, "--listen", "127.0.0.1:0")
+	defer stop()
+	resp, err := http.Get(strings.Replace(url, "127.0.0.1:8081", addr, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Findings []map[string]any `json:"findings"`
+	}
+	json.NewDecoder(resp.Body).Decode(&page)
+	if resp.StatusCode != 200 || len(page.Findings) == 0 || len(page.Findings) > 3 {
+		t.Errorf("README's curl: %d, %d findings", resp.StatusCode, len(page.Findings))
+	}
+}
