@@ -53,6 +53,9 @@ type Config struct {
 	Rules []Rule
 	// Channels are the configured channels.
 	Channels []Channel
+	// Lifecycle names the channels that hold incidents or tickets:
+	// acknowledging or resolving a finding owes them a delivery.
+	Lifecycle []string
 	// Users may sign in with HTTP Basic authentication.
 	Users []User
 	// Tokens accepts API tokens (Authorization: Bearer) from the store.

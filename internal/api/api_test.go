@@ -460,7 +460,7 @@ func TestListFindings(t *testing.T) {
 	if r := fx.do("GET", "/api/v1/findings?q=hyperlink", "viewer", nil); len(ids(t, r)) != 1 {
 		t.Errorf("text search: %s", r.body)
 	}
-	fx.st.Transition(context.Background(), []string{fx.fs[3].ID}, "acknowledged", "x", "", t0)
+	fx.st.Transition(context.Background(), []string{fx.fs[3].ID}, "acknowledged", "x", "", t0, nil)
 	if r := fx.do("GET", "/api/v1/findings?status=acknowledged", "viewer", nil); !slices.Equal(ids(t, r), []string{fx.fs[3].ID}) {
 		t.Errorf("status filter: %s", r.body)
 	}

@@ -262,7 +262,7 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, p principal,
 	if len(note) > maxNote {
 		return badBody("note", "note: longer than %d bytes", maxNote)
 	}
-	ch, err := s.cfg.Store.Transition(r.Context(), ids, to, p.Name, note, s.cfg.Now())
+	ch, err := s.cfg.Store.Transition(r.Context(), ids, to, p.Name, note, s.cfg.Now(), s.cfg.Lifecycle)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,10 @@ type UIOptions struct {
 	Now    func() time.Time
 }
 
+// lifecycleTypes are the channel types that hold incidents or tickets and
+// take acknowledge and resolve deliveries.
+var lifecycleTypes = map[string]bool{"pagerduty": true, "webhook": true}
+
 // ruleSummary is a rule in GET /rules.
 type ruleSummary struct {
 	ID           string   `json:"id"`
@@ -122,6 +126,9 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 	}
 	for _, ch := range cfg.Channels {
 		ac.Channels = append(ac.Channels, api.Channel{Name: ch.Name, Type: ch.Type})
+		if lifecycleTypes[ch.Type] {
+			ac.Lifecycle = append(ac.Lifecycle, ch.Name)
+		}
 	}
 	h, err := api.New(ac)
 	if err != nil {

@@ -19,7 +19,6 @@ func TestRunServesTheAPI(t *testing.T) {
 	cfg := testConfig(t, hook.URL)
 	cfg.UI = config.UI{Listen: "127.0.0.1:0", ExternalURL: "https://tw.example.com/trailwatch"}
 	addrs, stop := start(t, cfg)
-	defer stop()
 	if addrs["ui"] == "" {
 		t.Fatalf("no ui address in %v", addrs)
 	}
@@ -56,11 +55,41 @@ func TestRunServesTheAPI(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"to":"acknowledged"`) {
 		t.Errorf("acknowledge: %d %s", resp.StatusCode, b)
 	}
-	waitFor(t, "2 alerts", func() bool { u, _ := rcv.count(); return u == 2 })
+	waitFor(t, "2 alerts", func() bool { u, _ := rcv.count(); return u >= 2 })
 	rcv.mu.Lock()
 	link, _ := rcv.bodies[0]["dashboard_url"].(string)
 	rcv.mu.Unlock()
 	if !strings.HasPrefix(link, "https://tw.example.com/trailwatch/findings/f-") {
 		t.Errorf("alert link %q", link)
+	}
+	// Resolve, reopen, resolve: the webhook hears the acknowledgement and
+	// one resolution, signed, as finding.status_changed.
+	for _, action := range []string{"resolve", "reopen", "resolve"} {
+		resp, err := http.Post(api+"/findings/"+id+"/"+action, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", action, resp.StatusCode)
+		}
+	}
+	changes := func() (kinds []string) {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		for _, b := range rcv.bodies {
+			if b["event"] == "finding.status_changed" {
+				kinds = append(kinds, b["kind"].(string))
+			}
+		}
+		return kinds
+	}
+	waitFor(t, "acknowledge and resolve at the webhook", func() bool { return len(changes()) == 2 })
+	stop()
+	if k := changes(); len(k) != 2 || k[0] == k[1] {
+		t.Errorf("status changes delivered: %v, want one acknowledge and one resolve", k)
+	}
+	if u, total := rcv.count(); u != 4 || total != 4 {
+		t.Errorf("%d unique deliveries, %d in all; want 4 and 4", u, total)
 	}
 }

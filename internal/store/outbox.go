@@ -25,6 +25,11 @@ const (
 	KindTrigger    = "trigger"
 	KindUpdate     = "update"
 	KindEscalation = "escalation"
+	// KindAcknowledge and KindResolve carry a finding's status change to
+	// a channel that holds an incident or ticket for its alert, once per
+	// (finding, channel, kind).
+	KindAcknowledge = "acknowledge"
+	KindResolve     = "resolve"
 )
 
 // Delivery states.
@@ -48,6 +53,8 @@ type Delivery struct {
 	Kind string
 	// Escalation says why, for an escalation.
 	Escalation *Escalation
+	// Transition is the status change an acknowledge or resolve carries.
+	Transition *Change
 	// Repeats counts the fingerprint's findings while its alert lived,
 	// this one included.
 	Repeats int

@@ -121,8 +121,30 @@ type Triage interface {
 	// error wraps ErrNotFound. A finding already in that status is left
 	// as it is (no change is returned for it). Resolving a finding ends
 	// the channels' alerts of its fingerprint, so that a repeat after
-	// the resolution alerts as new (Alert.Resolved).
-	Transition(ctx context.Context, ids []string, to, actor, note string, at time.Time) ([]Change, error)
+	// the resolution alerts as new (Alert.Resolved). Acknowledging or
+	// resolving also owes each channel of notify that holds an alert of
+	// the finding's fingerprint a delivery of kind KindAcknowledge or
+	// KindResolve, in the same transaction, at most once per (finding,
+	// channel, kind).
+	Transition(ctx context.Context, ids []string, to, actor, note string, at time.Time, notify []string) ([]Change, error)
+}
+
+// LifecycleKind is the delivery kind a status change owes channels
+// holding an incident or ticket: "" when it owes none.
+func LifecycleKind(to string) string {
+	switch to {
+	case StatusAcknowledged:
+		return KindAcknowledge
+	case StatusResolved:
+		return KindResolve
+	}
+	return ""
+}
+
+// EncodeChange stores a status change in one column.
+func EncodeChange(c Change) string {
+	b, _ := json.Marshal(c)
+	return string(b)
 }
 
 // CheckTarget checks a status a person may set.

@@ -262,7 +262,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 			FROM outbox o JOIN findings f ON f.id = o.finding_id
 			LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 			WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
-			AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+			AND NOT (o.kind IN ('update', 'escalation', 'acknowledge', 'resolve') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
 				AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
 			ORDER BY o.next_attempt, o.id LIMIT $3
 			FOR UPDATE OF o SKIP LOCKED`, channel, ms, limit)

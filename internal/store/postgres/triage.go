@@ -60,7 +60,10 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status text NOT NULL DE
 	CREATE INDEX findings_risk ON findings(risk, event_time);
 	CREATE INDEX findings_rule ON findings(rule_id, event_time);
 	CREATE INDEX findings_account ON findings(account_id, event_time);
-	CREATE INDEX findings_order ON findings(event_time, id);`
+	CREATE INDEX findings_order ON findings(event_time, id);
+	ALTER TABLE outbox ADD COLUMN transition text;
+	ALTER TABLE outbox DROP CONSTRAINT outbox_finding_id_channel_key;
+	ALTER TABLE outbox ADD CONSTRAINT outbox_finding_channel_kind UNIQUE (finding_id, channel, kind);`
 
 func nullable(s string) any {
 	if s == "" {
@@ -242,7 +245,7 @@ func (s *Store) History(ctx context.Context, id string) ([]store.Change, error) 
 
 // Transition sets the status of findings in one transaction; the findings
 // are locked so concurrent changes of one finding are serialized.
-func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note string, at time.Time) ([]store.Change, error) {
+func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note string, at time.Time, notify []string) ([]store.Change, error) {
 	if err := store.CheckTarget(to); err != nil {
 		return nil, err
 	}
@@ -275,7 +278,15 @@ func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note st
 					return describe(err, "finding %s", id)
 				}
 			}
-			out = append(out, store.Change{ID: hid, FindingID: id, At: at.UTC().Truncate(time.Millisecond), Actor: actor, From: from, To: to, Note: note})
+			c := store.Change{ID: hid, FindingID: id, At: at.UTC().Truncate(time.Millisecond), Actor: actor, From: from, To: to, Note: note}
+			if kind := store.LifecycleKind(to); kind != "" && len(notify) > 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, transition)
+					SELECT $1, channel, $2, repeats, alert_key, 'pending', $3, $3, $3, $4 FROM alerts WHERE alert_key = $5 AND channel = ANY($6) AND repeats > 0
+					ON CONFLICT DO NOTHING`, id, kind, at.UnixMilli(), store.EncodeChange(c), fp, notify); err != nil {
+					return describe(err, "finding %s", id)
+				}
+			}
+			out = append(out, c)
 		}
 		return nil
 	})

@@ -58,7 +58,35 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status TEXT NOT NULL DE
 	CREATE INDEX findings_status ON findings(status, event_time);
 	CREATE INDEX findings_risk ON findings(risk, event_time);
 	CREATE INDEX findings_rule ON findings(rule_id, event_time);
-	CREATE INDEX findings_account ON findings(account_id, event_time);`
+	CREATE INDEX findings_account ON findings(account_id, event_time);
+	CREATE TABLE outbox_lifecycle (
+		id           INTEGER PRIMARY KEY AUTOINCREMENT,
+		finding_id   TEXT NOT NULL REFERENCES findings(id),
+		channel      TEXT NOT NULL,
+		kind         TEXT NOT NULL,
+		repeats      INTEGER NOT NULL,
+		alert_key    TEXT NOT NULL,
+		status       TEXT NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		next_attempt INTEGER NOT NULL,
+		lease_until  INTEGER,
+		last_error   TEXT,
+		created_at   INTEGER NOT NULL,
+		updated_at   INTEGER NOT NULL,
+		escalation   TEXT,
+		transition   TEXT,
+		UNIQUE (finding_id, channel, kind)
+	);
+	INSERT INTO outbox_lifecycle (id, finding_id, channel, kind, repeats, alert_key, status, attempts, next_attempt, lease_until, last_error,
+		created_at, updated_at, escalation)
+		SELECT id, finding_id, channel, kind, repeats, alert_key, status, attempts, next_attempt, lease_until, last_error,
+		created_at, updated_at, escalation FROM outbox;
+	DROP TABLE outbox;
+	ALTER TABLE outbox_lifecycle RENAME TO outbox;
+	CREATE INDEX outbox_due ON outbox(channel, status, next_attempt);
+	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind, status);
+	CREATE INDEX outbox_work ON outbox(channel, next_attempt, id) WHERE status IN ('pending', 'sending');
+	CREATE INDEX outbox_finding ON outbox(finding_id);`
 
 func nullable(s string) any {
 	if s == "" {
@@ -269,7 +297,7 @@ func (s *Store) History(ctx context.Context, id string) ([]store.Change, error) 
 }
 
 // Transition sets the status of findings in one transaction.
-func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note string, at time.Time) ([]store.Change, error) {
+func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note string, at time.Time, notify []string) ([]store.Change, error) {
 	if err := store.CheckTarget(to); err != nil {
 		return nil, err
 	}
@@ -307,7 +335,19 @@ func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note st
 				return nil, fmt.Errorf("finding %s: %w", id, mapErr(err))
 			}
 		}
-		out = append(out, store.Change{ID: hid, FindingID: id, At: at.UTC().Truncate(time.Millisecond), Actor: actor, From: from, To: to, Note: note})
+		c := store.Change{ID: hid, FindingID: id, At: at.UTC().Truncate(time.Millisecond), Actor: actor, From: from, To: to, Note: note}
+		if kind := store.LifecycleKind(to); kind != "" && len(notify) > 0 {
+			args := []any{id, kind, at.UnixMilli(), at.UnixMilli(), at.UnixMilli(), store.EncodeChange(c), fp}
+			for _, ch := range notify {
+				args = append(args, ch)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, transition)
+				SELECT ?, channel, ?, repeats, alert_key, 'pending', ?, ?, ?, ? FROM alerts WHERE alert_key = ? AND channel IN (`+
+				strings.TrimSuffix(strings.Repeat("?,", len(notify)), ",")+`) ON CONFLICT DO NOTHING`, args...); err != nil {
+				return nil, fmt.Errorf("finding %s: %w", id, mapErr(err))
+			}
+		}
+		out = append(out, c)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("set status: %w", mapErr(err))

@@ -66,17 +66,17 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if got.Status != store.StatusOpen || string(got.Raw) == "" {
 			t.Fatalf("new finding: status %q, raw %q; want open with its raw event", got.Status, got.Raw)
 		}
-		ch, err := s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "alice@example.com", "looking", t0.Add(time.Minute))
+		ch, err := s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "alice@example.com", "looking", t0.Add(time.Minute), nil)
 		noErr(t, err)
 		if len(ch) != 1 || ch[0].From != "open" || ch[0].To != "acknowledged" || ch[0].Actor != "alice@example.com" || ch[0].Note != "looking" {
 			t.Fatalf("acknowledge = %+v", ch)
 		}
 		// The same status again changes nothing.
-		ch, err = s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "bob", "", t0.Add(2*time.Minute))
+		ch, err = s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "bob", "", t0.Add(2*time.Minute), nil)
 		if err != nil || len(ch) != 0 {
 			t.Errorf("acknowledging twice = %+v, %v; want no change", ch, err)
 		}
-		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusResolved, "bob", "fixed", t0.Add(3*time.Minute)); err != nil {
+		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusResolved, "bob", "fixed", t0.Add(3*time.Minute), nil); err != nil {
 			t.Fatal(err)
 		}
 		h, err := s.History(ctx, a.ID)
@@ -91,14 +91,14 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 			t.Errorf("after resolve: %q at %v", got.Status, got.StatusAt)
 		}
 		// One unknown id: nothing changes, not even the known one.
-		_, err = s.Transition(ctx, []string{b.ID, "f-nope"}, store.StatusResolved, "bob", "", t0.Add(4*time.Minute))
+		_, err = s.Transition(ctx, []string{b.ID, "f-nope"}, store.StatusResolved, "bob", "", t0.Add(4*time.Minute), nil)
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown id: %v, want ErrNotFound", err)
 		}
 		if got, _ := s.Triaged(ctx, b.ID); got.Status != store.StatusOpen {
 			t.Errorf("a failed bulk change changed %s to %q", b.ID, got.Status)
 		}
-		if _, err := s.Transition(ctx, []string{b.ID}, store.StatusSilenced, "bob", "", t0); !errors.Is(err, store.ErrInvalid) {
+		if _, err := s.Transition(ctx, []string{b.ID}, store.StatusSilenced, "bob", "", t0, nil); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("setting silenced by hand: %v, want ErrInvalid", err)
 		}
 		if h, _ := s.History(ctx, b.ID); len(h) != 0 {
@@ -166,7 +166,7 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if page, _ := s.Page(ctx, store.Query{Text: "%", Filter: store.Filter{Limit: 10}}); len(page) != 0 {
 			t.Errorf("'%%' matched %d findings", len(page))
 		}
-		if _, err := s.Transition(ctx, []string{fs[2].ID, fs[3].ID}, store.StatusAcknowledged, "alice", "", t0); err != nil {
+		if _, err := s.Transition(ctx, []string{fs[2].ID, fs[3].ID}, store.StatusAcknowledged, "alice", "", t0, nil); err != nil {
 			t.Fatal(err)
 		}
 		page, err = s.Page(ctx, store.Query{Statuses: []string{"acknowledged"}, Filter: store.Filter{Limit: 10, MinRisk: finding.High}})
@@ -219,7 +219,7 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if _, err := s.SaveRouted(ctx, []finding.Finding{a, b}, route); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusResolved, "alice", "", t0.Add(2*time.Minute)); err != nil {
+		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusResolved, "alice", "", t0.Add(2*time.Minute), nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.SaveRouted(ctx, []finding.Finding{c}, route); err != nil {
@@ -251,6 +251,71 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		noErr(t, err)
 		if len(ds) != 1 || ds[0].FindingID != c.ID {
 			t.Errorf("deliveries of one finding: %+v", ds)
+		}
+	})
+
+	t.Run("LifecycleDeliveries", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		sms := store.Route{Channel: "sms"}
+		both := func(finding.Finding) []store.Route { return []store.Route{pd, sms} }
+		a := Sample(1, "EKS-A", finding.High)
+		if _, err := s.SaveRouted(ctx, []finding.Finding{a}, both); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := s.Claim(ctx, "pd", t0, 10, time.Minute)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("claim trigger: %+v %v", ds, err)
+		}
+		noErr(t, s.Settle(ctx, []store.Outcome{{ID: ds[0].ID, Status: store.Done, Ref: "PD-REF-EXAMPLE", At: t0}}))
+		notify := []string{"pd", "webhook-without-alert"}
+		if _, err := s.Transition(ctx, []string{a.ID}, store.StatusAcknowledged, "alice", "on it", t0.Add(time.Minute), notify); err != nil {
+			t.Fatal(err)
+		}
+		ds, err = s.Claim(ctx, "pd", t0.Add(time.Minute), 10, time.Minute)
+		noErr(t, err)
+		if len(ds) != 1 || ds[0].Kind != store.KindAcknowledge || ds[0].Ref != "PD-REF-EXAMPLE" || ds[0].Transition == nil ||
+			ds[0].Transition.Actor != "alice" || ds[0].Transition.Note != "on it" || ds[0].Transition.To != store.StatusAcknowledged || ds[0].Finding.ID != a.ID {
+			t.Fatalf("acknowledge delivery: %+v", ds)
+		}
+		noErr(t, s.Settle(ctx, []store.Outcome{{ID: ds[0].ID, Status: store.Done, At: t0}}))
+		if other, _ := s.Claim(ctx, "sms", t0.Add(time.Hour), 10, time.Minute); len(other) != 1 || other[0].Kind != store.KindTrigger {
+			t.Errorf("a channel not named got %+v", other)
+		}
+		// Resolve, reopen, resolve again: one resolve delivery.
+		for _, to := range []string{store.StatusResolved, store.StatusOpen, store.StatusResolved} {
+			if _, err := s.Transition(ctx, []string{a.ID}, to, "bob", "", t0.Add(2*time.Minute), notify); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resolves, err := s.Deliveries(ctx, store.OutboxFilter{Findings: []string{a.ID}, Channel: []string{"pd"}})
+		noErr(t, err)
+		n := 0
+		for _, d := range resolves {
+			if d.Kind == store.KindResolve {
+				n++
+			}
+		}
+		if n != 1 || len(resolves) != 3 {
+			t.Errorf("after resolve, reopen, resolve: %d resolve deliveries of %d", n, len(resolves))
+		}
+		// A resolve waits for its alert's undelivered trigger.
+		b := Sample(2, "EKS-B", finding.High)
+		if _, err := s.SaveRouted(ctx, []finding.Finding{b}, both); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, []string{b.ID}, store.StatusResolved, "bob", "", t0.Add(3*time.Minute), notify); err != nil {
+			t.Fatal(err)
+		}
+		ds, err = s.Claim(ctx, "pd", t0.Add(time.Hour), 10, time.Minute)
+		noErr(t, err)
+		var kinds []string
+		for _, d := range ds {
+			if d.FindingID == b.ID {
+				kinds = append(kinds, d.Kind)
+			}
+		}
+		if !slices.Equal(kinds, []string{store.KindTrigger}) {
+			t.Errorf("claimed for b before its trigger was delivered: %v", kinds)
 		}
 	})
 
