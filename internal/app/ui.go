@@ -35,7 +35,7 @@ type UIOptions struct {
 
 // lifecycleTypes are the channel types that hold incidents or tickets and
 // take acknowledge and resolve deliveries.
-var lifecycleTypes = map[string]bool{"pagerduty": true, "webhook": true}
+var lifecycleTypes = map[string]bool{"pagerduty": true, "servicenow": true, "zendesk": true, "webhook": true}
 
 // ruleSummary is a rule in GET /rules.
 type ruleSummary struct {
