@@ -3,7 +3,7 @@
 // authentication (config users with bcrypt hashes, API tokens) and roles
 // (viewer, responder, admin). The OpenAPI 3 document it serves at
 // /api/v1/openapi.json lists exactly its routes. It imports store,
-// finding and duration.
+// finding, duration and secret.
 package api
 
 import (
@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	Rules []Rule
 	// Channels are the configured channels.
 	Channels []Channel
+	// PagerDutySecret verifies inbound PagerDuty v3 webhooks
+	// (POST /inbound/pagerduty); empty turns them off.
+	PagerDutySecret secret.Secret
 	// Lifecycle names the channels that hold incidents or tickets:
 	// acknowledging or resolving a finding owes them a delivery.
 	Lifecycle []string
@@ -81,6 +85,7 @@ type Server struct {
 	routes  []route
 	users   map[string]User
 	limiter *limiter
+	replays replays
 }
 
 // route is one API operation.
@@ -134,6 +139,7 @@ func (s *Server) table() []route {
 	filters := []string{"min_risk", "rule", "account", "region", "outcome", "control", "actor", "since", "until", "status", "q"}
 	return []route{
 		{method: "GET", path: "/openapi.json", handle: s.openAPI},
+		{method: "POST", path: "/inbound/pagerduty", handle: s.inboundPagerDuty},
 		{method: "GET", path: "/me", role: store.RoleViewer, handle: s.me},
 		{method: "GET", path: "/findings", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "cursor", "limit"), handle: s.listFindings},
 		{method: "GET", path: "/findings/export", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "format"), handle: s.export},

@@ -14,6 +14,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/api"
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/rule"
+	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
 
@@ -31,6 +32,8 @@ type UIOptions struct {
 	Listen string
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Getenv resolves ${ENV} in secrets; nil means none.
+	Getenv func(string) string
 }
 
 // lifecycleTypes are the channel types that hold incidents or tickets and
@@ -130,6 +133,15 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 			ac.Lifecycle = append(ac.Lifecycle, ch.Name)
 		}
 	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	pd, err := secret.Setting("ui.inbound.pagerduty_secret", cfg.UI.Inbound.PagerDutySecret, cfg.UI.Inbound.PagerDutySecretFile, getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	ac.PagerDutySecret = pd
 	h, err := api.New(ac)
 	if err != nil {
 		return nil, err

@@ -65,7 +65,7 @@ func uiRun(ctx context.Context, env *Env, c *command, args []string) int {
 	}
 	defer st.Close()
 	log := serviceLogger(env, cfg.Log)
-	srv, err := app.NewUI(cfg, st, cat, app.UIOptions{Listen: *listen, Logger: log})
+	srv, err := app.NewUI(cfg, st, cat, app.UIOptions{Listen: *listen, Logger: log, Getenv: env.Getenv})
 	if err != nil {
 		return fail(env, err)
 	}

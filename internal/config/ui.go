@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/trailwatch/trailwatch/internal/secret"
 )
 
 // DefaultUIListen is where the API listens when ui.listen is not given
@@ -34,6 +36,17 @@ type UI struct {
 	Users []UIUser `yaml:"users"`
 	// Tokens accepts API tokens (trailwatch tokens create).
 	Tokens bool `yaml:"tokens"`
+	// Inbound configures the webhooks incident tools send back.
+	Inbound Inbound `yaml:"inbound"`
+}
+
+// Inbound are the secrets of inbound webhooks: inline, ${ENV}, or a
+// *_file. Absent, the endpoint is off.
+type Inbound struct {
+	// PagerDutySecret verifies PagerDuty v3 webhooks
+	// (X-PagerDuty-Signature) at /api/v1/inbound/pagerduty.
+	PagerDutySecret     secret.Secret `yaml:"pagerduty_secret"`
+	PagerDutySecretFile string        `yaml:"pagerduty_secret_file"`
 }
 
 // UIUser is a user of the API: a bcrypt hash of the password (trailwatch
@@ -98,6 +111,9 @@ func validateUI(v *validator, u UI) {
 		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
 			v.add("ui.external_url", "%q is not an http(s) URL without credentials, query or fragment", u.ExternalURL)
 		}
+	}
+	if !u.Inbound.PagerDutySecret.Empty() && u.Inbound.PagerDutySecretFile != "" {
+		v.add("ui.inbound.pagerduty_secret", "give pagerduty_secret or pagerduty_secret_file, not both")
 	}
 	if (u.TLSCertFile == "") != (u.TLSKeyFile == "") {
 		v.add("ui.tls_cert_file", "tls_cert_file and tls_key_file go together")
