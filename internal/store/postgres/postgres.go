@@ -363,7 +363,7 @@ func filterSQL(f store.Filter, a *args) ([]string, error) {
 		}
 		var ors []string
 		for _, v := range vals {
-			if glob {
+			if glob && strings.ContainsAny(v, "*?[") {
 				ors = append(ors, col+" ~ "+a.add(globRegexp(v)))
 			} else {
 				ors = append(ors, col+" = "+a.add(v))

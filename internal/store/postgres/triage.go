@@ -57,7 +57,6 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status text NOT NULL DE
 		revoked_at bigint NOT NULL DEFAULT 0
 	);
 	CREATE INDEX findings_status ON findings(status, event_time);
-	CREATE INDEX findings_risk ON findings(risk, event_time);
 	CREATE INDEX findings_rule ON findings(rule_id, event_time);
 	CREATE INDEX findings_account ON findings(account_id, event_time);
 	CREATE INDEX findings_order ON findings(event_time, id);

@@ -562,7 +562,7 @@ func filterSQL(f store.Filter) ([]string, []any, error) {
 		}
 		var ors []string
 		for _, v := range vals {
-			if glob {
+			if glob && strings.ContainsAny(v, "*?[") {
 				ors = append(ors, col+" GLOB ?")
 			} else {
 				ors = append(ors, col+" = ?")

@@ -56,7 +56,7 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status TEXT NOT NULL DE
 		revoked_at INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX findings_status ON findings(status, event_time);
-	CREATE INDEX findings_risk ON findings(risk, event_time);
+	CREATE INDEX findings_order ON findings(event_time, id);
 	CREATE INDEX findings_rule ON findings(rule_id, event_time);
 	CREATE INDEX findings_account ON findings(account_id, event_time);
 	CREATE TABLE outbox_lifecycle (
@@ -175,9 +175,8 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 		if q.Oldest {
 			op = ">"
 		}
-		where = append(where, "(event_time "+op+" ? OR (event_time = ? AND id "+op+" ?))")
-		t := q.After.EventTime.UnixMilli()
-		args = append(args, t, t, q.After.ID)
+		where = append(where, "(event_time, id) "+op+" (?, ?)")
+		args = append(args, q.After.EventTime.UnixMilli(), q.After.ID)
 	}
 	if q.Oldest {
 		order = " ORDER BY event_time, id"
