@@ -57,6 +57,9 @@ type Config struct {
 	// PagerDutySecret verifies inbound PagerDuty v3 webhooks
 	// (POST /inbound/pagerduty); empty turns them off.
 	PagerDutySecret secret.Secret
+	// ZendeskSecret verifies inbound Zendesk webhooks; ServiceNowSecret
+	// is the shared secret of inbound ServiceNow messages.
+	ZendeskSecret, ServiceNowSecret secret.Secret
 	// Lifecycle names the channels that hold incidents or tickets:
 	// acknowledging or resolving a finding owes them a delivery.
 	Lifecycle []string
@@ -140,6 +143,8 @@ func (s *Server) table() []route {
 	return []route{
 		{method: "GET", path: "/openapi.json", handle: s.openAPI},
 		{method: "POST", path: "/inbound/pagerduty", handle: s.inboundPagerDuty},
+		{method: "POST", path: "/inbound/zendesk", handle: s.inboundZendesk},
+		{method: "POST", path: "/inbound/servicenow", handle: s.inboundServiceNow},
 		{method: "GET", path: "/me", role: store.RoleViewer, handle: s.me},
 		{method: "GET", path: "/findings", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "cursor", "limit"), handle: s.listFindings},
 		{method: "GET", path: "/findings/export", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "format"), handle: s.export},

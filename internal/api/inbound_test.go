@@ -98,3 +98,85 @@ func TestInboundPagerDuty(t *testing.T) {
 		t.Errorf("without a secret: %d", r.status)
 	}
 }
+
+func (fx *fixture) post(path, body string, hdr map[string]string) response {
+	fx.t.Helper()
+	req := httptest.NewRequest("POST", path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	fx.srv.ServeHTTP(w, req)
+	return response{w.Code, w.Header(), w.Body.Bytes()}
+}
+
+const (
+	zdSecret   = "zd-webhook-secret-EXAMPLE"
+	snowSecret = "snow-shared-secret-EXAMPLE"
+)
+
+func TestInboundZendeskAndServiceNow(t *testing.T) {
+	fx := newFixture(t, func(c *api.Config) {
+		c.ZendeskSecret, c.ServiceNowSecret = secret.New(zdSecret), secret.New(snowSecret)
+	})
+	eks, iam := fx.fs[0], fx.fs[1] // two fingerprints, 15 findings each
+	ts := t0.Add(-time.Minute).Format(time.RFC3339)
+	zd := fmt.Sprintf(`{"ticket_id": 35436, "external_id": "trailwatch-%s", "status": "Solved", "updated_by": "Zoe Agent", "url": "https://example.zendesk.com/agent/tickets/35436"}`, eks.Fingerprint)
+	sign := func(ts, body string) map[string]string {
+		return map[string]string{"X-Zendesk-Webhook-Signature-Timestamp": ts, "X-Zendesk-Webhook-Signature": api.SignZendesk(zdSecret, ts, []byte(body))}
+	}
+	before := snapshot(t, fx)
+	for name, h := range map[string]map[string]string{
+		"unsigned":     {"X-Zendesk-Webhook-Signature-Timestamp": ts},
+		"wrong secret": {"X-Zendesk-Webhook-Signature-Timestamp": ts, "X-Zendesk-Webhook-Signature": api.SignZendesk("wrong", ts, []byte(zd))},
+		"other time":   {"X-Zendesk-Webhook-Signature-Timestamp": t0.Format(time.RFC3339), "X-Zendesk-Webhook-Signature": api.SignZendesk(zdSecret, ts, []byte(zd))},
+		"stale":        sign(t0.Add(-10*time.Minute).Format(time.RFC3339), zd),
+	} {
+		if r := fx.post("/api/v1/inbound/zendesk", zd, h); r.status != 401 {
+			t.Errorf("zendesk %s: %d %s", name, r.status, r.body)
+		}
+	}
+	snow := fmt.Sprintf(`{"correlation_id": %q, "state": "6", "number": "INC0010001", "updated_by": "sam.agent", "updated_at": %q}`,
+		iam.Fingerprint, t0.Add(-time.Minute).Format("2006-01-02 15:04:05"))
+	for name, h := range map[string]map[string]string{
+		"no secret":    {},
+		"wrong secret": {"Authorization": "Bearer wrong-EXAMPLE"},
+	} {
+		if r := fx.post("/api/v1/inbound/servicenow", snow, h); r.status != 401 {
+			t.Errorf("servicenow %s: %d %s", name, r.status, r.body)
+		}
+	}
+	staleSnow := strings.Replace(snow, t0.Add(-time.Minute).Format("2006-01-02 15:04:05"), t0.Add(-time.Hour).Format("2006-01-02 15:04:05"), 1)
+	if r := fx.post("/api/v1/inbound/servicenow", staleSnow, map[string]string{"Authorization": "Bearer " + snowSecret}); r.status != 401 {
+		t.Errorf("servicenow stale: %d", r.status)
+	}
+	if snapshot(t, fx) != before {
+		t.Fatal("a refused request changed the store")
+	}
+	if r := fx.post("/api/v1/inbound/zendesk", zd, sign(ts, zd)); r.status != 200 || len(r.json(t)["changes"].([]any)) != 15 {
+		t.Fatalf("zendesk solved: %d %s", r.status, r.body)
+	}
+	if r := fx.post("/api/v1/inbound/zendesk", zd, sign(ts, zd)); r.status != 401 {
+		t.Errorf("zendesk replay: %d", r.status)
+	}
+	h, _ := fx.st.History(context.Background(), eks.ID)
+	if fx.status(eks.ID) != "resolved" || fx.status(iam.ID) != "open" || len(h) != 1 || h[0].Actor != "zendesk:Zoe Agent" {
+		t.Errorf("after zendesk: %s %s %+v", fx.status(eks.ID), fx.status(iam.ID), h)
+	}
+	req := httptest.NewRequest("POST", "/api/v1/inbound/servicenow", strings.NewReader(snow))
+	req.SetBasicAuth("servicenow", snowSecret)
+	w := httptest.NewRecorder()
+	fx.srv.ServeHTTP(w, req)
+	if w.Code != 200 || fx.status(iam.ID) != "resolved" {
+		t.Errorf("servicenow resolved: %d %s, status %s", w.Code, w.Body, fx.status(iam.ID))
+	}
+	h, _ = fx.st.History(context.Background(), iam.ID)
+	if len(h) != 1 || h[0].Actor != "servicenow:sam.agent" || !strings.Contains(h[0].Note, "INC0010001") {
+		t.Errorf("servicenow history: %+v", h)
+	}
+	pending := strings.Replace(snow, `"state": "6"`, `"state": "2"`, 1)
+	if r := fx.post("/api/v1/inbound/servicenow", pending, map[string]string{"Authorization": "Bearer " + snowSecret}); r.status != 200 || !strings.Contains(string(r.body), "ignored") {
+		t.Errorf("servicenow in progress: %d %s", r.status, r.body)
+	}
+}

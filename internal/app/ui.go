@@ -137,11 +137,20 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	pd, err := secret.Setting("ui.inbound.pagerduty_secret", cfg.UI.Inbound.PagerDutySecret, cfg.UI.Inbound.PagerDutySecretFile, getenv, false)
-	if err != nil {
-		return nil, err
+	in := cfg.UI.Inbound
+	for _, x := range []struct {
+		key    string
+		inline secret.Secret
+		file   string
+		dst    *secret.Secret
+	}{{"pagerduty", in.PagerDutySecret, in.PagerDutySecretFile, &ac.PagerDutySecret}, {"zendesk", in.ZendeskSecret, in.ZendeskSecretFile, &ac.ZendeskSecret},
+		{"servicenow", in.ServiceNowSecret, in.ServiceNowSecretFile, &ac.ServiceNowSecret}} {
+		v, err := secret.Setting("ui.inbound."+x.key+"_secret", x.inline, x.file, getenv, false)
+		if err != nil {
+			return nil, err
+		}
+		*x.dst = v
 	}
-	ac.PagerDutySecret = pd
 	h, err := api.New(ac)
 	if err != nil {
 		return nil, err

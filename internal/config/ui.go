@@ -47,6 +47,14 @@ type Inbound struct {
 	// (X-PagerDuty-Signature) at /api/v1/inbound/pagerduty.
 	PagerDutySecret     secret.Secret `yaml:"pagerduty_secret"`
 	PagerDutySecretFile string        `yaml:"pagerduty_secret_file"`
+	// ZendeskSecret verifies Zendesk webhooks (X-Zendesk-Webhook-
+	// Signature) at /api/v1/inbound/zendesk.
+	ZendeskSecret     secret.Secret `yaml:"zendesk_secret"`
+	ZendeskSecretFile string        `yaml:"zendesk_secret_file"`
+	// ServiceNowSecret is the shared secret ServiceNow's outbound REST
+	// message sends to /api/v1/inbound/servicenow.
+	ServiceNowSecret     secret.Secret `yaml:"servicenow_secret"`
+	ServiceNowSecretFile string        `yaml:"servicenow_secret_file"`
 }
 
 // UIUser is a user of the API: a bcrypt hash of the password (trailwatch
@@ -112,8 +120,15 @@ func validateUI(v *validator, u UI) {
 			v.add("ui.external_url", "%q is not an http(s) URL without credentials, query or fragment", u.ExternalURL)
 		}
 	}
-	if !u.Inbound.PagerDutySecret.Empty() && u.Inbound.PagerDutySecretFile != "" {
-		v.add("ui.inbound.pagerduty_secret", "give pagerduty_secret or pagerduty_secret_file, not both")
+	for _, x := range []struct {
+		key    string
+		inline secret.Secret
+		file   string
+	}{{"pagerduty", u.Inbound.PagerDutySecret, u.Inbound.PagerDutySecretFile}, {"zendesk", u.Inbound.ZendeskSecret, u.Inbound.ZendeskSecretFile},
+		{"servicenow", u.Inbound.ServiceNowSecret, u.Inbound.ServiceNowSecretFile}} {
+		if !x.inline.Empty() && x.file != "" {
+			v.add("ui.inbound."+x.key+"_secret", "give %s_secret or %s_secret_file, not both", x.key, x.key)
+		}
 	}
 	if (u.TLSCertFile == "") != (u.TLSKeyFile == "") {
 		v.add("ui.tls_cert_file", "tls_cert_file and tls_key_file go together")
