@@ -147,6 +147,26 @@ func EncodeChange(c Change) string {
 	return string(b)
 }
 
+// Sequenced is a finding with its place in the order findings were
+// stored (for the live feed).
+type Sequenced struct {
+	Seq int64
+	Triaged
+}
+
+// Feed is what the live feed reads: findings and status changes in the
+// order they were stored, after a position, so a client that reconnects
+// with its last position misses nothing.
+type Feed interface {
+	// FindingsAfter returns up to limit findings stored after seq, in
+	// order.
+	FindingsAfter(ctx context.Context, seq int64, limit int) ([]Sequenced, error)
+	// ChangesAfter returns up to limit status changes after id, in order.
+	ChangesAfter(ctx context.Context, id int64, limit int) ([]Change, error)
+	// FeedHead returns the latest finding seq and change id.
+	FeedHead(ctx context.Context) (seq, change int64, err error)
+}
+
 // CheckTarget checks a status a person may set.
 func CheckTarget(to string) error {
 	switch to {
@@ -342,6 +362,7 @@ type Full interface {
 	Triage
 	Silences
 	Tokens
+	Feed
 }
 
 // TextPattern is the LIKE pattern of a text search (lower case, with

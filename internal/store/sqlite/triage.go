@@ -354,6 +354,62 @@ func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note st
 	return out, nil
 }
 
+// FindingsAfter reads findings by rowid: the SQLite store's one writer
+// gives new rows increasing rowids (trailwatch never runs VACUUM, which
+// could renumber them).
+func (s *Store) FindingsAfter(ctx context.Context, seq int64, limit int) ([]store.Sequenced, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rowid, `+triagedColumns+` FROM findings WHERE rowid > ? ORDER BY rowid LIMIT ?`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Sequenced
+	for rows.Next() {
+		var x store.Sequenced
+		var data string
+		var at int64
+		if err := rows.Scan(&x.Seq, &data, &x.Status, &at, &x.SilencedBy); err != nil {
+			return nil, fmt.Errorf("feed: %w", mapErr(err))
+		}
+		if x.Finding, err = store.DecodeFinding(data, "", 0); err != nil {
+			return nil, fmt.Errorf("feed: %w", err)
+		}
+		x.StatusAt = fromMS(at)
+		out = append(out, x)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// ChangesAfter reads status changes by id.
+func (s *Store) ChangesAfter(ctx context.Context, id int64, limit int) ([]store.Change, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, finding_id, at, actor, old_status, new_status, note FROM finding_history WHERE id > ? ORDER BY id LIMIT ?`, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		var c store.Change
+		var at int64
+		if err := rows.Scan(&c.ID, &c.FindingID, &at, &c.Actor, &c.From, &c.To, &c.Note); err != nil {
+			return nil, fmt.Errorf("feed: %w", mapErr(err))
+		}
+		c.At = fromMS(at)
+		out = append(out, c)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// FeedHead returns the latest finding rowid and change id.
+func (s *Store) FeedHead(ctx context.Context) (int64, int64, error) {
+	var seq, ch int64
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT max(rowid) FROM findings), 0), coalesce((SELECT max(id) FROM finding_history), 0)`).Scan(&seq, &ch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("feed: %w", mapErr(err))
+	}
+	return seq, ch, nil
+}
+
 const silenceColumns = `id, matchers, start_at, end_at, creator, comment, created_at, expired_at`
 
 func scanSilences(rows *sql.Rows) ([]store.Silence, error) {

@@ -319,6 +319,49 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		}
 	})
 
+	t.Run("Feed", func(t *testing.T) {
+		clock := NewClock(t0)
+		s := open(t, clock.Now)
+		seq, ch, err := s.FeedHead(ctx)
+		if err != nil || seq != 0 || ch != 0 {
+			t.Fatalf("empty head = %d %d %v", seq, ch, err)
+		}
+		a, b, c := Sample(1, "EKS-A", finding.High), Sample(2, "EKS-B", finding.High), Sample(3, "EKS-C", finding.High)
+		noErr(t, func() error { _, err := s.Save(ctx, []finding.Finding{b, a}); return err }())
+		noErr(t, func() error { _, err := s.Save(ctx, []finding.Finding{a, c}); return err }()) // a again: no new entry
+		if _, err := s.Transition(ctx, []string{c.ID}, store.StatusResolved, "alice", "", clock.Now(), nil); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(5 * time.Second) // past any lag a store keeps
+		fs, err := s.FindingsAfter(ctx, 0, 10)
+		noErr(t, err)
+		var ids []string
+		for _, f := range fs {
+			ids = append(ids, f.ID)
+		}
+		if !slices.Equal(ids, []string{b.ID, a.ID, c.ID}) || fs[2].Status != store.StatusResolved {
+			t.Fatalf("feed findings = %v", ids)
+		}
+		if more, _ := s.FindingsAfter(ctx, fs[1].Seq, 10); len(more) != 1 || more[0].ID != c.ID {
+			t.Errorf("after the second: %+v", more)
+		}
+		if two, _ := s.FindingsAfter(ctx, 0, 2); len(two) != 2 {
+			t.Errorf("limit 2 gave %d", len(two))
+		}
+		chs, err := s.ChangesAfter(ctx, 0, 10)
+		noErr(t, err)
+		if len(chs) != 1 || chs[0].FindingID != c.ID || chs[0].To != store.StatusResolved {
+			t.Errorf("feed changes = %+v", chs)
+		}
+		if none, _ := s.ChangesAfter(ctx, chs[0].ID, 10); len(none) != 0 {
+			t.Errorf("after the last change: %+v", none)
+		}
+		seq, ch, err = s.FeedHead(ctx)
+		if err != nil || seq != fs[2].Seq || ch != chs[0].ID {
+			t.Errorf("head = %d %d %v", seq, ch, err)
+		}
+	})
+
 	t.Run("Silences", func(t *testing.T) {
 		clock := NewClock(t0)
 		s := open(t, clock.Now)
