@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/trailwatch/trailwatch/internal/secret"
@@ -72,6 +73,10 @@ type Config struct {
 	BasePath string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// StreamPoll is how often GET /stream looks for news (default 1s);
+	// MaxStreams bounds the streams open at once (default 100).
+	StreamPoll time.Duration
+	MaxStreams int
 	// Log receives security events (failed sign-ins, state changes);
 	// nil discards them.
 	Log *slog.Logger
@@ -89,6 +94,7 @@ type Server struct {
 	users   map[string]User
 	limiter *limiter
 	replays replays
+	streams atomic.Int64
 }
 
 // route is one API operation.
@@ -146,6 +152,7 @@ func (s *Server) table() []route {
 		{method: "POST", path: "/inbound/zendesk", handle: s.inboundZendesk},
 		{method: "POST", path: "/inbound/servicenow", handle: s.inboundServiceNow},
 		{method: "GET", path: "/me", role: store.RoleViewer, handle: s.me},
+		{method: "GET", path: "/stream", role: store.RoleViewer, params: []string{"last_event_id"}, handle: s.stream},
 		{method: "GET", path: "/findings", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "cursor", "limit"), handle: s.listFindings},
 		{method: "GET", path: "/findings/export", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "format"), handle: s.export},
 		{method: "GET", path: "/findings/{id}", role: store.RoleViewer, handle: s.showFinding},
