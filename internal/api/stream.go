@@ -26,7 +26,9 @@ const (
 // sent. As an event id it is "SEQ.ID".
 type position struct{ seq, change int64 }
 
-func (p position) String() string { return strconv.FormatInt(p.seq, 10) + "." + strconv.FormatInt(p.change, 10) }
+func (p position) String() string {
+	return strconv.FormatInt(p.seq, 10) + "." + strconv.FormatInt(p.change, 10)
+}
 
 func parsePosition(s string) (position, bool) {
 	a, b, ok := strings.Cut(strings.TrimSpace(s), ".")
