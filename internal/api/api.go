@@ -68,6 +68,9 @@ type Config struct {
 	Users []User
 	// Tokens accepts API tokens (Authorization: Bearer) from the store.
 	Tokens bool
+	// Proxy trusts a signing-in proxy's headers (oauth2-proxy and the
+	// like) from its addresses.
+	Proxy *Proxy
 	// BasePath serves everything under a prefix ("/trailwatch"), behind
 	// an ingress.
 	BasePath string
@@ -84,7 +87,7 @@ type Config struct {
 
 // AuthConfigured reports whether any authentication is on. Without it the
 // server must listen on loopback only, and everyone is admin.
-func (c Config) AuthConfigured() bool { return len(c.Users) > 0 || c.Tokens }
+func (c Config) AuthConfigured() bool { return len(c.Users) > 0 || c.Tokens || c.Proxy != nil }
 
 // Server is the API's http.Handler.
 type Server struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ import (
 type principal struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
-	// Via is how they signed in: "user", "token" or "none" (no
+	// Via is how they signed in: "user", "token", "proxy" or "none" (no
 	// authentication configured: loopback only, everyone is admin).
 	Via string `json:"via"`
 }
@@ -81,10 +82,70 @@ func unauthorized(msg string) error {
 	return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 }
 
+// Proxy is a signing-in reverse proxy (oauth2-proxy and the like) whose
+// headers name the user: honoured only from Trusted addresses, ignored
+// with a warning from anywhere else.
+type Proxy struct {
+	Trusted []netip.Prefix
+	// UserHeader, EmailHeader and GroupsHeader name the headers (groups
+	// comma-separated).
+	UserHeader, EmailHeader, GroupsHeader string
+	// GroupRoles maps groups to roles (the highest wins); DefaultRole is
+	// the role of a user in none of them ("" refuses them).
+	GroupRoles  map[string]string
+	DefaultRole string
+}
+
+// fromProxy returns the principal the proxy's headers name, whether they
+// were present, and an error for a user without a role.
+func (s *Server) fromProxy(r *http.Request) (principal, bool, error) {
+	px := s.cfg.Proxy
+	if px == nil {
+		return principal{}, false, nil
+	}
+	user, email := strings.TrimSpace(r.Header.Get(px.UserHeader)), strings.TrimSpace(r.Header.Get(px.EmailHeader))
+	if user == "" && email == "" {
+		return principal{}, false, nil
+	}
+	addr, err := netip.ParseAddr(clientIP(r))
+	trusted := false
+	if err == nil {
+		addr = addr.Unmap()
+		for _, p := range px.Trusted {
+			if p.Contains(addr) {
+				trusted = true
+				break
+			}
+		}
+	}
+	if !trusted {
+		s.cfg.Log.Warn("api: ignored sign-in headers from an address that is not a trusted proxy", "client", clientIP(r), "header", px.UserHeader)
+		return principal{}, false, nil
+	}
+	name := user
+	if name == "" {
+		name = email
+	}
+	role := px.DefaultRole
+	for _, g := range strings.Split(r.Header.Get(px.GroupsHeader), ",") {
+		if rr, ok := px.GroupRoles[strings.TrimSpace(g)]; ok && (role == "" || store.RoleAtLeast(rr, role)) {
+			role = rr
+		}
+	}
+	if role == "" {
+		return principal{}, true, &apiError{Status: http.StatusForbidden, Code: "forbidden",
+			Message: fmt.Sprintf("%s is in no group that has a role here", printableName(name))}
+	}
+	return principal{Name: "proxy:" + printableName(name), Role: role, Via: "proxy"}, true, nil
+}
+
 // authenticate finds who sent r.
 func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if !s.cfg.AuthConfigured() {
 		return principal{Name: "local", Role: store.RoleAdmin, Via: "none"}, nil
+	}
+	if p, ok, err := s.fromProxy(r); ok || err != nil {
+		return p, err
 	}
 	client := clientIP(r)
 	if !s.limiter.allow(client) {

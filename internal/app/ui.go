@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -136,6 +137,18 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
+	}
+	if p := cfg.UI.Proxy; p != nil {
+		px := &api.Proxy{GroupRoles: p.GroupRoles, DefaultRole: p.DefaultRole}
+		px.UserHeader, px.EmailHeader, px.GroupsHeader = p.Headers()
+		for _, c := range p.TrustedCIDRs {
+			pr, err := netip.ParsePrefix(c)
+			if err != nil {
+				return nil, fmt.Errorf("ui.proxy.trusted_cidrs: %q is not a CIDR", c)
+			}
+			px.Trusted = append(px.Trusted, pr.Masked())
+		}
+		ac.Proxy = px
 	}
 	in := cfg.UI.Inbound
 	for _, x := range []struct {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -38,6 +39,38 @@ type UI struct {
 	Tokens bool `yaml:"tokens"`
 	// Inbound configures the webhooks incident tools send back.
 	Inbound Inbound `yaml:"inbound"`
+	// Proxy trusts a signing-in reverse proxy's headers.
+	Proxy *UIProxy `yaml:"proxy"`
+}
+
+// UIProxy is a signing-in reverse proxy (oauth2-proxy and the like): its
+// headers name the user, and are honoured only from TrustedCIDRs.
+type UIProxy struct {
+	TrustedCIDRs []string `yaml:"trusted_cidrs"`
+	// Headers; defaults X-Forwarded-User, X-Forwarded-Email,
+	// X-Forwarded-Groups (comma-separated).
+	UserHeader   string `yaml:"user_header"`
+	EmailHeader  string `yaml:"email_header"`
+	GroupsHeader string `yaml:"groups_header"`
+	// GroupRoles maps groups to roles; DefaultRole is the role of a user
+	// in none of them (absent: refused).
+	GroupRoles  map[string]string `yaml:"group_roles"`
+	DefaultRole string            `yaml:"default_role"`
+}
+
+// Headers returns the proxy's header names, defaults filled.
+func (p UIProxy) Headers() (user, email, groups string) {
+	user, email, groups = p.UserHeader, p.EmailHeader, p.GroupsHeader
+	if user == "" {
+		user = "X-Forwarded-User"
+	}
+	if email == "" {
+		email = "X-Forwarded-Email"
+	}
+	if groups == "" {
+		groups = "X-Forwarded-Groups"
+	}
+	return
 }
 
 // Inbound are the secrets of inbound webhooks: inline, ${ENV}, or a
@@ -66,7 +99,7 @@ type UIUser struct {
 }
 
 // AuthConfigured reports whether any authentication is on.
-func (u UI) AuthConfigured() bool { return len(u.Users) > 0 || u.Tokens }
+func (u UI) AuthConfigured() bool { return len(u.Users) > 0 || u.Tokens || u.Proxy != nil }
 
 // ListenAddr is the address trailwatch ui listens on.
 func (u UI) ListenAddr() string {
@@ -132,6 +165,24 @@ func validateUI(v *validator, u UI) {
 	}
 	if (u.TLSCertFile == "") != (u.TLSKeyFile == "") {
 		v.add("ui.tls_cert_file", "tls_cert_file and tls_key_file go together")
+	}
+	if p := u.Proxy; p != nil {
+		if len(p.TrustedCIDRs) == 0 {
+			v.add("ui.proxy.trusted_cidrs", "missing: the proxy's addresses (its headers are honoured from them only)")
+		}
+		for i, c := range p.TrustedCIDRs {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				v.add(fmt.Sprintf("ui.proxy.trusted_cidrs[%d]", i), "%q is not a CIDR such as 10.0.0.0/8", c)
+			}
+		}
+		for _, g := range sortedKeys(p.GroupRoles) {
+			if !contains(Roles, p.GroupRoles[g]) {
+				v.add("ui.proxy.group_roles."+g, "%q is not viewer, responder or admin", p.GroupRoles[g])
+			}
+		}
+		if p.DefaultRole != "" && !contains(Roles, p.DefaultRole) {
+			v.add("ui.proxy.default_role", "%q is not viewer, responder or admin", p.DefaultRole)
+		}
 	}
 	seen := map[string]int{}
 	for i, usr := range u.Users {

@@ -46,6 +46,16 @@ func TestUI(t *testing.T) {
 	if strings.Contains(err.Error(), "hunter2EXAMPLE") {
 		t.Error("a password hash (or a password put there by mistake) is echoed")
 	}
+	_, err = parseString(t, `ui:
+  listen: "0.0.0.0:8081"
+  proxy:
+    trusted_cidrs: ["10.0.0.0/8", "not-a-cidr"]
+    group_roles: {sec: root}
+`)
+	wantProblems(t, err, `ui.proxy.trusted_cidrs[1]: "not-a-cidr" is not a CIDR`, `ui.proxy.group_roles.sec: "root" is not viewer`)
+	if strings.Contains(err.Error(), "not a loopback address") {
+		t.Error("a proxy is authentication: the listener may be non-loopback")
+	}
 	if _, err := parseString(t, "ui: {listen: \"127.0.0.1:8081\"}\n"); err != nil {
 		t.Errorf("loopback without auth: %v", err)
 	}
