@@ -734,3 +734,50 @@ func TestTokensEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestBulkByFilter(t *testing.T) {
+	fx := newFixture(t)
+	before := snapshot(t, fx)
+	for _, c := range []struct {
+		body  any
+		field string
+	}{
+		{map[string]any{"filter": map[string]any{}}, "filter"},
+		{map[string]any{"filter": map[string]any{"colour": "red"}}, "filter.colour"},
+		{map[string]any{"filter": map[string]any{"min_risk": "SCARY"}}, "filter.min_risk"},
+		{map[string]any{"filter": map[string]any{"rule": 7}}, "filter.rule"},
+		{map[string]any{"filter": map[string]any{"rule": "EKS-A"}, "ids": []string{fx.fs[0].ID}}, "filter"},
+	} {
+		r := fx.do("POST", "/api/v1/findings/resolve", "responder", c.body)
+		if r.status != 400 {
+			t.Errorf("%v: %d %s", c.body, r.status, r.body)
+			continue
+		}
+		if _, field := r.err(t); field != c.field {
+			t.Errorf("%v: field %q, want %q", c.body, field, c.field)
+		}
+	}
+	if snapshot(t, fx) != before {
+		t.Fatal("refused bulk requests changed the store")
+	}
+	r := fx.do("POST", "/api/v1/findings/acknowledge", "responder", map[string]any{"filter": map[string]any{"rule": []string{"IAM-B"}, "min_risk": "VERY_HIGH"}, "note": "triaged"})
+	if r.status != 200 {
+		t.Fatalf("bulk by filter: %d %s", r.status, r.body)
+	}
+	n := len(r.json(t)["changes"].([]any))
+	want := 0
+	for _, f := range fx.fs {
+		acked := fx.status(f.ID) == "acknowledged"
+		if f.RuleID == "IAM-B" && f.Risk >= finding.VeryHigh {
+			want++
+			if !acked {
+				t.Errorf("%s not acknowledged", f.ID)
+			}
+		} else if acked {
+			t.Errorf("%s acknowledged outside the filter", f.ID)
+		}
+	}
+	if n != want || want == 0 {
+		t.Errorf("%d changes, want %d", n, want)
+	}
+}

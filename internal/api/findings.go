@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -245,8 +246,59 @@ type noteBody struct {
 }
 
 type idsBody struct {
-	IDs  []string `json:"ids"`
-	Note string   `json:"note"`
+	IDs []string `json:"ids"`
+	// Filter selects the findings instead: the parameters of GET
+	// /findings (each a string or a list of strings).
+	Filter map[string]json.RawMessage `json:"filter"`
+	Note   string                     `json:"note"`
+}
+
+// filterParams are the GET /findings parameters a bulk filter takes.
+var filterParams = []string{"min_risk", "rule", "account", "region", "outcome", "control", "actor", "since", "until", "status", "q"}
+
+// bulkIDs returns the ids of the findings a bulk filter selects: all of
+// them, at most maxBulk.
+func (s *Server) bulkIDs(r *http.Request, filter map[string]json.RawMessage) ([]string, error) {
+	v := url.Values{}
+	for k, raw := range filter {
+		if !slices.Contains(filterParams, k) {
+			return nil, badBody("filter."+k, "filter.%s: unknown (filters: %s)", k, strings.Join(filterParams, ", "))
+		}
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(raw, &one) == nil:
+			v.Add(k, one)
+		case json.Unmarshal(raw, &many) == nil:
+			v[k] = many
+		default:
+			return nil, badBody("filter."+k, "filter.%s: want a string or a list of strings", k)
+		}
+	}
+	if len(v) == 0 {
+		return nil, badBody("filter", "filter: give at least one filter (a bulk change of every finding is refused)")
+	}
+	q, err := parseQuery(v)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			ae.Code, ae.Field = "invalid_body", "filter."+ae.Field
+		}
+		return nil, err
+	}
+	q.Limit = maxBulk + 1
+	list, err := s.cfg.Store.Page(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) > maxBulk {
+		return nil, badBody("filter", "filter: matches more than %d findings; narrow it", maxBulk)
+	}
+	ids := make([]string, 0, len(list))
+	for _, f := range list {
+		ids = append(ids, f.ID)
+	}
+	return ids, nil
 }
 
 type changes struct {
@@ -295,9 +347,22 @@ func (s *Server) transitionMany(to string) func(http.ResponseWriter, *http.Reque
 		if err := readBody(w, r, &b, false); err != nil {
 			return err
 		}
+		if b.Filter != nil {
+			if len(b.IDs) > 0 {
+				return badBody("filter", "give ids or filter, not both")
+			}
+			ids, err := s.bulkIDs(r, b.Filter)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				return writeJSON(w, http.StatusOK, changes{[]store.Change{}})
+			}
+			return s.transition(w, r, p, ids, to, b.Note)
+		}
 		switch {
 		case len(b.IDs) == 0:
-			return badBody("ids", "ids: name at least one finding")
+			return badBody("ids", "ids: name at least one finding, or give a filter")
 		case len(b.IDs) > maxBulk:
 			return badBody("ids", "ids: at most %d findings at once", maxBulk)
 		}
