@@ -240,6 +240,11 @@ func (s *Service) Run(ctx context.Context) error {
 		s.heartbeatLoop(readCtx)
 		close(beatDone)
 	}()
+	pruneDone := make(chan struct{})
+	go func() {
+		s.retentionLoop(readCtx)
+		close(pruneDone)
+	}()
 	s.ready.Store(true)
 	s.log.Info("trailwatch running", "sources", len(s.sources), "rules", s.engine.Rules())
 	if s.o.Started != nil {
@@ -276,6 +281,7 @@ func (s *Service) Run(ctx context.Context) error {
 	stopRead()
 	readers.Wait()
 	<-beatDone
+	<-pruneDone
 	close(s.batches)
 	s.commitWG.Wait()
 	closeAll(false)

@@ -1,14 +1,20 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailwatch/trailwatch/internal/config"
+	"github.com/trailwatch/trailwatch/internal/duration"
+	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/store/sqlite"
+	"github.com/trailwatch/trailwatch/internal/store/storetest"
 )
 
 // trailwatch run with ui.listen serves the API over the store it writes,
@@ -91,5 +97,38 @@ func TestRunServesTheAPI(t *testing.T) {
 	}
 	if u, total := rcv.count(); u != 4 || total != 4 {
 		t.Errorf("%d unique deliveries, %d in all; want 4 and 4", u, total)
+	}
+}
+
+// store.retention: trailwatch run deletes findings past it at start.
+func TestRunPrunesPastRetention(t *testing.T) {
+	_, hook := newReceiver()
+	defer hook.Close()
+	cfg := testConfig(t, hook.URL)
+	cfg.Store.Retention = duration.Duration(400 * 24 * time.Hour)
+	st, err := sqlite.Open(cfg.Store.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, recent := storetest.Sample(1, "EKS-A", finding.High), storetest.Sample(2, "EKS-A", finding.High)
+	old.EventTime = time.Now().Add(-401 * 24 * time.Hour)
+	recent.EventTime = time.Now().Add(-399 * 24 * time.Hour)
+	if _, err := st.Save(context.Background(), []finding.Finding{old, recent}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, stop := start(t, cfg)
+	defer stop()
+	ro, err := sqlite.Open(cfg.Store.Path, nil, sqlite.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	waitFor(t, "the old finding deleted", func() bool {
+		_, err := ro.Finding(context.Background(), old.ID)
+		return err != nil
+	})
+	if _, err := ro.Finding(context.Background(), recent.ID); err != nil {
+		t.Errorf("the recent finding: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -77,6 +78,10 @@ type Store struct {
 	// replaced from the environment (ResolveDSN). It may hold a password:
 	// never print it.
 	DSN string `yaml:"dsn"`
+	// Retention deletes findings whose event is older (with their
+	// deliveries and history), in small batches, while trailwatch run
+	// runs; zero keeps everything.
+	Retention duration.Duration `yaml:"retention"`
 }
 
 // Defaults, explicit: what an absent key means.
@@ -280,6 +285,11 @@ func (c *Config) validate() []*Problem {
 	var v validator
 	if c.Store.Path == "" && c.Store.DSN == "" {
 		v.add("store.path", "empty (give a SQLite file, or store.dsn for PostgreSQL)")
+	}
+	if c.Store.Retention < 0 {
+		v.add("store.retention", "must be positive (400d), or absent to keep everything")
+	} else if c.Store.Retention > 0 && c.Store.Retention.D() < 24*time.Hour {
+		v.add("store.retention", "%s is less than a day: findings would vanish before anyone triaged them", c.Store.Retention.D())
 	}
 	if c.Store.DSN != "" {
 		for _, name := range badEnvRefs(c.Store.DSN) {

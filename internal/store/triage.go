@@ -167,6 +167,15 @@ type Feed interface {
 	FeedHead(ctx context.Context) (seq, change int64, err error)
 }
 
+// Retention deletes old findings.
+type Retention interface {
+	// Prune deletes up to batch findings whose event is before before,
+	// with their deliveries and status history, in one short
+	// transaction, and returns how many it deleted (fewer than batch:
+	// nothing older is left).
+	Prune(ctx context.Context, before time.Time, batch int) (int, error)
+}
+
 // CheckTarget checks a status a person may set.
 func CheckTarget(to string) error {
 	switch to {
@@ -363,6 +372,7 @@ type Full interface {
 	Silences
 	Tokens
 	Feed
+	Retention
 }
 
 // TextPattern is the LIKE pattern of a text search (lower case, with

@@ -369,6 +369,44 @@ func (s *Store) FeedHead(ctx context.Context) (int64, int64, error) {
 	return seq, ch, nil
 }
 
+// Prune deletes a batch of old findings with their deliveries and
+// history; the batch's rows are locked with SKIP LOCKED, so instances
+// pruning together take different batches.
+func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM findings WHERE event_time < $1 ORDER BY event_time LIMIT $2 FOR UPDATE SKIP LOCKED`, before.UnixMilli(), batch)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM outbox WHERE finding_id = ANY($1)`, `DELETE FROM finding_history WHERE finding_id = ANY($1)`,
+			`DELETE FROM findings WHERE id = ANY($1)`} {
+			if _, err := tx.Exec(ctx, q, ids); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", s.mapErr(err))
+	}
+	return n, nil
+}
+
 const silenceColumns = `id, matchers, start_at, end_at, creator, comment, created_at, expired_at`
 
 func scanSilences(rows pgx.Rows) ([]store.Silence, error) {

@@ -410,6 +410,33 @@ func (s *Store) FeedHead(ctx context.Context) (int64, int64, error) {
 	return seq, ch, nil
 }
 
+// Prune deletes a batch of old findings with their deliveries and history.
+func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", mapErr(err))
+	}
+	defer tx.Rollback()
+	sel := `SELECT id FROM findings WHERE event_time < ? ORDER BY event_time LIMIT ?`
+	for _, q := range []string{
+		`DELETE FROM outbox WHERE finding_id IN (` + sel + `)`,
+		`DELETE FROM finding_history WHERE finding_id IN (` + sel + `)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, before.UnixMilli(), batch); err != nil {
+			return 0, fmt.Errorf("prune: %w", mapErr(err))
+		}
+	}
+	r, err := tx.ExecContext(ctx, `DELETE FROM findings WHERE id IN (`+sel+`)`, before.UnixMilli(), batch)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", mapErr(err))
+	}
+	n, _ := r.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune: %w", mapErr(err))
+	}
+	return int(n), nil
+}
+
 const silenceColumns = `id, matchers, start_at, end_at, creator, comment, created_at, expired_at`
 
 func scanSilences(rows *sql.Rows) ([]store.Silence, error) {

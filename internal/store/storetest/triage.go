@@ -362,6 +362,49 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		}
 	})
 
+	t.Run("Retention", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		var fs []finding.Finding
+		for i := 1; i <= 7; i++ {
+			f := Sample(i, "EKS-A", finding.High)
+			f.EventTime = t0.Add(time.Duration(i) * time.Hour)
+			fs = append(fs, f)
+		}
+		if _, err := s.SaveRouted(ctx, fs, route); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, []string{fs[0].ID, fs[6].ID}, store.StatusResolved, "x", "", t0, nil); err != nil {
+			t.Fatal(err)
+		}
+		cut := t0.Add(5*time.Hour + time.Minute) // findings 1 to 5 are older
+		total := 0
+		for {
+			n, err := s.Prune(ctx, cut, 2)
+			noErr(t, err)
+			total += n
+			if n < 2 {
+				break
+			}
+		}
+		if total != 5 {
+			t.Errorf("pruned %d, want 5", total)
+		}
+		left, err := s.Page(ctx, store.Query{Oldest: true})
+		noErr(t, err)
+		if len(left) != 2 || left[0].ID != fs[5].ID || left[1].ID != fs[6].ID {
+			t.Errorf("left: %d findings", len(left))
+		}
+		if h, _ := s.History(ctx, fs[0].ID); len(h) != 0 {
+			t.Errorf("a pruned finding's history is left: %+v", h)
+		}
+		if h, _ := s.History(ctx, fs[6].ID); len(h) != 1 {
+			t.Errorf("a kept finding's history: %+v", h)
+		}
+		if ds, _ := s.Deliveries(ctx, store.OutboxFilter{}); len(ds) != 2 {
+			t.Errorf("deliveries left: %d, want 2", len(ds))
+		}
+	})
+
 	t.Run("Silences", func(t *testing.T) {
 		clock := NewClock(t0)
 		s := open(t, clock.Now)
