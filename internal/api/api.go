@@ -175,6 +175,7 @@ func (s *Server) table() []route {
 		{method: "POST", path: "/silences", role: store.RoleResponder, handle: s.addSilence},
 		{method: "DELETE", path: "/silences/{id}", role: store.RoleResponder, handle: s.expireSilence},
 		{method: "GET", path: "/tokens", role: store.RoleAdmin, handle: s.listTokens},
+		{method: "GET", path: "/audit", role: store.RoleAdmin, params: []string{"before", "limit"}, handle: s.auditLog},
 		{method: "POST", path: "/tokens", role: store.RoleAdmin, handle: s.createToken},
 		{method: "DELETE", path: "/tokens/{id}", role: store.RoleAdmin, handle: s.revokeToken},
 	}

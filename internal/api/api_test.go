@@ -260,6 +260,7 @@ func TestRoles(t *testing.T) {
 			{"POST", "/api/v1/silences", map[string]any{"matchers": map[string]string{"rule": "EKS-*"}, "duration": "2h", "comment": "EXAMPLE"}, "responder", 201},
 			{"DELETE", "/api/v1/silences/s-0000", nil, "responder", 404},
 			{"GET", "/api/v1/tokens", nil, "admin", 200},
+			{"GET", "/api/v1/audit", nil, "admin", 200},
 			{"POST", "/api/v1/tokens", map[string]string{"name": "new EXAMPLE", "role": "viewer"}, "admin", 201},
 			{"DELETE", "/api/v1/tokens/t-0000", nil, "admin", 404},
 		}
@@ -324,6 +325,14 @@ func snapshot(t *testing.T, fx *fixture) string {
 	tk, _ := fx.st.Tokens(ctx)
 	ds, _ := fx.st.Deliveries(ctx, store.OutboxFilter{})
 	fmt.Fprintf(&b, "silences=%d tokens=%d ", len(sl), len(tk))
+	if au, _ := fx.st.AuditLog(ctx, 0, 1000); len(au) > 0 {
+		// Refused requests may log a failed sign-in, nothing else.
+		for _, e := range au {
+			if e.Action != "signin.failed" {
+				fmt.Fprintf(&b, "audit:%s ", e.Action)
+			}
+		}
+	}
 	for _, d := range ds {
 		fmt.Fprintf(&b, "d%d=%s ", d.ID, d.Status)
 	}
@@ -779,5 +788,30 @@ func TestBulkByFilter(t *testing.T) {
 	}
 	if n != want || want == 0 {
 		t.Errorf("%d changes, want %d", n, want)
+	}
+}
+
+func TestAuditLog(t *testing.T) {
+	fx := newFixture(t)
+	fx.do("POST", "/api/v1/findings/"+fx.fs[1].ID+"/resolve", "user:rita", map[string]string{"note": "fixed EXAMPLE"})
+	fx.do("POST", "/api/v1/silences", "responder", map[string]any{"matchers": map[string]string{"rule": "X"}, "duration": "1h", "comment": "why"})
+	req := httptest.NewRequest("GET", "/api/v1/me", nil)
+	req.SetBasicAuth("rita", "wrong EXAMPLE")
+	fx.srv.ServeHTTP(httptest.NewRecorder(), req)
+	r := fx.do("GET", "/api/v1/audit?limit=2", "admin", nil)
+	var page struct{ Entries []store.AuditEntry }
+	json.Unmarshal(r.body, &page)
+	if r.status != 200 || len(page.Entries) != 2 || page.Entries[0].Action != "signin.failed" || page.Entries[0].Actor != "rita" ||
+		page.Entries[1].Action != "silence.add" || strings.Contains(string(r.body), "wrong EXAMPLE") {
+		t.Fatalf("audit page: %d %s", r.status, r.body)
+	}
+	r = fx.do("GET", fmt.Sprintf("/api/v1/audit?before=%d", page.Entries[1].ID), "admin", nil)
+	json.Unmarshal(r.body, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Action != "finding.resolved" || page.Entries[0].Actor != "rita" ||
+		page.Entries[0].Target != fx.fs[1].ID || page.Entries[0].Detail != "fixed EXAMPLE" {
+		t.Errorf("older entries: %s", r.body)
+	}
+	if r := fx.do("GET", "/api/v1/audit?before=x", "admin", nil); r.status != 400 {
+		t.Errorf("bad before: %d", r.status)
 	}
 }

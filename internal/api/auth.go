@@ -162,6 +162,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		if errors.Is(err, store.ErrNotFound) {
 			s.limiter.fail(client)
 			s.cfg.Log.Warn("api: refused an unknown, expired or revoked token", "client", client)
+			s.record(r, "token", "signin.failed", "", "unknown, expired or revoked token")
 			return principal{}, unauthorized("the token is unknown, expired or revoked")
 		}
 		if err != nil {
@@ -181,6 +182,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
 			s.limiter.fail(client)
 			s.cfg.Log.Warn("api: failed sign-in", "user", printableName(name), "client", client)
+			s.record(r, printableName(name), "signin.failed", "", "wrong user name or password")
 			return principal{}, unauthorized("wrong user name or password")
 		}
 		return principal{Name: u.Name, Role: u.Role, Via: "user"}, nil

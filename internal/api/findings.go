@@ -318,8 +318,13 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, p principal,
 	if err != nil {
 		return err
 	}
+	changed := make([]string, 0, len(ch))
 	for _, c := range ch {
 		s.cfg.Log.Info("api: finding status changed", "finding", c.FindingID, "from", c.From, "to", c.To, "by", p.Name)
+		changed = append(changed, c.FindingID)
+	}
+	if len(changed) > 0 {
+		s.record(r, p.Name, "finding."+to, strings.Join(changed, ","), note)
 	}
 	if ch == nil {
 		ch = []store.Change{}

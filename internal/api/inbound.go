@@ -196,6 +196,13 @@ func (s *Server) applyInbound(w http.ResponseWriter, r *http.Request, tool, fp s
 		}
 	}
 	s.cfg.Log.Info("api: inbound "+tool, "to", to, "findings", len(ch), "by", actor)
+	if len(ch) > 0 {
+		var changed []string
+		for _, c := range ch {
+			changed = append(changed, c.FindingID)
+		}
+		s.record(r, actor, "finding."+to, strings.Join(changed, ","), note)
+	}
 	return writeJSON(w, http.StatusOK, changes{ch})
 }
 

@@ -132,6 +132,7 @@ func (s *Server) outboxAct(retry bool) func(http.ResponseWriter, *http.Request, 
 			return &apiError{Status: http.StatusConflict, Code: "conflict", Message: msg}
 		}
 		s.cfg.Log.Info("api: delivery "+what, "delivery", id, "by", p.Name)
+		s.record(r, p.Name, "outbox."+map[bool]string{true: "retry", false: "drop"}[retry], strconv.FormatInt(id, 10), "")
 		return writeJSON(w, http.StatusOK, map[string]any{what: n})
 	}
 }
@@ -239,6 +240,7 @@ func (s *Server) addSilence(w http.ResponseWriter, r *http.Request, p principal)
 		return err
 	}
 	s.cfg.Log.Info("api: silence added", "silence", added.ID, "by", p.Name, "end", added.End)
+	s.record(r, p.Name, "silence.add", added.ID, store.EncodeMatchers(added.Matchers)+" until "+added.End.Format(time.RFC3339)+": "+added.Comment)
 	return writeJSON(w, http.StatusCreated, added)
 }
 
@@ -252,7 +254,51 @@ func (s *Server) expireSilence(w http.ResponseWriter, r *http.Request, p princip
 		return err
 	}
 	s.cfg.Log.Info("api: silence expired", "silence", id, "by", p.Name)
+	s.record(r, p.Name, "silence.expire", id, "")
 	return writeJSON(w, http.StatusOK, sl)
+}
+
+// record appends to the security log; a failure to is logged, and does
+// not undo what was done.
+func (s *Server) record(r *http.Request, actor, action, target, detail string) {
+	if len(target) > 1000 {
+		target = target[:1000] + "…"
+	}
+	if len(detail) > 1000 {
+		detail = detail[:1000] + "…"
+	}
+	e := store.AuditEntry{At: s.cfg.Now(), Actor: actor, Client: clientIP(r), Action: action, Target: target, Detail: detail}
+	if err := s.cfg.Store.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		s.cfg.Log.Warn("api: audit log", "err", err, "action", action)
+	}
+}
+
+func (s *Server) auditLog(w http.ResponseWriter, r *http.Request, _ principal) error {
+	v := r.URL.Query()
+	limit := 100
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return badParam("limit", "limit: want a number from 1 to 1000")
+		}
+		limit = n
+	}
+	var before int64
+	if b := v.Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n < 1 {
+			return badParam("before", "before: want an entry id")
+		}
+		before = n
+	}
+	list, err := s.cfg.Store.AuditLog(r.Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []store.AuditEntry{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": list})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ principal) error {
@@ -288,6 +334,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p principal
 		return err
 	}
 	s.cfg.Log.Info("api: token created", "token", t.ID, "role", t.Role, "by", p.Name)
+	s.record(r, p.Name, "token.create", t.ID, t.Role+" "+t.Name)
 	return writeJSON(w, http.StatusCreated, createdToken{t, secret})
 }
 
@@ -325,5 +372,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p principal
 		return err
 	}
 	s.cfg.Log.Info("api: token revoked", "token", id, "by", p.Name)
+	s.record(r, p.Name, "token.revoke", id, "")
 	return writeJSON(w, http.StatusOK, map[string]string{"revoked": id})
 }

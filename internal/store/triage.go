@@ -176,6 +176,27 @@ type Retention interface {
 	Prune(ctx context.Context, before time.Time, batch int) (int, error)
 }
 
+// AuditEntry is one line of the security log: a sign-in that failed, or a
+// state change made through the API, with who, from where and what.
+type AuditEntry struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Client string    `json:"client"`
+	Action string    `json:"action"`
+	Target string    `json:"target,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Audit is the append-only security log.
+type Audit interface {
+	// Audit appends entries.
+	Audit(ctx context.Context, e AuditEntry) error
+	// AuditLog returns up to limit entries before the entry id before (0:
+	// the newest), newest first.
+	AuditLog(ctx context.Context, before int64, limit int) ([]AuditEntry, error)
+}
+
 // CheckTarget checks a status a person may set.
 func CheckTarget(to string) error {
 	switch to {
@@ -373,6 +394,7 @@ type Full interface {
 	Tokens
 	Feed
 	Retention
+	Audit
 }
 
 // TextPattern is the LIKE pattern of a text search (lower case, with

@@ -59,6 +59,15 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status TEXT NOT NULL DE
 	CREATE INDEX findings_order ON findings(event_time, id);
 	CREATE INDEX findings_rule ON findings(rule_id, event_time);
 	CREATE INDEX findings_account ON findings(account_id, event_time);
+	CREATE TABLE audit (
+		id     INTEGER PRIMARY KEY AUTOINCREMENT,
+		at     INTEGER NOT NULL,
+		actor  TEXT NOT NULL,
+		client TEXT NOT NULL,
+		action TEXT NOT NULL,
+		target TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT ''
+	);
 	CREATE TABLE outbox_lifecycle (
 		id           INTEGER PRIMARY KEY AUTOINCREMENT,
 		finding_id   TEXT NOT NULL REFERENCES findings(id),
@@ -435,6 +444,39 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, er
 		return 0, fmt.Errorf("prune: %w", mapErr(err))
 	}
 	return int(n), nil
+}
+
+// Audit appends a security log entry.
+func (s *Store) Audit(ctx context.Context, e store.AuditEntry) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (at, actor, client, action, target, detail) VALUES (?,?,?,?,?,?)`,
+		e.At.UnixMilli(), e.Actor, e.Client, e.Action, e.Target, e.Detail)
+	if err != nil {
+		return fmt.Errorf("audit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// AuditLog returns entries newest first.
+func (s *Store) AuditLog(ctx context.Context, before int64, limit int) ([]store.AuditEntry, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, client, action, target, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Client, &e.Action, &e.Target, &e.Detail); err != nil {
+			return nil, fmt.Errorf("audit log: %w", mapErr(err))
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, mapErr(rows.Err())
 }
 
 const silenceColumns = `id, matchers, start_at, end_at, creator, comment, created_at, expired_at`

@@ -405,6 +405,24 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		}
 	})
 
+	t.Run("Audit", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		for i := 1; i <= 5; i++ {
+			noErr(t, s.Audit(ctx, store.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), Actor: "alice", Client: "192.0.2.1",
+				Action: "finding.resolve", Target: fmt.Sprintf("f-%d", i), Detail: "note"}))
+		}
+		page, err := s.AuditLog(ctx, 0, 3)
+		noErr(t, err)
+		if len(page) != 3 || page[0].Target != "f-5" || !page[0].At.Equal(t0.Add(5*time.Second)) || page[0].Client != "192.0.2.1" {
+			t.Fatalf("newest audit page: %+v", page)
+		}
+		rest, err := s.AuditLog(ctx, page[2].ID, 10)
+		noErr(t, err)
+		if len(rest) != 2 || rest[1].Target != "f-1" {
+			t.Errorf("older audit page: %+v", rest)
+		}
+	})
+
 	t.Run("Silences", func(t *testing.T) {
 		clock := NewClock(t0)
 		s := open(t, clock.Now)
