@@ -237,6 +237,12 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		if err := rt.handle(w, r, p); err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, context.Canceled) {
+				// The client gets a 500 that says no more; the log says
+				// what failed.
+				s.cfg.Log.Error("api: "+rt.method+" "+Prefix+rt.path, "err", err)
+			}
 			writeError(w, err)
 		}
 	})
@@ -304,7 +310,7 @@ const maxBody = 64 << 10
 // readBody decodes a JSON body strictly into v; an empty body leaves v as
 // it is when empty is allowed.
 func readBody(w http.ResponseWriter, r *http.Request, v any, empty bool) error {
-	if r.ContentLength == 0 && r.Body == http.NoBody || r.ContentLength == 0 {
+	if r.ContentLength == 0 {
 		if empty {
 			return nil
 		}
