@@ -397,6 +397,19 @@ type Full interface {
 	Audit
 }
 
+// TextPrefilter reports whether a text search may first be matched
+// against the whole stored document (one cheap LIKE that rejects most
+// rows before the fields are extracted): only when the text has nothing
+// JSON encoding would escape, so every match is also a match there.
+func TextPrefilter(text string) bool {
+	for _, r := range text {
+		if r < 0x20 || r == '"' || r == '\\' || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // TextPattern is the LIKE pattern of a text search (lower case, with
 // LIKE's wildcards escaped by '\').
 func TextPattern(text string) string {

@@ -148,6 +148,9 @@ func query(q store.Query) (string, args, error) {
 	}
 	if q.Text != "" {
 		p := a.add(store.TextPattern(q.Text))
+		if store.TextPrefilter(q.Text) {
+			where = append(where, `lower(data) LIKE `+p)
+		}
 		where = append(where, `(lower(data::jsonb->>'summary') LIKE `+p+` OR lower(actor_arn) LIKE `+p+` OR lower(actor_name) LIKE `+p+`
 			OR lower(event_name) LIKE `+p+` OR lower(coalesce(data::jsonb#>>'{resource,name}', '')) LIKE `+p+`
 			OR lower(coalesce(data::jsonb#>>'{resource,arn}', '')) LIKE `+p+`)`)

@@ -173,6 +173,10 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 	}
 	if q.Text != "" {
 		p := store.TextPattern(q.Text)
+		if store.TextPrefilter(q.Text) {
+			where = append(where, `lower(data) LIKE ? ESCAPE '\'`)
+			args = append(args, p)
+		}
 		where = append(where, `(lower(json_extract(data, '$.summary')) LIKE ? ESCAPE '\' OR lower(actor_arn) LIKE ? ESCAPE '\'
 			OR lower(actor_name) LIKE ? ESCAPE '\' OR lower(event_name) LIKE ? ESCAPE '\'
 			OR lower(coalesce(json_extract(data, '$.resource.name'), '')) LIKE ? ESCAPE '\' OR lower(coalesce(json_extract(data, '$.resource.arn'), '')) LIKE ? ESCAPE '\')`)

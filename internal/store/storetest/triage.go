@@ -114,6 +114,9 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 			if i == 7 {
 				f.Summary = "alice deleted the PROD_cluster"
 			}
+			if i == 8 {
+				f.Summary = `mallory <EXAMPLE> & "co"` // escaped in the stored JSON
+			}
 			fs = append(fs, f)
 		}
 		// Two findings at the same instant: the id breaks the tie.
@@ -161,6 +164,9 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		noErr(t, err)
 		if len(page) != 1 || page[0].ID != fs[6].ID {
 			t.Errorf("text search found %d findings", len(page))
+		}
+		if page, _ := s.Page(ctx, store.Query{Text: `<example> & "CO"`, Filter: store.Filter{Limit: 10}}); len(page) != 1 || page[0].ID != fs[7].ID {
+			t.Errorf("text with characters JSON escapes found %d findings", len(page))
 		}
 		// LIKE's wildcards are plain text.
 		if page, _ := s.Page(ctx, store.Query{Text: "%", Filter: store.Filter{Limit: 10}}); len(page) != 0 {
