@@ -55,6 +55,11 @@ func uiRun(ctx context.Context, env *Env, c *command, args []string) int {
 		return fail(env, err)
 	}
 	useDB(cfg, *db)
+	if cfg.Store.DSN == "" && cfg.Store.Path != ":memory:" {
+		if _, err := os.Stat(cfg.Store.Path); err != nil {
+			return fail(env, fmt.Errorf("open store %s: no database file there (trailwatch scan and run create it)", printable.Quote(cfg.Store.Path)))
+		}
+	}
 	cat, err := app.Catalogue(cfg, ruleDirs)
 	if err != nil {
 		return fail(env, err)

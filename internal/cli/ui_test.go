@@ -160,6 +160,12 @@ func TestUIServesTheStore(t *testing.T) {
 	if code, stderr := stop(); code != ExitOK || !strings.Contains(stderr, "serving the API") {
 		t.Errorf("ui stopped with %d: %s", code, stderr)
 	}
+	if r := run(t, "", "ui", "--db", filepath.Join(dir, "absent.db")); r.code != ExitError || !strings.Contains(r.stderr, "no database file there") {
+		t.Errorf("absent database: %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "absent.db")); err == nil {
+		t.Error("trailwatch ui created a database")
+	}
 	// Without authentication, never beyond loopback.
 	cfg := filepath.Join(dir, "open.yaml")
 	os.WriteFile(cfg, []byte("store: {path: "+db+"}\n"), 0o600)
