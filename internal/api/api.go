@@ -159,6 +159,7 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/findings", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "cursor", "limit"), handle: s.listFindings},
 		{method: "GET", path: "/findings/export", role: store.RoleViewer, params: append(slices.Clone(filters), "sort", "format"), handle: s.export},
 		{method: "GET", path: "/findings/{id}", role: store.RoleViewer, handle: s.showFinding},
+		{method: "GET", path: "/findings/{id}/silence", role: store.RoleViewer, handle: s.silenceSimilar},
 		{method: "POST", path: "/findings/{id}/acknowledge", role: store.RoleResponder, handle: s.transitionOne(store.StatusAcknowledged)},
 		{method: "POST", path: "/findings/{id}/resolve", role: store.RoleResponder, handle: s.transitionOne(store.StatusResolved)},
 		{method: "POST", path: "/findings/{id}/reopen", role: store.RoleResponder, handle: s.transitionOne(store.StatusOpen)},

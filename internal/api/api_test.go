@@ -244,6 +244,7 @@ func TestRoles(t *testing.T) {
 			{"GET", "/api/v1/findings", nil, "viewer", 200},
 			{"GET", "/api/v1/findings/export?format=csv", nil, "viewer", 200},
 			{"GET", "/api/v1/findings/" + f[1].ID, nil, "viewer", 200},
+			{"GET", "/api/v1/findings/" + f[1].ID + "/silence", nil, "viewer", 200},
 			{"POST", "/api/v1/findings/" + f[1].ID + "/acknowledge", map[string]string{"note": "mine"}, "responder", 200},
 			{"POST", "/api/v1/findings/" + f[2].ID + "/resolve", nil, "responder", 200},
 			{"POST", "/api/v1/findings/" + f[3].ID + "/reopen", nil, "responder", 200},
@@ -814,5 +815,32 @@ func TestAuditLog(t *testing.T) {
 	}
 	if r := fx.do("GET", "/api/v1/audit?before=x", "admin", nil); r.status != 400 {
 		t.Errorf("bad before: %d", r.status)
+	}
+}
+
+func TestSilenceSimilar(t *testing.T) {
+	fx := newFixture(t)
+	f := fx.fs[0]
+	r := fx.do("GET", "/api/v1/findings/"+f.ID+"/silence", "viewer", nil)
+	if r.status != 200 {
+		t.Fatalf("template: %d %s", r.status, r.body)
+	}
+	var body map[string]any
+	json.Unmarshal(r.body, &body)
+	m := body["matchers"].(map[string]any)
+	if m["rule"] != f.RuleID || m["account"] != f.AccountID || m["region"] != f.Region || m["resource"] != f.Resource.Name || body["duration"] != "24h" {
+		t.Errorf("template: %s", r.body)
+	}
+	body["comment"] = "known noise EXAMPLE"
+	if r := fx.do("POST", "/api/v1/silences", "responder", body); r.status != 201 {
+		t.Fatalf("posting the template: %d %s", r.status, r.body)
+	}
+	similar := storetest.Sample(200, f.RuleID, finding.High)
+	res, err := fx.st.SaveRouted(context.Background(), []finding.Finding{similar}, func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd"}} })
+	if err != nil || len(res.Owed) != 0 || fx.status(similar.ID) != "silenced" {
+		t.Errorf("a similar finding: %+v %v %s", res, err, fx.status(similar.ID))
+	}
+	if r := fx.do("GET", "/api/v1/findings/f-000000000000/silence", "viewer", nil); r.status != 404 {
+		t.Errorf("unknown finding: %d", r.status)
 	}
 }

@@ -164,18 +164,40 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request, _ principa
 // end, or duration such as "2h"), and why.
 type silenceBody struct {
 	Matchers struct {
-		Rule     string `json:"rule"`
-		Account  string `json:"account"`
-		Region   string `json:"region"`
-		Actor    string `json:"actor"`
-		Resource string `json:"resource"`
-		Service  string `json:"service"`
-		MaxRisk  string `json:"max_risk"`
+		Rule     string `json:"rule,omitempty"`
+		Account  string `json:"account,omitempty"`
+		Region   string `json:"region,omitempty"`
+		Actor    string `json:"actor,omitempty"`
+		Resource string `json:"resource,omitempty"`
+		Service  string `json:"service,omitempty"`
+		MaxRisk  string `json:"max_risk,omitempty"`
 	} `json:"matchers"`
-	Start    *time.Time `json:"start"`
-	End      *time.Time `json:"end"`
-	Duration string     `json:"duration"`
+	Start    *time.Time `json:"start,omitempty"`
+	End      *time.Time `json:"end,omitempty"`
+	Duration string     `json:"duration,omitempty"`
 	Comment  string     `json:"comment"`
+}
+
+// silenceSimilar is GET /findings/{id}/silence: a POST /silences body
+// pre-filled to silence findings like this one (its rule, account, region
+// and resource: its fingerprint's), for a day; the caller adds a comment.
+func (s *Server) silenceSimilar(w http.ResponseWriter, r *http.Request, _ principal) error {
+	id := r.PathValue("id")
+	if !validID(id) {
+		return notFound("no finding %q", clip(id))
+	}
+	f, err := s.cfg.Store.Triaged(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	var b silenceBody
+	b.Matchers.Rule, b.Matchers.Account, b.Matchers.Region = f.RuleID, f.AccountID, f.Region
+	b.Matchers.Resource = f.Resource.ARN
+	if b.Matchers.Resource == "" {
+		b.Matchers.Resource = f.Resource.Name
+	}
+	b.Duration = "24h"
+	return writeJSON(w, http.StatusOK, b)
 }
 
 // maxSilence bounds how long a silence may last.
