@@ -114,6 +114,34 @@ func APIRules(cat *rule.Catalogue, cfg *config.Config) []api.Rule {
 	return out
 }
 
+// uiSecrets resolves the inbound webhooks' secrets (ui.inbound), as
+// config check and NewUI do; the error names each key that fails.
+func uiSecrets(cfg *config.Config, getenv func(string) string) error {
+	_, err := inboundSecrets(cfg, getenv)
+	return err
+}
+
+// inboundSecrets resolves ui.inbound's secrets: PagerDuty, Zendesk,
+// ServiceNow, in that order.
+func inboundSecrets(cfg *config.Config, getenv func(string) string) ([3]secret.Secret, error) {
+	var out [3]secret.Secret
+	in := cfg.UI.Inbound
+	var errs []error
+	for i, x := range []struct {
+		key    string
+		inline secret.Secret
+		file   string
+	}{{"pagerduty", in.PagerDutySecret, in.PagerDutySecretFile}, {"zendesk", in.ZendeskSecret, in.ZendeskSecretFile},
+		{"servicenow", in.ServiceNowSecret, in.ServiceNowSecretFile}} {
+		v, err := secret.Setting("ui.inbound."+x.key+"_secret", x.inline, x.file, getenv, false)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out[i] = v
+	}
+	return out, errors.Join(errs...)
+}
+
 // NewUI builds the API server over an open store and listens. With no
 // authentication configured it listens on loopback only.
 func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*UIServer, error) {
@@ -150,20 +178,11 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 		}
 		ac.Proxy = px
 	}
-	in := cfg.UI.Inbound
-	for _, x := range []struct {
-		key    string
-		inline secret.Secret
-		file   string
-		dst    *secret.Secret
-	}{{"pagerduty", in.PagerDutySecret, in.PagerDutySecretFile, &ac.PagerDutySecret}, {"zendesk", in.ZendeskSecret, in.ZendeskSecretFile, &ac.ZendeskSecret},
-		{"servicenow", in.ServiceNowSecret, in.ServiceNowSecretFile, &ac.ServiceNowSecret}} {
-		v, err := secret.Setting("ui.inbound."+x.key+"_secret", x.inline, x.file, getenv, false)
-		if err != nil {
-			return nil, err
-		}
-		*x.dst = v
+	sec, err := inboundSecrets(cfg, getenv)
+	if err != nil {
+		return nil, err
 	}
+	ac.PagerDutySecret, ac.ZendeskSecret, ac.ServiceNowSecret = sec[0], sec[1], sec[2]
 	h, err := api.New(ac)
 	if err != nil {
 		return nil, err

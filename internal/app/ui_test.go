@@ -132,3 +132,15 @@ func TestRunPrunesPastRetention(t *testing.T) {
 		t.Errorf("the recent finding: %v", err)
 	}
 }
+
+// config check resolves the inbound webhooks' secrets as the API would.
+func TestCheckResolvesInboundSecrets(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader("ui:\n  listen: \"127.0.0.1:0\"\n  inbound:\n    pagerduty_secret: ${PD_SECRET_UNSET_EXAMPLE}\n    zendesk_secret_file: /nonexistent/zd-EXAMPLE\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(cfg, CheckOptions{Getenv: func(string) string { return "" }})
+	if err == nil || !strings.Contains(err.Error(), "ui.inbound.pagerduty_secret") || !strings.Contains(err.Error(), "ui.inbound.zendesk_secret_file") {
+		t.Errorf("config check: %v", err)
+	}
+}
