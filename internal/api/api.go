@@ -76,6 +76,10 @@ type Config struct {
 	BasePath string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Trails, when set, reports each monitored account and region (the
+	// heartbeat of trailwatch run); nil: GET /trails says it is not known
+	// here.
+	Trails func() []Trail
 	// StreamPoll is how often GET /stream looks for news (default 1s);
 	// MaxStreams bounds the streams open at once (default 100).
 	StreamPoll time.Duration
@@ -169,6 +173,7 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/rules", role: store.RoleViewer, handle: s.listRules},
 		{method: "GET", path: "/rules/{id}", role: store.RoleViewer, handle: s.showRule},
 		{method: "GET", path: "/channels", role: store.RoleViewer, handle: s.listChannels},
+		{method: "GET", path: "/trails", role: store.RoleViewer, handle: s.listTrails},
 		{method: "GET", path: "/outbox", role: store.RoleViewer, params: []string{"status", "channel", "limit"}, handle: s.listOutbox},
 		{method: "POST", path: "/outbox/{id}/retry", role: store.RoleAdmin, handle: s.outboxAct(true)},
 		{method: "POST", path: "/outbox/{id}/drop", role: store.RoleAdmin, handle: s.outboxAct(false)},

@@ -95,6 +95,9 @@ func newFixture(t *testing.T, mutate ...func(*api.Config)) *fixture {
 			{Name: "ada", PasswordHash: h, Role: store.RoleAdmin}},
 		Rules:    []api.Rule{{ID: "EKS-A", Summary: map[string]string{"id": "EKS-A"}, Detail: map[string]any{"id": "EKS-A", "ttl": "24h"}}},
 		Channels: []api.Channel{{Name: "pd", Type: "pagerduty"}},
+		Trails: func() []api.Trail {
+			return []api.Trail{{Account: "111122223333", Region: "eu-west-1", LastEvent: t0, State: "ok"}, {Account: "444455556666", Region: "us-east-1", State: "silent"}}
+		},
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -254,6 +257,7 @@ func TestRoles(t *testing.T) {
 			{"GET", "/api/v1/rules", nil, "viewer", 200},
 			{"GET", "/api/v1/rules/EKS-A", nil, "viewer", 200},
 			{"GET", "/api/v1/channels", nil, "viewer", 200},
+			{"GET", "/api/v1/trails", nil, "viewer", 200},
 			{"GET", "/api/v1/outbox", nil, "viewer", 200},
 			{"POST", "/api/v1/outbox/1/retry", nil, "admin", 200},
 			{"POST", "/api/v1/outbox/1/drop", nil, "admin", 200},
@@ -842,5 +846,18 @@ func TestSilenceSimilar(t *testing.T) {
 	}
 	if r := fx.do("GET", "/api/v1/findings/f-000000000000/silence", "viewer", nil); r.status != 404 {
 		t.Errorf("unknown finding: %d", r.status)
+	}
+}
+
+func TestTrails(t *testing.T) {
+	fx := newFixture(t)
+	r := fx.do("GET", "/api/v1/trails", "viewer", nil)
+	tr := r.json(t)["trails"].([]any)
+	if r.status != 200 || len(tr) != 2 || tr[1].(map[string]any)["state"] != "silent" {
+		t.Errorf("trails: %d %s", r.status, r.body)
+	}
+	none := newFixture(t, func(c *api.Config) { c.Trails = nil })
+	if r := none.do("GET", "/api/v1/trails", "viewer", nil); r.status != 404 {
+		t.Errorf("without a heartbeat: %d", r.status)
 	}
 }

@@ -31,6 +31,29 @@ func (s *Server) showRule(w http.ResponseWriter, r *http.Request, _ principal) e
 	return notFound("no rule %q", clip(id))
 }
 
+// Trail is one account and region the heartbeat watches.
+type Trail struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	// LastEvent is when its last event arrived; zero when none has since
+	// trailwatch started.
+	LastEvent time.Time `json:"last_event,omitzero"`
+	// State is ok, silent (longer than heartbeat.max_silence) or waiting
+	// (expected, nothing yet, within max_silence of the start).
+	State string `json:"state"`
+}
+
+func (s *Server) listTrails(w http.ResponseWriter, _ *http.Request, _ principal) error {
+	if s.cfg.Trails == nil {
+		return notFound("trails are known to trailwatch run with heartbeat.max_silence, not here")
+	}
+	list := s.cfg.Trails()
+	if list == nil {
+		list = []Trail{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"trails": list})
+}
+
 type channelState struct {
 	Channel
 	// Depth counts deliveries by status.

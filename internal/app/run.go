@@ -130,7 +130,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 	if cfg.UI.Listen != "" && cfg.UI.Listen != "off" {
-		if s.ui, err = NewUI(cfg, s.store, cat, UIOptions{Logger: o.Logger, Now: o.Now, Getenv: o.Getenv}); err != nil {
+		if s.ui, err = NewUI(cfg, s.store, cat, UIOptions{Logger: o.Logger, Now: o.Now, Getenv: o.Getenv, Trails: s.beat.trails}); err != nil {
 			if s.adminLn != nil {
 				s.adminLn.Close()
 			}

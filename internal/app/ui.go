@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,6 +36,33 @@ type UIOptions struct {
 	Now    func() time.Time
 	// Getenv resolves ${ENV} in secrets; nil means none.
 	Getenv func(string) string
+	// Trails reports the heartbeat's trails (trailwatch run).
+	Trails func() []api.Trail
+}
+
+// trails reports each account and region the heartbeat watches, for GET
+// /trails; nil when the heartbeat is off.
+func (h *heartbeat) trails() []api.Trail {
+	if h == nil || h.maxSilence == 0 {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	out := make([]api.Trail, 0, len(h.last))
+	for k, last := range h.last {
+		t := api.Trail{Account: k[0], Region: k[1], LastEvent: last, State: "ok"}
+		since := last
+		if since.IsZero() {
+			since, t.State = h.started, "waiting"
+		}
+		if now.Sub(since) >= h.maxSilence {
+			t.State = "silent"
+		}
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Account+out[i].Region < out[j].Account+out[j].Region })
+	return out
 }
 
 // lifecycleTypes are the channel types that hold incidents or tickets and
@@ -152,7 +180,7 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	ac := api.Config{Store: full, Rules: APIRules(cat, cfg), Tokens: cfg.UI.Tokens, BasePath: cfg.UI.BasePath, Now: o.Now, Log: o.Logger}
+	ac := api.Config{Store: full, Rules: APIRules(cat, cfg), Tokens: cfg.UI.Tokens, BasePath: cfg.UI.BasePath, Now: o.Now, Log: o.Logger, Trails: o.Trails}
 	for _, u := range cfg.UI.Users {
 		ac.Users = append(ac.Users, api.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: u.Role})
 	}

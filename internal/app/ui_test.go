@@ -144,3 +144,42 @@ func TestCheckResolvesInboundSecrets(t *testing.T) {
 		t.Errorf("config check: %v", err)
 	}
 }
+
+// GET /trails in trailwatch run: the heartbeat's accounts and regions.
+func TestRunServesTrails(t *testing.T) {
+	_, hook := newReceiver()
+	defer hook.Close()
+	cfg := testConfig(t, hook.URL)
+	cfg.UI = config.UI{Listen: "127.0.0.1:0"}
+	cfg.Heartbeat = config.Heartbeat{MaxSilence: duration.Duration(time.Hour), Expect: []config.Expect{{Account: "999988887777", Region: "eu-west-1"}}}
+	addrs, stop := start(t, cfg)
+	defer stop()
+	body, err := os.ReadFile("../../examples/eventbridge.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := post(t, "http://"+addrs["eventbridge"]+"/events", apiKey, body); code != http.StatusOK {
+		t.Fatalf("events: %d %s", code, msg)
+	}
+	resp, err := http.Get("http://" + addrs["ui"] + "/api/v1/trails")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Trails []struct{ Account, Region, State string }
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	states := map[string]string{}
+	for _, tr := range out.Trails {
+		states[tr.Account+"/"+tr.Region] = tr.State
+	}
+	if resp.StatusCode != 200 || states["999988887777/eu-west-1"] != "waiting" || len(states) < 2 {
+		t.Errorf("trails: %d %v", resp.StatusCode, out.Trails)
+	}
+	for k, st := range states {
+		if k != "999988887777/eu-west-1" && st != "ok" {
+			t.Errorf("%s: %s, want ok", k, st)
+		}
+	}
+}
