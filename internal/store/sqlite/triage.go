@@ -55,7 +55,7 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status TEXT NOT NULL DE
 		last_used  INTEGER NOT NULL DEFAULT 0,
 		revoked_at INTEGER NOT NULL DEFAULT 0
 	);
-	CREATE INDEX findings_status ON findings(status, event_time);
+	DROP INDEX findings_time;
 	CREATE INDEX findings_order ON findings(event_time, id);
 	CREATE INDEX findings_rule ON findings(rule_id, event_time);
 	CREATE INDEX findings_account ON findings(account_id, event_time);
@@ -94,8 +94,7 @@ const triageMigration = `ALTER TABLE findings ADD COLUMN status TEXT NOT NULL DE
 	ALTER TABLE outbox_lifecycle RENAME TO outbox;
 	CREATE INDEX outbox_due ON outbox(channel, status, next_attempt);
 	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind, status);
-	CREATE INDEX outbox_work ON outbox(channel, next_attempt, id) WHERE status IN ('pending', 'sending');
-	CREATE INDEX outbox_finding ON outbox(finding_id);`
+	CREATE INDEX outbox_work ON outbox(channel, next_attempt, id) WHERE status IN ('pending', 'sending');`
 
 func nullable(s string) any {
 	if s == "" {
