@@ -21,7 +21,9 @@ func BenchmarkSaveRouted(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd", Repeats: true}, {Channel: "slack"}} }
+	route := func(finding.Finding) []store.Route {
+		return []store.Route{{Channel: "pd", Repeats: true}, {Channel: "slack"}}
+	}
 	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	batch := make([]finding.Finding, 0, 500)
 	b.ResetTimer()
