@@ -220,5 +220,5 @@ func Check(cfg *config.Config, o CheckOptions) error {
 	if cfg.Store.DSN != "" {
 		_, dsnErr = cfg.Store.ResolveDSN(o.Getenv)
 	}
-	return cfg.Merge(engErr, chErr, srcErr, dsnErr)
+	return cfg.Merge(engErr, chErr, srcErr, dsnErr, uiSecrets(cfg, o.Getenv))
 }

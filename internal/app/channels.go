@@ -179,6 +179,9 @@ func Channels(cfg *config.Config, o ChannelOptions) ([]dispatch.Channel, dispatc
 		if dash == "" {
 			dash = cfg.DashboardURL
 		}
+		if dash == "" {
+			dash = cfg.UI.ExternalFindingURL()
+		}
 		out = append(out, dispatch.Channel{
 			Name: ch.Name, Notifier: n, Concurrency: ch.Concurrency, RatePerMinute: rate, Burst: ch.Burst,
 			MaxAttempts: ch.MaxAttempts, MaxAge: ch.MaxAge.D(), AttemptTimeout: ch.AttemptTimeout.D(), DashboardURL: dash,

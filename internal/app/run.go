@@ -62,6 +62,7 @@ type Service struct {
 	startCtx  context.Context
 	admin     *http.Server
 	adminLn   net.Listener
+	ui        *UIServer // the API, when ui.listen is set
 	metrics   *metrics
 	beat      *heartbeat.Monitor
 	leases    *leaser
@@ -131,6 +132,14 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		}
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
+	if cfg.UI.Listen != "" && cfg.UI.Listen != "off" {
+		if s.ui, err = NewUI(cfg, s.store, cat, UIOptions{Logger: o.Logger, Now: o.Now, Getenv: o.Getenv, Trails: trailsOf(s.beat)}); err != nil {
+			if s.adminLn != nil {
+				s.adminLn.Close()
+			}
+			return nil, err
+		}
+	}
 	srcs, err := Sources(cfg, SourceEnv{Getenv: o.Getenv, Logger: o.Logger, Wants: eng.Wants, Checkpoints: s.store,
 		Claim: func(ctx context.Context, key string) bool { return s.leases.Held(ctx, key) }})
 	if err == nil {
@@ -139,6 +148,9 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	if err != nil {
 		if s.adminLn != nil {
 			s.adminLn.Close()
+		}
+		if s.ui != nil {
+			s.ui.Close()
 		}
 		return nil, err
 	}
@@ -157,6 +169,9 @@ func (s *Service) Addrs() map[string]string {
 	out := map[string]string{}
 	if s.adminLn != nil {
 		out["admin"] = s.adminLn.Addr().String()
+	}
+	if s.ui != nil {
+		out["ui"] = s.ui.Addr()
 	}
 	for _, src := range s.sources {
 		if a, ok := src.(interface{ Addr() string }); ok {
@@ -203,6 +218,13 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.admin != nil {
 		go s.admin.Serve(s.adminLn)
 	}
+	if s.ui != nil {
+		go func() {
+			if err := s.ui.Serve(); err != nil {
+				s.log.Error("ui server", "err", err)
+			}
+		}()
+	}
 	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	dispDone := make(chan struct{})
 	go func() {
@@ -230,6 +252,11 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() {
 		s.heartbeatLoop(readCtx)
 		close(beatDone)
+	}()
+	pruneDone := make(chan struct{})
+	go func() {
+		s.retentionLoop(readCtx)
+		close(pruneDone)
 	}()
 	s.ready.Store(true)
 	s.log.Info("trailwatch running", "sources", len(s.sources), "rules", s.engine.Rules())
@@ -267,6 +294,7 @@ func (s *Service) Run(ctx context.Context) error {
 	stopRead()
 	readers.Wait()
 	<-beatDone
+	<-pruneDone
 	close(s.batches)
 	s.commitWG.Wait()
 	closeAll(false)
@@ -280,6 +308,9 @@ func (s *Service) Run(ctx context.Context) error {
 	<-dispDone
 	if s.admin != nil {
 		s.admin.Shutdown(sctx)
+	}
+	if s.ui != nil {
+		s.ui.Shutdown(sctx)
 	}
 	s.log.Info("stopped")
 	return nil

@@ -114,7 +114,7 @@ findings and alerts your channels.`,
 		},
 	}
 	root.subs = []*command{scanCommand(), runCommand(), findingsCommand(), rulesCommand(), configCommand(),
-		notifyCommand(), outboxCommand(), versionCommand()}
+		notifyCommand(), outboxCommand(), uiCommand(), silencesCommand(), tokensCommand(), usersCommand(), versionCommand()}
 	tree(root, "")
 }
 

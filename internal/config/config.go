@@ -48,6 +48,7 @@ type Config struct {
 	// (DefaultSources).
 	Sources   []Source  `yaml:"sources"`
 	Admin     Admin     `yaml:"admin"`
+	UI        UI        `yaml:"ui"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	Log       Log       `yaml:"log"`
 
@@ -83,6 +84,10 @@ type Store struct {
 	// lapses two thirds of it after its last renewal. Default
 	// DefaultLeasePeriod.
 	LeasePeriod duration.Duration `yaml:"lease_period"`
+	// Retention deletes findings whose event is older (with their
+	// deliveries and history), in small batches, while trailwatch run
+	// runs; zero keeps everything.
+	Retention duration.Duration `yaml:"retention"`
 }
 
 // DefaultLeasePeriod is store.lease_period's default.
@@ -297,6 +302,11 @@ func (c *Config) validate() []*Problem {
 	var v validator
 	if c.Store.Path == "" && c.Store.DSN == "" {
 		v.add("store.path", "empty (give a SQLite file, or store.dsn for PostgreSQL)")
+	}
+	if c.Store.Retention < 0 {
+		v.add("store.retention", "must be positive (400d), or absent to keep everything")
+	} else if c.Store.Retention > 0 && c.Store.Retention.D() < 24*time.Hour {
+		v.add("store.retention", "%s is less than a day: findings would vanish before anyone triaged them", c.Store.Retention.D())
 	}
 	if c.Store.DSN != "" {
 		for _, name := range badEnvRefs(c.Store.DSN) {

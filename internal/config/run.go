@@ -142,6 +142,10 @@ func validateRun(v *validator, c *Config) {
 			listeners = append(listeners, listener{"admin.listen", c.Admin.Listen})
 		}
 	}
+	if c.UI.Listen != "off" && c.UI.Listen != "" && CheckListen(c.UI.Listen) == nil {
+		listeners = append(listeners, listener{"ui.listen", c.UI.Listen})
+	}
+	validateUI(v, c.UI)
 	for i := range listeners {
 		for j := 0; j < i; j++ {
 			if SameListener(listeners[i].addr, listeners[j].addr) {

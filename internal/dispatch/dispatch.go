@@ -341,8 +341,14 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 		Ref:            del.Ref,
 		IdempotencyKey: del.FindingID + "/" + c.Name,
 	}
+	if del.Kind == store.KindAcknowledge || del.Kind == store.KindResolve {
+		m.IdempotencyKey += "/" + del.Kind
+	}
 	if e := del.Escalation; e != nil {
 		m.Escalated = &notify.Escalated{Number: e.Number, PreviousRisk: e.PreviousRisk, Why: e.Why}
+	}
+	if t := del.Transition; t != nil {
+		m.Transition = &notify.Transition{Actor: t.Actor, Note: t.Note, At: t.At, From: t.From, To: t.To}
 	}
 	if c.DashboardURL != "" {
 		m.DashboardURL = strings.ReplaceAll(c.DashboardURL, "{id}", del.FindingID)

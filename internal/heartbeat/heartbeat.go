@@ -177,3 +177,39 @@ func (h *Monitor) silence(account, region string, since time.Time, seen bool, no
 		TTL: h.maxSilence,
 	}
 }
+
+// TrailState is what the monitor knows of one trail: when its last event
+// arrived (zero when none has since the monitor started) and its state:
+// ok, silent (longer than the allowed silence) or waiting (expected,
+// nothing yet, within the allowed silence of the start).
+type TrailState struct {
+	Trail
+	LastEvent time.Time
+	State     string
+}
+
+// Trails reports every trail the monitor watches, by account and region;
+// nil when it is off. On an instance that does not judge silences it knows
+// only the events this instance received.
+func (h *Monitor) Trails() []TrailState {
+	if h == nil || h.maxSilence == 0 {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	out := make([]TrailState, 0, len(h.last))
+	for k, last := range h.last {
+		t := TrailState{Trail: Trail{Account: k[0], Region: k[1]}, LastEvent: last, State: "ok"}
+		since := last
+		if since.IsZero() {
+			since, t.State = h.started, "waiting"
+		}
+		if now.Sub(since) >= h.maxSilence {
+			t.State = "silent"
+		}
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Account+out[i].Region < out[j].Account+out[j].Region })
+	return out
+}

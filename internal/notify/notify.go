@@ -38,7 +38,22 @@ const (
 	Escalation Kind = "escalation"
 	// Test is a clearly marked test message (trailwatch notify test).
 	Test Kind = "test"
+	// Acknowledge and Resolve tell an incident or ticket channel that
+	// someone acknowledged or resolved the finding (Message.Transition
+	// says who, when and why); Ref is the alert's incident or ticket.
+	// Only channels that hold incidents or tickets get them.
+	Acknowledge Kind = "acknowledge"
+	Resolve     Kind = "resolve"
 )
+
+// Transition is a finding's status change, for Acknowledge and Resolve.
+type Transition struct {
+	Actor string    `json:"actor"`
+	Note  string    `json:"note,omitempty"`
+	At    time.Time `json:"at"`
+	From  string    `json:"from"`
+	To    string    `json:"to"`
+}
 
 // Escalated says why an Escalation is alerted again.
 type Escalated struct {
@@ -65,6 +80,8 @@ type Message struct {
 	Ref string
 	// Escalated is set for an Escalation.
 	Escalated *Escalated
+	// Transition is set for Acknowledge and Resolve.
+	Transition *Transition
 	// IdempotencyKey is stable for one (finding, channel) pair: channels
 	// whose API deduplicates on a key send it, so a delivery retried
 	// after a crash is not duplicated.

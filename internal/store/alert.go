@@ -30,6 +30,9 @@ type Alert struct {
 	Reasons    []string
 	// Escalations counts the escalations raised on the alert.
 	Escalations int
+	// Resolved reports that a finding of the alert was resolved: the
+	// alert is over, and the fingerprint's next finding alerts as new.
+	Resolved bool
 }
 
 // Escalation says why a finding on a live alert is alerted again instead
@@ -66,14 +69,14 @@ func Principal(f finding.Finding) string {
 // with no risk reason the alert has not already carried. Another
 // principal, a higher risk or a new reason is an escalation
 // (KindEscalation): alerted on every channel, never swallowed. With no live
-// alert (none, or its TTL passed) the finding opens a new one
-// (KindTrigger). next is the alert's state after the finding.
+// alert (none, its TTL passed, or one of its findings was resolved) the
+// finding opens a new one (KindTrigger). next is the alert's state after the finding.
 func Judge(a *Alert, f finding.Finding, at time.Time, ttl time.Duration) (kind string, esc *Escalation, next Alert) {
 	if ttl <= 0 {
 		ttl = finding.DefaultTTL
 	}
 	who := Principal(f)
-	if a == nil || !at.Before(a.ExpiresAt) {
+	if a == nil || !at.Before(a.ExpiresAt) || a.Resolved {
 		return KindTrigger, nil, Alert{
 			OpenedAt: at, ExpiresAt: at.Add(ttl), Repeats: 1, Risk: f.Risk,
 			Principals: []string{who}, Reasons: remember(nil, f.RiskReasons),

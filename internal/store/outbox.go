@@ -25,6 +25,11 @@ const (
 	KindTrigger    = "trigger"
 	KindUpdate     = "update"
 	KindEscalation = "escalation"
+	// KindAcknowledge and KindResolve carry a finding's status change to
+	// a channel that holds an incident or ticket for its alert, once per
+	// (finding, channel, kind).
+	KindAcknowledge = "acknowledge"
+	KindResolve     = "resolve"
 )
 
 // Delivery states.
@@ -48,6 +53,8 @@ type Delivery struct {
 	Kind string
 	// Escalation says why, for an escalation.
 	Escalation *Escalation
+	// Transition is the status change an acknowledge or resolve carries.
+	Transition *Change
 	// Repeats counts the fingerprint's findings while its alert lived,
 	// this one included.
 	Repeats int
@@ -79,7 +86,9 @@ type Outcome struct {
 type OutboxFilter struct {
 	Status  []string
 	Channel []string
-	Limit   int
+	// Findings keeps the deliveries of these findings.
+	Findings []string
+	Limit    int
 }
 
 // Outbox is the durable queue of deliveries, written in the same

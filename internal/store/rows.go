@@ -48,16 +48,23 @@ func DecodeFinding(data, raw string, ttlMillis int64) (finding.Finding, error) {
 // outbox row (o), its alert's ref (a, LEFT JOINed) and the finding's
 // document (f). Both SQL dialects accept them.
 const DeliveryColumns = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.alert_key, o.status, o.attempts, o.next_attempt,
-	coalesce(o.last_error, ''), o.created_at, o.updated_at, coalesce(o.escalation, ''), coalesce(a.ref, ''), f.data`
+	coalesce(o.last_error, ''), o.created_at, o.updated_at, coalesce(o.escalation, ''), coalesce(a.ref, ''), f.data, coalesce(o.transition, '')`
 
 // ScanDelivery reads one row of DeliveryColumns.
 func ScanDelivery(sc Scanner) (Delivery, error) {
 	var d Delivery
 	var next, created, updated int64
-	var esc, data string
+	var esc, data, tr string
 	if err := sc.Scan(&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next,
-		&d.LastError, &created, &updated, &esc, &d.Ref, &data); err != nil {
+		&d.LastError, &created, &updated, &esc, &d.Ref, &data, &tr); err != nil {
 		return d, err
+	}
+	if tr != "" {
+		var c Change
+		if err := json.Unmarshal([]byte(tr), &c); err != nil {
+			return d, fmt.Errorf("delivery %d: corrupt transition: %w", d.ID, err)
+		}
+		d.Transition = &c
 	}
 	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	var err error

@@ -3,7 +3,7 @@
 // finding owes a channel (Judge). Implementations live in sub-packages —
 // store/sqlite, embedded and the default, and store/postgres, for several
 // instances on one database — and pass one shared suite, store/storetest.
-// It imports finding only.
+// It imports finding and glob.
 package store
 
 import (

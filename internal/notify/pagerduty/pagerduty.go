@@ -217,6 +217,9 @@ func (n *Notifier) Format(f fmt.State, verb rune) {
 // Notify sends one trigger event. 202 is success and Result.Ref is the
 // dedup_key PagerDuty reports; 400 is permanent; 429 and 5xx retryable.
 func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
+	if m.Kind == notify.Acknowledge || m.Kind == notify.Resolve {
+		return n.lifecycle(ctx, m)
+	}
 	txt, err := n.o.Templates.Render(m)
 	if err != nil {
 		return notify.Result{}, err
@@ -250,6 +253,53 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	}
 	n.o.Logger.DebugContext(ctx, "pagerduty event accepted", "finding_id", m.Finding.ID, "kind", string(m.Kind), "dedup_key", ref)
 	return notify.Result{Ref: ref}, nil
+}
+
+// lifecycleEvent is an acknowledge or resolve event: the Events API v2
+// needs only the routing key, the action and the dedup_key.
+type lifecycleEvent struct {
+	RoutingKey  string `json:"routing_key"`
+	EventAction string `json:"event_action"`
+	DedupKey    string `json:"dedup_key"`
+}
+
+// lifecycle sends an acknowledge or resolve event for the finding's
+// alert: to its trigger's dedup_key, and to the alert's latest reference
+// (an escalation's own PagerDuty alert) when that differs. Both are
+// idempotent on PagerDuty's side, so a retry after a partial failure
+// repeats them harmlessly.
+func (n *Notifier) lifecycle(ctx context.Context, m notify.Message) (notify.Result, error) {
+	action := "acknowledge"
+	if m.Kind == notify.Resolve {
+		action = "resolve"
+	}
+	keys := []string{DedupKey(m.Finding)}
+	if m.Ref != "" && m.Ref != keys[0] {
+		keys = append(keys, m.Ref)
+	}
+	for _, k := range keys {
+		b, err := json.Marshal(lifecycleEvent{RoutingKey: n.cfg.r.routingKey.Reveal(), EventAction: action, DedupKey: k})
+		if err != nil {
+			return notify.Result{}, notify.Permanentf("pagerduty: encode event: %v", err)
+		}
+		resp, err := notify.Do(ctx, n.o.HTTPClient, notify.Request{
+			Method:  "POST",
+			URL:     n.cfg.r.endpoint,
+			Body:    b,
+			Header:  map[string][]string{"Content-Type": {"application/json"}},
+			Service: "pagerduty",
+			Secrets: n.secrets,
+		})
+		if err != nil {
+			return notify.Result{}, err
+		}
+		var r response
+		if err := json.Unmarshal(resp.Body, &r); err == nil && r.Status != "" && r.Status != "success" {
+			return notify.Result{}, notify.Permanentf("pagerduty: %s: %s", n.secrets.Quote(r.Status, 100), n.secrets.Quote(r.Message, 200))
+		}
+		n.o.Logger.DebugContext(ctx, "pagerduty event accepted", "finding_id", m.Finding.ID, "kind", string(m.Kind), "dedup_key", k)
+	}
+	return notify.Result{}, nil
 }
 
 // DedupKey is the dedup_key of a finding's alert: one per fingerprint, so

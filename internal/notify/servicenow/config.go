@@ -54,7 +54,33 @@ type Config struct {
 	// AllowLinkLocal lets base_url point at a link-local or cloud metadata
 	// address, which is refused by default.
 	AllowLinkLocal bool `yaml:"allow_link_local"`
+	// Resolve says how a finding resolved in trailwatch resolves its
+	// incident.
+	Resolve Resolve `yaml:"resolve"`
 }
+
+// Resolve is how an incident is resolved: the state value, and the
+// columns and value of the close code and close notes (instances and
+// tables such as sn_si_incident differ).
+type Resolve struct {
+	// State is the resolved state's value (default "6", Resolved).
+	State string `yaml:"state"`
+	// CloseCode is the close code set (default "Solved (Permanently)"),
+	// in the column CloseCodeField (default close_code).
+	CloseCode      string `yaml:"close_code"`
+	CloseCodeField string `yaml:"close_code_field"`
+	// CloseNotesField is the column of the close notes (default
+	// close_notes): who resolved it in trailwatch, when, and their note.
+	CloseNotesField string `yaml:"close_notes_field"`
+}
+
+// Defaults of Resolve.
+const (
+	DefaultResolvedState   = "6"
+	DefaultCloseCode       = "Solved (Permanently)"
+	DefaultCloseCodeField  = "close_code"
+	DefaultCloseNotesField = "close_notes"
+)
 
 var (
 	instanceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -114,6 +140,15 @@ func (c *Config) defaults() {
 	if c.Category == "" {
 		c.Category = DefaultCategory
 	}
+	r := &c.Resolve
+	for _, d := range []struct {
+		v   *string
+		def string
+	}{{&r.State, DefaultResolvedState}, {&r.CloseCode, DefaultCloseCode}, {&r.CloseCodeField, DefaultCloseCodeField}, {&r.CloseNotesField, DefaultCloseNotesField}} {
+		if strings.TrimSpace(*d.v) == "" {
+			*d.v = d.def
+		}
+	}
 }
 
 // problems validates everything but secret resolution; pwBad and tokBad
@@ -157,6 +192,11 @@ func (c *Config) problems(pwBad, tokBad bool) []error {
 		errs = append(errs, errors.New("oauth_token_file: not read yet (Config.Check reads it)"))
 	}
 
+	for key, col := range map[string]string{"resolve.close_code_field": c.Resolve.CloseCodeField, "resolve.close_notes_field": c.Resolve.CloseNotesField} {
+		if !columnRE.MatchString(col) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a column name (lower-case letters, digits, underscores)", key, col))
+		}
+	}
 	if !columnRE.MatchString(c.Table) {
 		errs = append(errs, fmt.Errorf("table: %q is not a table name (lower-case letters, digits, underscores)", c.Table))
 	}

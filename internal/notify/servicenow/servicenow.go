@@ -79,6 +79,9 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 // Test opens a marked incident of its own. The Result's Ref is the
 // record's sys_id.
 func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
+	if m.Kind == notify.Acknowledge || m.Kind == notify.Resolve {
+		return n.lifecycle(ctx, m)
+	}
 	txt, err := n.o.Templates.Render(m)
 	if err != nil {
 		return notify.Result{}, err
@@ -130,6 +133,61 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	default:
 		return notify.Result{}, notify.Permanentf("servicenow: unknown message kind %q", m.Kind)
 	}
+}
+
+// lifecycle carries a status change to the alert's incident (m.Ref, or
+// the active one found by fingerprint): acknowledging writes a work note;
+// resolving sets the resolved state, the close code and close notes. No
+// incident (never created, or already closed there) is nothing to do.
+func (n *Notifier) lifecycle(ctx context.Context, m notify.Message) (notify.Result, error) {
+	ref := m.Ref
+	if ref != "" && !isSysID(ref) {
+		ref = ""
+	}
+	if ref == "" {
+		rec, err := n.lookup(ctx, correlationID(m))
+		if err != nil {
+			return notify.Result{}, err
+		}
+		if rec == nil {
+			n.o.Logger.Info("servicenow: no incident for the finding's alert; nothing to "+string(m.Kind), "finding_id", m.Finding.ID)
+			return notify.Result{}, nil
+		}
+		ref = rec.SysID
+	}
+	note := transitionNote(m)
+	fields := map[string]string{"work_notes": note}
+	if m.Kind == notify.Resolve {
+		r := n.c.Resolve
+		fields["state"] = r.State
+		fields[r.CloseCodeField] = r.CloseCode
+		fields[r.CloseNotesField] = note
+	}
+	if _, err := n.patch(ctx, ref, fields); err != nil {
+		return notify.Result{}, err
+	}
+	return notify.Result{}, nil
+}
+
+// transitionNote says who acknowledged or resolved the finding in
+// trailwatch, when, and their note.
+func transitionNote(m notify.Message) string {
+	verb := "Acknowledged"
+	if m.Kind == notify.Resolve {
+		verb = "Resolved"
+	}
+	s := verb + " in trailwatch"
+	if t := m.Transition; t != nil {
+		s += " by " + t.Actor + " at " + t.At.UTC().Format("2006-01-02 15:04:05 UTC")
+		if t.Note != "" {
+			s += ": " + t.Note
+		}
+	}
+	s += " (finding " + m.Finding.ID + ")"
+	if m.DashboardURL != "" {
+		s += "\n" + m.DashboardURL
+	}
+	return notify.TruncateRunes(s, maxDescription)
 }
 
 // record builds the fields of a new incident.

@@ -552,7 +552,7 @@ func TestOAuthToken(t *testing.T) {
 func TestUnknownKind(t *testing.T) {
 	_, srv := newInstance(t, basicAuth)
 	m := notifytest.Message()
-	m.Kind = "resolve"
+	m.Kind = "reopen" // not a kind
 	if _, err := newNotifier(t, config(srv.URL)).Notify(context.Background(), m); !notify.IsPermanent(err) {
 		t.Errorf("unknown kind: err = %v, want permanent", err)
 	}

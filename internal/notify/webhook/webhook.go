@@ -207,11 +207,19 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 	return n, nil
 }
 
+// StatusChanged is the event of an acknowledge or resolve delivery.
+const StatusChanged = "finding.status_changed"
+
 // Body is what the webhook POSTs. Its JSON form is a contract receivers
 // script against: fields are added, never renamed or removed.
 type Body struct {
-	// Kind is trigger, update, escalation or test.
+	// Kind is trigger, update, escalation or test; acknowledge or resolve
+	// for a status change (Event finding.status_changed).
 	Kind notify.Kind `json:"kind"`
+	// Event is finding.status_changed for acknowledge and resolve, with
+	// the change in Transition; empty otherwise.
+	Event      string             `json:"event,omitempty"`
+	Transition *notify.Transition `json:"transition,omitempty"`
 	// Escalation says why an escalation was raised: another principal,
 	// a higher risk or a new risk reason on an open alert.
 	Escalation *notify.Escalated `json:"escalation,omitempty"`
@@ -238,7 +246,11 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(Body{Kind: m.Kind, Escalation: m.Escalated, Repeats: m.Repeats, Finding: f, DashboardURL: m.DashboardURL}); err != nil {
+	b := Body{Kind: m.Kind, Escalation: m.Escalated, Repeats: m.Repeats, Finding: f, DashboardURL: m.DashboardURL}
+	if m.Kind == notify.Acknowledge || m.Kind == notify.Resolve {
+		b.Event, b.Transition = StatusChanged, m.Transition
+	}
+	if err := enc.Encode(b); err != nil {
 		return notify.Result{}, notify.Permanentf("webhook: encode body: %v", err)
 	}
 	body := buf.Bytes()

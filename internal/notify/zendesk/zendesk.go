@@ -75,6 +75,9 @@ func New(c Config, o notify.Options) (*Notifier, error) {
 // the ticket's priority to the highest risk alerted and says why; a Test
 // opens a marked ticket of its own. The Result's Ref is the ticket id.
 func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
+	if m.Kind == notify.Acknowledge || m.Kind == notify.Resolve {
+		return n.lifecycle(ctx, m)
+	}
 	txt, err := n.o.Templates.Render(m)
 	if err != nil {
 		return notify.Result{}, err
@@ -140,6 +143,59 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (notify.Result,
 	return n.create(ctx, n.ticket(m, txt, ext, body, prev), key)
 }
 
+// lifecycle carries a status change to the alert's open ticket (m.Ref,
+// or the open one with the fingerprint's external_id): acknowledging adds
+// a private comment; resolving sets it solved with that comment. No open
+// ticket (never created, or already solved there) is nothing to do.
+func (n *Notifier) lifecycle(ctx context.Context, m notify.Message) (notify.Result, error) {
+	var ref int64
+	if m.Ref != "" {
+		if r, err := strconv.ParseInt(m.Ref, 10, 64); err == nil && r > 0 {
+			ref = r
+		}
+	}
+	id := ref
+	if ext := externalID(m); ext != "" {
+		tickets, err := n.lookup(ctx, ext)
+		if err != nil {
+			return notify.Result{}, err
+		}
+		id = 0
+		if open, _ := choose(tickets, ref); open != nil {
+			id = open.ID
+		}
+	}
+	if id == 0 {
+		n.o.Logger.Info("zendesk: no open ticket for the finding's alert; nothing to "+string(m.Kind), "finding_id", m.Finding.ID)
+		return notify.Result{}, nil
+	}
+	verb := "Acknowledged"
+	t := ticket{}
+	if m.Kind == notify.Resolve {
+		verb, t.Status = "Resolved", "solved"
+	}
+	text := verb + " in trailwatch"
+	if tr := m.Transition; tr != nil {
+		text += " by " + tr.Actor + " at " + tr.At.UTC().Format("2006-01-02 15:04:05 UTC")
+		if tr.Note != "" {
+			text += ": " + tr.Note
+		}
+	}
+	text += " (finding " + m.Finding.ID + ")"
+	if m.DashboardURL != "" {
+		text += "\n" + m.DashboardURL
+	}
+	t.Comment = &comment{Body: text}
+	body, err := json.Marshal(map[string]ticket{"ticket": t})
+	if err != nil {
+		return notify.Result{}, notify.Permanent(fmt.Errorf("zendesk: encode update: %w", err))
+	}
+	if _, err := n.do(ctx, http.MethodPut, n.base+"/api/v2/tickets/"+strconv.FormatInt(id, 10)+".json", body, ""); err != nil {
+		return notify.Result{}, err
+	}
+	return notify.Result{}, nil
+}
+
 // ticket is the JSON of a ticket to create or update.
 type ticket struct {
 	Subject             string        `json:"subject,omitempty"`
@@ -153,6 +209,7 @@ type ticket struct {
 	Requester           *requester    `json:"requester,omitempty"`
 	CustomFields        []CustomField `json:"custom_fields,omitempty"`
 	ViaFollowupSourceID int64         `json:"via_followup_source_id,omitempty"`
+	Status              string        `json:"status,omitempty"`
 }
 
 type comment struct {

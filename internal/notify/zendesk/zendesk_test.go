@@ -182,6 +182,7 @@ func (a *account) comment(w http.ResponseWriter, id int64, body []byte) {
 		Ticket struct {
 			Comment  map[string]any `json:"comment"`
 			Priority string         `json:"priority"`
+			Status   string         `json:"status"`
 		} `json:"ticket"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || req.Ticket.Comment == nil {
@@ -199,6 +200,9 @@ func (a *account) comment(w http.ResponseWriter, id int64, body []byte) {
 		t.comments = append(t.comments, req.Ticket.Comment)
 		if req.Ticket.Priority != "" {
 			t.created["priority"] = req.Ticket.Priority
+		}
+		if req.Ticket.Status != "" {
+			t.status = req.Ticket.Status
 		}
 		reply(w, http.StatusOK, map[string]any{"ticket": map[string]any{"id": t.id, "status": t.status}})
 		return
@@ -553,7 +557,7 @@ func TestTestMessage(t *testing.T) {
 func TestUnknownKind(t *testing.T) {
 	_, srv := newAccount(t)
 	m := notifytest.Message()
-	m.Kind = "resolve"
+	m.Kind = "reopen" // not a kind
 	if _, err := newNotifier(t, config(srv.URL)).Notify(context.Background(), m); !notify.IsPermanent(err) {
 		t.Errorf("unknown kind: err = %v, want permanent", err)
 	}

@@ -37,15 +37,25 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		res = store.SaveResult{}
 		now := s.now()
+		silences, err := activeSilences(ctx, tx, now)
+		if err != nil {
+			return describe(err, "save findings")
+		}
 		for i := range fs {
 			f := &fs[i]
+			silencedBy := store.Silencing(silences, *f)
+			status := store.StatusOpen
+			if silencedBy != "" {
+				status = store.StatusSilenced
+			}
 			var id string
 			err := tx.QueryRow(ctx, `INSERT INTO findings
-				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT (id) DO NOTHING RETURNING id`,
+				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms,
+				status, status_at, silenced_by)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) ON CONFLICT (id) DO NOTHING RETURNING id`,
 				f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
 				f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, docs[i].data, docs[i].raw, now.UnixMilli(),
-				route != nil, f.TTL.Milliseconds()).Scan(&id)
+				route != nil, f.TTL.Milliseconds(), status, now.UnixMilli(), nullable(silencedBy)).Scan(&id)
 			switch {
 			case err == nil:
 				res.Inserted++
@@ -53,6 +63,11 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 					res.New = map[string]bool{}
 				}
 				res.New[f.ID] = true
+				if silencedBy != "" {
+					if err := silenced(ctx, tx, f.ID, silencedBy, now); err != nil {
+						return describe(err, "save finding %s", f.ID)
+					}
+				}
 				if route == nil {
 					continue
 				}
@@ -84,6 +99,9 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 				res.Routed++
 			default:
 				return describe(err, "save finding %s", f.ID)
+			}
+			if silencedBy != "" {
+				continue // a silenced finding owes no notification
 			}
 			for _, rt := range route(fs[i]) {
 				owed, err := owe(ctx, tx, fs[i], rt, now)
@@ -166,17 +184,19 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 		opened, expires     int64
 		principals, reasons string
 	)
+	var resolved int64
 	// One round trip: create the alert row if missing, then lock it.
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
 		ON CONFLICT (channel, alert_key) DO NOTHING`, rt.Channel, f.Fingerprint)
-	b.Queue(`SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts
+	b.Queue(`SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations, resolved_at FROM alerts
 		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
+		return row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations, &resolved)
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return false, err
 	}
+	cur.Resolved = resolved != 0
 	var prev *store.Alert
 	if cur.Repeats > 0 {
 		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
@@ -221,7 +241,7 @@ func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now 
 	err := tx.QueryRow(ctx, `WITH o AS (INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$7) ON CONFLICT DO NOTHING RETURNING id)
 		UPDATE alerts SET opened_at = $8, expires_at = $9, repeats = $4, trigger_id = (SELECT id FROM o), ref = NULL, risk = $10, principals = $11,
-			reasons = $12, escalations = 0 WHERE channel = $2 AND alert_key = $5 RETURNING (SELECT count(*) FROM o)`,
+			reasons = $12, escalations = 0, resolved_at = 0 WHERE channel = $2 AND alert_key = $5 RETURNING (SELECT count(*) FROM o)`,
 		f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms,
 		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons)).Scan(&added)
 	return added == 1, err
@@ -253,7 +273,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 			FROM outbox o JOIN findings f ON f.id = o.finding_id
 			LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 			WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
-			AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+			AND NOT (o.kind IN ('update', 'escalation', 'acknowledge', 'resolve') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
 				AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
 			ORDER BY o.next_attempt, o.id LIMIT $3
 			FOR UPDATE OF o SKIP LOCKED`, channel, ms, limit)
@@ -343,6 +363,9 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	}
 	if len(f.Channel) > 0 {
 		where = append(where, "o.channel = ANY("+a.add(f.Channel)+")")
+	}
+	if len(f.Findings) > 0 {
+		where = append(where, "o.finding_id = ANY("+a.add(f.Findings)+")")
 	}
 	q := `SELECT ` + store.DeliveryColumns + `  FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`

@@ -141,6 +141,9 @@ var migrations = []string{
 		at           bigint NOT NULL,
 		PRIMARY KEY (source, object, chunk_offset)
 	);`,
+	// As the SQLite store's triage migration: statuses, their history,
+	// silences, API tokens, resolved alerts, the API's indexes.
+	triageMigration,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
@@ -294,56 +297,10 @@ func globRegexp(g string) string {
 
 // Findings lists findings matching f.
 func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding, error) {
-	var where []string
 	var a args
-	if f.MinRisk != 0 {
-		where = append(where, "risk >= "+a.add(int(f.MinRisk)))
-	}
-	in := func(col string, vals []string, glob bool) {
-		if len(vals) == 0 {
-			return
-		}
-		var ors []string
-		for _, v := range vals {
-			if glob {
-				ors = append(ors, col+" ~ "+a.add(globRegexp(v)))
-			} else {
-				ors = append(ors, col+" = "+a.add(v))
-			}
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
-	in("rule_id", f.Rules, true)
-	in("account_id", f.Accounts, false)
-	in("region", f.Regions, false)
-	in("outcome", f.Outcomes, false)
-	if f.Actor != "" {
-		p := a.add(globRegexp(f.Actor))
-		where = append(where, "(actor_arn ~ "+p+" OR actor_name ~ "+p+")")
-	}
-	if len(f.Controls) > 0 {
-		var ors []string
-		for _, x := range f.Controls {
-			c, err := store.ParseControl(x)
-			if err != nil {
-				return nil, fmt.Errorf("list findings: %w", err)
-			}
-			switch {
-			case c.Reference != "":
-				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'reference_ids', '[]'::jsonb)) v WHERE upper(v) = "+a.add(c.Reference)+")")
-			case c.Version != "":
-				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'cis', '[]'::jsonb)) v WHERE lower(v) = "+a.add("cis "+c.Version+" "+c.CIS)+")")
-			default:
-				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'cis', '[]'::jsonb)) v WHERE v ~ "+a.add(`^CIS v[0-9.]+ `+regexp.QuoteMeta(c.CIS)+`$`)+")")
-			}
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "event_time >= "+a.add(f.Since.UnixMilli()))
-	}
-	if !f.Until.IsZero() {
-		where = append(where, "event_time < "+a.add(f.Until.UnixMilli()))
+	where, err := filterSQL(f, &a)
+	if err != nil {
+		return nil, fmt.Errorf("list findings: %w", err)
 	}
 	q := "SELECT data FROM findings"
 	if len(where) > 0 {
@@ -418,6 +375,62 @@ func (s *Store) FindingIDs(ctx context.Context, prefix string, limit int) ([]str
 		return nil, fmt.Errorf("finding ids: %w", s.mapErr(err))
 	}
 	return out, nil
+}
+
+// filterSQL is the WHERE conditions (ANDed) of a filter, their arguments
+// added to a.
+func filterSQL(f store.Filter, a *args) ([]string, error) {
+	var where []string
+	if f.MinRisk != 0 {
+		where = append(where, "risk >= "+a.add(int(f.MinRisk)))
+	}
+	in := func(col string, vals []string, glob bool) {
+		if len(vals) == 0 {
+			return
+		}
+		var ors []string
+		for _, v := range vals {
+			if glob && strings.ContainsAny(v, "*?[") {
+				ors = append(ors, col+" ~ "+a.add(globRegexp(v)))
+			} else {
+				ors = append(ors, col+" = "+a.add(v))
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	in("rule_id", f.Rules, true)
+	in("account_id", f.Accounts, false)
+	in("region", f.Regions, false)
+	in("outcome", f.Outcomes, false)
+	if f.Actor != "" {
+		p := a.add(globRegexp(f.Actor))
+		where = append(where, "(actor_arn ~ "+p+" OR actor_name ~ "+p+")")
+	}
+	if len(f.Controls) > 0 {
+		var ors []string
+		for _, x := range f.Controls {
+			c, err := store.ParseControl(x)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case c.Reference != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'reference_ids', '[]'::jsonb)) v WHERE upper(v) = "+a.add(c.Reference)+")")
+			case c.Version != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'cis', '[]'::jsonb)) v WHERE lower(v) = "+a.add("cis "+c.Version+" "+c.CIS)+")")
+			default:
+				ors = append(ors, "EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(data::jsonb->'cis', '[]'::jsonb)) v WHERE v ~ "+a.add(`^CIS v[0-9.]+ `+regexp.QuoteMeta(c.CIS)+`$`)+")")
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "event_time >= "+a.add(f.Since.UnixMilli()))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "event_time < "+a.add(f.Until.UnixMilli()))
+	}
+	return where, nil
 }
 
 // mapErr is mapErr, reporting store.ErrClosed once the store is closed.

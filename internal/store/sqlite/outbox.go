@@ -17,12 +17,13 @@ var _ store.Outbox = (*Store)(nil)
 // The writer's statements, prepared once (see writer).
 const (
 	qInsertFinding = `INSERT INTO findings
-		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`
+		(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms,
+		status, status_at, silenced_by)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`
 	qCorrectFinding = `UPDATE findings SET fingerprint = ?, risk = ?, event_time = ?, account_id = ?, region = ?, actor_arn = ?,
 		actor_name = ?, outcome = ?, event_name = ?, data = ?, raw = ? WHERE id = ?`
 	qRouteFinding = `UPDATE findings SET routed = 1 WHERE id = ? AND routed = 0`
-	qAlert        = `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations FROM alerts WHERE channel = ? AND alert_key = ?`
+	qAlert        = `SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations, resolved_at FROM alerts WHERE channel = ? AND alert_key = ?`
 	qAlertRepeats = `UPDATE alerts SET repeats = ? WHERE channel = ? AND alert_key = ?`
 	qOweUpdate    = `INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
 		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
@@ -32,12 +33,13 @@ const (
 	qOpenAlert     = `INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats, trigger_id, ref, risk, principals, reasons, escalations)
 		VALUES (?,?,?,?,?,?,NULL,?,?,?,0)
 		ON CONFLICT(channel, alert_key) DO UPDATE SET opened_at = excluded.opened_at, expires_at = excluded.expires_at, repeats = excluded.repeats,
-			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0`
+			trigger_id = excluded.trigger_id, ref = NULL, risk = excluded.risk, principals = excluded.principals, reasons = excluded.reasons, escalations = 0,
+			resolved_at = 0`
 	qClaim = `SELECT ` + store.DeliveryColumns + `
 		FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
 		WHERE o.channel = ? AND o.status IN ('pending', 'sending') AND o.next_attempt <= ?
-		AND NOT (o.kind IN ('update', 'escalation') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+		AND NOT (o.kind IN ('update', 'escalation', 'acknowledge', 'resolve') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
 			AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
 		ORDER BY o.next_attempt, o.id LIMIT ?`
 	qLease       = `UPDATE outbox SET status = 'sending', lease_until = ?, next_attempt = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?`
@@ -77,6 +79,12 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
 	var res store.SaveResult
 	now := s.now()
+	// Statements outside the writer's prepared set run on the group's
+	// transaction itself.
+	silences, err := activeSilences(context.Background(), t.tx, now)
+	if err != nil {
+		return res, fmt.Errorf("save findings: %w", mapErr(err))
+	}
 	routed := 0
 	if route != nil {
 		routed = 1
@@ -87,8 +95,14 @@ func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (st
 		if err != nil {
 			return res, err
 		}
+		silencedBy := store.Silencing(silences, *f)
+		status := store.StatusOpen
+		if silencedBy != "" {
+			status = store.StatusSilenced
+		}
 		r, err := t.exec(qInsertFinding, f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
-			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds())
+			f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, data, raw, now.UnixMilli(), routed, f.TTL.Milliseconds(),
+			status, now.UnixMilli(), nullable(silencedBy))
 		if err != nil {
 			return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
 		}
@@ -98,6 +112,11 @@ func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (st
 				res.New = map[string]bool{}
 			}
 			res.New[f.ID] = true
+			if silencedBy != "" {
+				if err := silenced(context.Background(), t.tx, f.ID, silencedBy, now); err != nil {
+					return res, fmt.Errorf("save finding %s: %w", f.ID, mapErr(err))
+				}
+			}
 		} else {
 			if f.Corrected {
 				if _, err := t.exec(qCorrectFinding,
@@ -123,7 +142,8 @@ func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (st
 			}
 			res.Routed++
 		}
-		if route == nil {
+		if route == nil || silencedBy != "" {
+			// A silenced finding owes no notification.
 			continue
 		}
 		for _, rt := range route(fs[i]) {
@@ -186,10 +206,12 @@ func (s *Store) owe(t *wtx, f finding.Finding, rt store.Route, now time.Time) (b
 	if err != nil {
 		return false, err
 	}
-	err = row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations)
+	var resolved int64
+	err = row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations, &resolved)
 	var prev *store.Alert
 	switch {
 	case err == nil:
+		cur.Resolved = resolved != 0
 		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
 		cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
 		prev = &cur
@@ -329,6 +351,7 @@ func (s *Store) Deliveries(ctx context.Context, f store.OutboxFilter) ([]store.D
 	}
 	in("o.status", f.Status)
 	in("o.channel", f.Channel)
+	in("o.finding_id", f.Findings)
 	q := `SELECT ` + store.DeliveryColumns + ` FROM outbox o JOIN findings f ON f.id = o.finding_id
 		LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key`
 	if len(where) > 0 {

@@ -132,6 +132,11 @@ var migrations = []string{
 		at           INTEGER NOT NULL,
 		PRIMARY KEY (source, object, chunk_offset)
 	);`,
+	// Triage (see triage.go): each finding's status, when it was set and
+	// the silence that silenced it; its append-only history; silences; API
+	// tokens (their hash only); when a fingerprint's alert was ended by a
+	// resolution; the indexes the API's filters use.
+	triageMigration,
 }
 
 // Option changes how Open opens a database.
@@ -523,63 +528,9 @@ func (s *Store) Save(ctx context.Context, fs []finding.Finding) (store.SaveResul
 
 // Findings lists findings matching f.
 func (s *Store) Findings(ctx context.Context, f store.Filter) ([]finding.Finding, error) {
-	var where []string
-	var args []any
-	if f.MinRisk != 0 {
-		where = append(where, "risk >= ?")
-		args = append(args, int(f.MinRisk))
-	}
-	in := func(col string, vals []string, glob bool) {
-		if len(vals) == 0 {
-			return
-		}
-		var ors []string
-		for _, v := range vals {
-			if glob {
-				ors = append(ors, col+" GLOB ?")
-			} else {
-				ors = append(ors, col+" = ?")
-			}
-			args = append(args, v)
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
-	in("rule_id", f.Rules, true)
-	in("account_id", f.Accounts, false)
-	in("region", f.Regions, false)
-	in("outcome", f.Outcomes, false)
-	if f.Actor != "" {
-		where = append(where, "(actor_arn GLOB ? OR actor_name GLOB ?)")
-		args = append(args, f.Actor, f.Actor)
-	}
-	if len(f.Controls) > 0 {
-		var ors []string
-		for _, x := range f.Controls {
-			c, err := store.ParseControl(x)
-			if err != nil {
-				return nil, fmt.Errorf("list findings: %w", err)
-			}
-			switch {
-			case c.Reference != "":
-				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.reference_ids') WHERE upper(value) = ?)")
-				args = append(args, c.Reference)
-			case c.Version != "":
-				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.cis') WHERE lower(value) = ?)")
-				args = append(args, "cis "+c.Version+" "+c.CIS)
-			default:
-				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.cis') WHERE value LIKE ? ESCAPE '\\')")
-				args = append(args, "CIS v% "+c.CIS)
-			}
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "event_time >= ?")
-		args = append(args, f.Since.UnixMilli())
-	}
-	if !f.Until.IsZero() {
-		where = append(where, "event_time < ?")
-		args = append(args, f.Until.UnixMilli())
+	where, args, err := filterSQL(f)
+	if err != nil {
+		return nil, fmt.Errorf("list findings: %w", err)
 	}
 	q := "SELECT data FROM findings"
 	if len(where) > 0 {
@@ -661,6 +612,70 @@ func (s *Store) FindingIDs(ctx context.Context, prefix string, limit int) ([]str
 		return nil, fmt.Errorf("finding ids: %w", mapErr(err))
 	}
 	return out, nil
+}
+
+// filterSQL is the WHERE conditions (ANDed) of a filter and their
+// arguments.
+func filterSQL(f store.Filter) ([]string, []any, error) {
+	var where []string
+	var args []any
+	if f.MinRisk != 0 {
+		where = append(where, "risk >= ?")
+		args = append(args, int(f.MinRisk))
+	}
+	in := func(col string, vals []string, glob bool) {
+		if len(vals) == 0 {
+			return
+		}
+		var ors []string
+		for _, v := range vals {
+			if glob && strings.ContainsAny(v, "*?[") {
+				ors = append(ors, col+" GLOB ?")
+			} else {
+				ors = append(ors, col+" = ?")
+			}
+			args = append(args, v)
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	in("rule_id", f.Rules, true)
+	in("account_id", f.Accounts, false)
+	in("region", f.Regions, false)
+	in("outcome", f.Outcomes, false)
+	if f.Actor != "" {
+		where = append(where, "(actor_arn GLOB ? OR actor_name GLOB ?)")
+		args = append(args, f.Actor, f.Actor)
+	}
+	if len(f.Controls) > 0 {
+		var ors []string
+		for _, x := range f.Controls {
+			c, err := store.ParseControl(x)
+			if err != nil {
+				return nil, nil, err
+			}
+			switch {
+			case c.Reference != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.reference_ids') WHERE upper(value) = ?)")
+				args = append(args, c.Reference)
+			case c.Version != "":
+				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.cis') WHERE lower(value) = ?)")
+				args = append(args, "cis "+c.Version+" "+c.CIS)
+			default:
+				ors = append(ors, "EXISTS (SELECT 1 FROM json_each(findings.data, '$.cis') WHERE value LIKE ? ESCAPE '\\')")
+				args = append(args, "CIS v% "+c.CIS)
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "event_time >= ?")
+		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "event_time < ?")
+		args = append(args, f.Until.UnixMilli())
+	}
+	return where, args, nil
 }
 
 // mapErr turns driver errors into plain errors carrying the message only,

@@ -193,3 +193,14 @@ func TestCommitPathBenchmarkRuns(t *testing.T) {
 		t.Fatal("the commit path benchmark failed")
 	}
 }
+
+func TestTriageSuite(t *testing.T) {
+	storetest.RunTriage(t, func(t *testing.T, now func() time.Time) store.Full {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "tw.db"), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
