@@ -84,6 +84,9 @@ type Config struct {
 	// MaxStreams bounds the streams open at once (default 100).
 	StreamPoll time.Duration
 	MaxStreams int
+	// Pages, when set, serves every other path under BasePath (the
+	// dashboard) to signed-in viewers, with the API's authentication.
+	Pages http.Handler
 	// Log receives security events (failed sign-ins, state changes);
 	// nil discards them.
 	Log *slog.Logger
@@ -140,9 +143,16 @@ func New(cfg Config) (*Server, error) {
 	for _, rt := range s.routes {
 		mux.Handle(rt.method+" "+base+Prefix+rt.path, s.wrap(rt))
 	}
-	mux.HandleFunc(base+"/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(base+Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such API route: " + r.Method + " " + r.URL.Path})
 	})
+	if cfg.Pages != nil {
+		mux.Handle(base+"/", s.pages(cfg.Pages))
+	} else {
+		mux.HandleFunc(base+"/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such API route: " + r.Method + " " + r.URL.Path})
+		})
+	}
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusForbidden, Code: "cross_origin", Message: "cross-origin state-changing requests are refused"})
@@ -206,6 +216,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	s.handler.ServeHTTP(w, r)
+}
+
+// pages serves the dashboard to whoever may read findings: the same
+// authentication as the API (Basic users, tokens, trusted proxy headers;
+// everyone on a loopback listener without authentication), viewer role
+// at least. The dashboard checks its own parameters.
+func (s *Server) pages(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Basic realm="trailwatch", charset="UTF-8"`)
+			}
+			writeError(w, err)
+			return
+		}
+		if !store.RoleAtLeast(p.Role, store.RoleViewer) {
+			writeError(w, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: p.Name + " may not read findings"})
+			return
+		}
+		w.Header().Del("Cache-Control")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // wrap authenticates, authorizes and checks the query parameters of one

@@ -861,3 +861,34 @@ func TestTrails(t *testing.T) {
 		t.Errorf("without a heartbeat: %d", r.status)
 	}
 }
+
+// The dashboard's pages (Config.Pages) get the API's authentication:
+// nobody is asked to sign in, a signed-in viewer reads them, and API
+// routes stay the API's.
+func TestPagesNeedAViewer(t *testing.T) {
+	var served []string
+	pages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served = append(served, r.URL.Path)
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<p>dashboard</p>")
+	})
+	fx := newFixture(t, func(c *api.Config) { c.Pages = pages })
+	r := fx.do("GET", "/findings", "", nil)
+	if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic realm=") || len(served) != 0 {
+		t.Errorf("a page without signing in: %d %q, served %v", r.status, r.header.Get("WWW-Authenticate"), served)
+	}
+	for _, who := range []string{"user:vera", store.RoleViewer, store.RoleAdmin} {
+		if r := fx.do("GET", "/findings?risk=HIGH", who, nil); r.status != 200 || string(r.body) != "<p>dashboard</p>" {
+			t.Errorf("%s: %d %s", who, r.status, r.body)
+		}
+	}
+	if r := fx.do("GET", "/api/v1/nothing", store.RoleViewer, nil); r.status != 404 || !strings.Contains(string(r.body), "not_found") {
+		t.Errorf("an unknown API route went to the pages: %d %s", r.status, r.body)
+	}
+	if r := fx.do("GET", "/findings", "user:mallory", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("an unknown user: %d", r.status)
+	}
+	if len(served) != 3 {
+		t.Errorf("pages served %v", served)
+	}
+}

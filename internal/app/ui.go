@@ -18,6 +18,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/secret"
 	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/web"
 )
 
 // UIServer serves the HTTP API (internal/api) on its own listener: for
@@ -202,6 +203,9 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 		return nil, err
 	}
 	ac.PagerDutySecret, ac.ZendeskSecret, ac.ServiceNowSecret = sec[0], sec[1], sec[2]
+	if ac.Pages, err = dashboard(cfg, st, cat, o); err != nil {
+		return nil, err
+	}
 	h, err := api.New(ac)
 	if err != nil {
 		return nil, err
@@ -264,3 +268,42 @@ func (u *UIServer) Shutdown(ctx context.Context) error { return u.srv.Shutdown(c
 
 // Close stops listening without serving (a server never started).
 func (u *UIServer) Close() error { return u.ln.Close() }
+
+// dashboard builds the web pages over the same store, under the same base
+// path, with the catalogue as configured and the channels' routing in
+// words (never their secrets).
+func dashboard(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (http.Handler, error) {
+	eng, err := rule.NewEngine(cat, cfg.RuleSettings())
+	if err != nil {
+		return nil, err
+	}
+	var chans []web.Channel
+	for _, c := range cfg.Channels {
+		chans = append(chans, web.Channel{Name: c.Name, Type: c.Type, Routes: routesInWords(c.Common)})
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return web.New(web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger})
+}
+
+// routesInWords says which findings a channel receives.
+func routesInWords(c config.Common) string {
+	var parts []string
+	if c.MinRisk != 0 {
+		parts = append(parts, "risk ≥ "+c.MinRisk.String())
+	}
+	for _, x := range []struct {
+		name string
+		v    []string
+	}{{"rules", c.Rules}, {"services", c.Services}, {"accounts", c.Accounts}, {"regions", c.Regions}, {"outcomes", c.Outcomes}, {"actors", c.Actors}} {
+		if len(x.v) > 0 {
+			parts = append(parts, x.name+" "+strings.Join(x.v, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "every finding"
+	}
+	return strings.Join(parts, "; ")
+}

@@ -157,6 +157,28 @@ func TestUIServesTheStore(t *testing.T) {
 		t.Errorf("rules: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The dashboard is served beside the API, under its CSP; an unknown
+	// API route is still a JSON error.
+	for path, want := range map[string]string{"/": `id="risk-counts"`, "/findings?risk=EXTREME": `data-risk="EXTREME"`, "/rules": `id="rules"`, "/channels": "Channels and outbox"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("dashboard %s: %d, lacks %s", path, resp.StatusCode, want)
+		}
+	}
+	resp, err = http.Get("http://" + addr + "/api/v1/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), `"not_found"`) {
+		t.Errorf("unknown API route: %d %s", resp.StatusCode, b)
+	}
 	if code, stderr := stop(); code != ExitOK || !strings.Contains(stderr, "serving the API") {
 		t.Errorf("ui stopped with %d: %s", code, stderr)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/rule"
 )
 
 // browser is headless Chromium (Debian's chromium package, which .ci/run
@@ -177,7 +178,21 @@ func TestBrowserReportsCSPViolations(t *testing.T) {
 func TestDashboardInABrowser(t *testing.T) {
 	h := hostile()
 	st := exampleStore(t, h)
-	srv := newServer(t, st, "")
+	cat, err := rule.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := rule.NewEngine(cat, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Engine: eng, Outbox: st, Now: func() time.Time { return now },
+		Channels: []Channel{{Name: "oncall", Type: "pagerduty", Routes: "risk ≥ VERY_HIGH"}, {Name: "secops", Type: "slack", Routes: "every finding"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
 	b := newBrowser(t)
 	all, err := st.Findings(context.Background(), storeAll())
 	if err != nil {
@@ -256,6 +271,16 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Error("the hostile finding's markup became elements")
 	}
 	b.shot(t, "detail")
+	b.clean(t)
+
+	// The rules and channels pages load without problems.
+	b.do(t, chromedp.Navigate(srv.URL+"/rules"), chromedp.WaitVisible(chromedp.ID("rules")))
+	if n := run(t, b, chromedp.Evaluate[int](`document.querySelectorAll("#rules tbody tr").length`)); n != len(cat.Rules) {
+		t.Errorf("rules page: %d rows for %d rules", n, len(cat.Rules))
+	}
+	b.shot(t, "rules")
+	b.do(t, chromedp.Navigate(srv.URL+"/channels"), chromedp.WaitVisible(chromedp.ID("channels")))
+	b.shot(t, "channels")
 	b.clean(t)
 
 	// Phone width: nothing wider than the screen.
