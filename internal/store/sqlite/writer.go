@@ -52,6 +52,9 @@ type writer struct {
 	done   chan struct{}
 	stmts  map[string]*sql.Stmt // owned by the writer goroutine
 	groups atomic.Int64         // group transactions run, for tests
+	// maxTime is how long a group keeps taking queued requests
+	// (maxGroupTime; tests that check grouping lengthen it).
+	maxTime time.Duration
 }
 
 type writeReq struct {
@@ -63,7 +66,7 @@ type writeReq struct {
 // newWriter prepares queries on the write connection (the pool's one
 // connection, free at this point) and starts the writer.
 func newWriter(db *sql.DB, queries []string) (*writer, error) {
-	w := &writer{db: db, reqs: make(chan *writeReq, queueLen), quit: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	w := &writer{db: db, reqs: make(chan *writeReq, queueLen), quit: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, maxTime: maxGroupTime}
 	for _, q := range queries {
 		st, err := db.Prepare(q)
 		if err != nil {
@@ -184,7 +187,7 @@ func (w *writer) group(first *writeReq) {
 		} else {
 			ok = append(ok, r)
 		}
-		if n+1 >= maxGroupRequests || time.Since(start) >= maxGroupTime {
+		if n+1 >= maxGroupRequests || time.Since(start) >= w.maxTime {
 			break
 		}
 		select {
