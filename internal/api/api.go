@@ -238,8 +238,17 @@ func (s *Server) pages(h http.Handler) http.Handler {
 			return
 		}
 		w.Header().Del("Cache-Control")
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+type principalKey struct{}
+
+// Who returns who signed in for a page the API served (Config.Pages): their
+// name and role; ok is false outside such a request.
+func Who(r *http.Request) (name, role string, ok bool) {
+	p, ok := r.Context().Value(principalKey{}).(principal)
+	return p.Name, p.Role, ok
 }
 
 // wrap authenticates, authorizes and checks the query parameters of one

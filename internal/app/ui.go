@@ -285,7 +285,8 @@ func dashboard(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions)
 	if now == nil {
 		now = time.Now
 	}
-	return web.New(web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger})
+	return web.New(web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger,
+		Who: api.Who, APIPath: api.Prefix})
 }
 
 // routesInWords says which findings a channel receives.

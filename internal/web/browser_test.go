@@ -17,8 +17,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/trailwatch/trailwatch/internal/api"
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/rule"
+	"github.com/trailwatch/trailwatch/internal/store"
 )
 
 // browser is headless Chromium (Debian's chromium package, which .ci/run
@@ -298,4 +300,51 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("first Tab focused %q, want the visible skip link", focused)
 	}
 	b.clean(t)
+}
+
+// Acknowledge, then resolve with a note, from the page: the change goes
+// through the API (same origin, JSON) and the page shows the new status and
+// history.
+func TestTriageInABrowser(t *testing.T) {
+	st := exampleStore(t)
+	all, err := st.Findings(context.Background(), storeAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := all[len(all)-1].ID
+	pages, err := New(Options{Store: st, Outbox: st, Now: func() time.Time { return now }, Who: api.Who, APIPath: api.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := api.New(api.Config{Store: st, Now: func() time.Time { return now }, Pages: pages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	b := newBrowser(t)
+	b.do(t, chromedp.Navigate(srv.URL+"/findings/"+id), chromedp.WaitVisible(chromedp.ID("triage-form")))
+	b.do(t, chromedp.SendKeys(chromedp.ID("note"), "paged the platform team"))
+	b.load(t, chromedp.Click(chromedp.CSS(`button[value="acknowledge"]`), chromedp.NodeVisible))
+	b.do(t, chromedp.WaitVisible(chromedp.ID("history")))
+	if s := run(t, b, chromedp.TextContent(chromedp.ID("status"))); s != "acknowledged" {
+		t.Fatalf("status after acknowledge: %q", s)
+	}
+	b.do(t, chromedp.SendKeys(chromedp.ID("note"), "endpoint closed again"))
+	b.load(t, chromedp.Click(chromedp.CSS(`button[value="resolve"]`), chromedp.NodeVisible))
+	b.do(t, chromedp.WaitVisible(chromedp.ID("history")))
+	if s := run(t, b, chromedp.TextContent(chromedp.ID("status"))); s != "resolved" {
+		t.Errorf("status after resolve: %q", s)
+	}
+	hist := run(t, b, chromedp.Text(chromedp.ID("history")))
+	if !strings.Contains(hist, "open → acknowledged — paged the platform team") || !strings.Contains(hist, "acknowledged → resolved — endpoint closed again") {
+		t.Errorf("history: %q", hist)
+	}
+	b.shot(t, "triage")
+	b.clean(t)
+	// The store agrees.
+	h, err := st.History(context.Background(), id)
+	if err != nil || len(h) != 2 || h[1].To != store.StatusResolved || h[1].Note != "endpoint closed again" {
+		t.Errorf("stored history %+v, %v", h, err)
+	}
 }

@@ -232,6 +232,16 @@ type detailPage struct {
 	Changes []change
 	Raw     string
 	Console string // a link to the resource in the AWS console, when one can be built
+	// Triage, when the store keeps it: the status, its history, the
+	// deliveries, and whether this user may change the status (and
+	// where the API takes the change).
+	Triaged    bool
+	Status     string
+	SilencedBy string
+	History    []store.Change
+	Deliveries []store.Delivery
+	CanTriage  bool
+	Action     string
 }
 
 type change struct {
@@ -250,6 +260,27 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := detailPage{F: f, Changes: flatten("", f.Changes, nil), Console: consoleLink(f)}
+	if tr, ok := s.opts.Store.(store.Triage); ok {
+		t, err := tr.Triaged(r.Context(), id)
+		if err != nil {
+			s.storeErr(w, r, err)
+			return
+		}
+		if p.History, err = tr.History(r.Context(), id); err != nil {
+			s.storeErr(w, r, err)
+			return
+		}
+		p.Triaged, p.Status, p.SilencedBy = true, t.Status, t.SilencedBy
+		p.CanTriage = s.mayTriage(r)
+		p.Action = s.base + s.opts.APIPath + "/findings/" + url.PathEscape(id) + "/"
+	}
+	if s.opts.Outbox != nil {
+		var err error
+		if p.Deliveries, err = s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Findings: []string{id}}); err != nil {
+			s.storeErr(w, r, err)
+			return
+		}
+	}
 	if len(f.Raw) > 0 {
 		var b bytes.Buffer
 		if json.Indent(&b, f.Raw, "", "  ") == nil {
@@ -451,4 +482,18 @@ func top(title string, m map[string]int, link func(string) string) topList {
 		t.Rows = t.Rows[:5]
 	}
 	return t
+}
+
+// mayTriage says whether the signed-in user may change a finding's
+// status: a responder or an admin (everyone on a server that asks nobody to
+// sign in), and only where the API takes the change.
+func (s *Server) mayTriage(r *http.Request) bool {
+	if s.opts.APIPath == "" {
+		return false
+	}
+	if s.opts.Who == nil {
+		return true
+	}
+	_, role, ok := s.opts.Who(r)
+	return ok && store.RoleAtLeast(role, store.RoleResponder)
 }

@@ -47,6 +47,14 @@ type Options struct {
 	// channel's type and routing.
 	Outbox   store.Outbox
 	Channels []Channel
+	// Who says who is signed in (name and role: viewer, responder or
+	// admin); nil means nobody is asked (a local server: everyone may do
+	// everything). The pages show a responder's triage buttons; the API
+	// enforces the roles anyway.
+	Who func(*http.Request) (name, role string, ok bool)
+	// APIPath is where the pages send triage actions (the API's prefix,
+	// "/api/v1", under BasePath).
+	APIPath string
 	// BasePath serves everything under a prefix ("/trailwatch") behind a
 	// reverse proxy; "" or "/" serves at the root.
 	BasePath string

@@ -404,3 +404,34 @@ func TestChannelsPage(t *testing.T) {
 		t.Errorf("unknown status: %d", code)
 	}
 }
+
+// The detail page shows the status and its history, and the triage
+// buttons only to a responder or an admin.
+func TestTriageButtonsFollowTheRole(t *testing.T) {
+	st := exampleStore(t)
+	all, _ := st.Findings(context.Background(), storeAll())
+	id := all[0].ID
+	if _, err := st.Transition(context.Background(), []string{id}, store.StatusAcknowledged, "rita", "looking <b>into</b> it", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	for role, buttons := range map[string]bool{store.RoleViewer: false, store.RoleResponder: true, store.RoleAdmin: true, "": false} {
+		s, err := New(Options{Store: st, Now: func() time.Time { return now }, APIPath: "/api/v1",
+			Who: func(*http.Request) (string, string, bool) { return "someone", role, role != "" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s)
+		code, _, body := get(t, srv.URL+"/findings/"+id)
+		srv.Close()
+		if code != 200 || !strings.Contains(body, `<span id="status" class="status status-acknowledged">acknowledged</span>`) ||
+			!strings.Contains(body, "rita: open → acknowledged") || !strings.Contains(body, "looking &lt;b&gt;into&lt;/b&gt; it") {
+			t.Errorf("%q: status or history missing", role)
+		}
+		if got := strings.Contains(body, `id="triage-form"`); got != buttons {
+			t.Errorf("%q sees the triage buttons: %v, want %v", role, got, buttons)
+		}
+		if buttons && (!strings.Contains(body, `data-action="/api/v1/findings/`+id+`/"`) || strings.Contains(body, `value="acknowledge"`) || !strings.Contains(body, `value="resolve"`)) {
+			t.Errorf("%q: the form does not offer resolve (only) to the API", role)
+		}
+	}
+}

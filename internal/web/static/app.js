@@ -12,6 +12,32 @@ document.addEventListener("DOMContentLoaded", function () {
       }, function () { b.textContent = "Copy failed"; });
     });
   });
+  // Triage: the buttons send the change to the API (same origin, JSON),
+  // then the page shows the new status and history.
+  var triage = document.getElementById("triage-form");
+  if (triage) {
+    var pressed = null;
+    triage.querySelectorAll("button[name=do]").forEach(function (b) {
+      b.addEventListener("click", function () { pressed = b.value; });
+    });
+    triage.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var action = pressed || "acknowledge";
+      var note = document.getElementById("note").value;
+      var out = document.getElementById("triage-error");
+      fetch(triage.getAttribute("data-action") + action, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(note ? { note: note } : {})
+      }).then(function (r) {
+        if (r.ok) { window.location.reload(); return; }
+        return r.json().then(function (e) {
+          out.textContent = (e.error && e.error.message) || ("the change was refused: " + r.status);
+          out.hidden = false;
+        });
+      }, function () { out.textContent = "the server could not be reached"; out.hidden = false; });
+    });
+  }
   // Empty filter fields stay out of the URL, so a shared link says only
   // what was chosen.
   document.querySelectorAll("form.filters").forEach(function (f) {
