@@ -3,68 +3,23 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/store"
+	"github.com/trailwatch/trailwatch/internal/store/postgres/pgtest"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
-
-// postgresSchema creates an empty schema on the test server, dropped when
-// the test ends, and returns a DSN using it.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("TRAILWATCH_REQUIRE_POSTGRES") != "" {
-			t.Fatal("TRAILWATCH_REQUIRE_POSTGRES is set but TRAILWATCH_POSTGRES_DSN is not: this test must run")
-		}
-		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || !strings.Contains(dsn, "://") {
-		t.Fatal("TRAILWATCH_POSTGRES_DSN must be a postgres:// URL for this test")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "tw_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
@@ -172,7 +127,7 @@ func TestLeaserHandsOver(t *testing.T) {
 // trail; when the trail goes silent it raises one finding, and neither
 // the other instance nor a new judge after a hand-over raises another.
 func TestHeartbeatJudgedOnceAcrossInstances(t *testing.T) {
-	dsn := postgresSchema(t)
+	dsn := pgtest.Schema(t)
 	var mu sync.Mutex
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	now := t0

@@ -2,17 +2,14 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/store/postgres"
+	"github.com/trailwatch/trailwatch/internal/store/postgres/pgtest"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 )
 
@@ -33,32 +30,11 @@ func TestOpenStoreSQLite(t *testing.T) {
 }
 
 func TestOpenStorePostgres(t *testing.T) {
-	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
-	}
-	if !strings.Contains(dsn, "://") {
-		t.Fatalf("TRAILWATCH_POSTGRES_DSN must be a postgres:// URL for this test")
-	}
+	dsn := pgtest.Schema(t)
 	ctx := context.Background()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "tw_test_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
 	cfg := config.Default()
-	cfg.Store.DSN = "${TW_TEST_DSN}" + sep + "search_path=" + schema
+	// The DSN from the environment, as a deployment writes it.
+	cfg.Store.DSN = "${TW_TEST_DSN}"
 	st, err := OpenStore(cfg, func(k string) string {
 		if k == "TW_TEST_DSN" {
 			return dsn

@@ -2,12 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -19,56 +15,9 @@ import (
 	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/store"
 	"github.com/trailwatch/trailwatch/internal/store/postgres"
+	"github.com/trailwatch/trailwatch/internal/store/postgres/pgtest"
 	"github.com/trailwatch/trailwatch/internal/store/storetest"
 )
-
-// freshDSN creates an empty schema for this test, dropped when it ends,
-// and returns the DSN of the test server with search_path set to it (sent
-// in the startup message, so every pooled connection uses it).
-func freshDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("TRAILWATCH_REQUIRE_POSTGRES") != "" {
-			t.Fatal("TRAILWATCH_REQUIRE_POSTGRES is set (as .ci/run sets it) but TRAILWATCH_POSTGRES_DSN is not: the PostgreSQL suite must run")
-		}
-		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "tw_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test server: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("TRAILWATCH_POSTGRES_DSN: %v", err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + schema
-}
 
 func open(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
@@ -81,21 +30,21 @@ func open(t testing.TB, dsn string) *postgres.Store {
 }
 
 func TestSuite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, freshDSN(t)) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Schema(t)) })
 }
 
 func TestOutboxSuite(t *testing.T) {
-	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore { return open(t, freshDSN(t)) })
+	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore { return open(t, pgtest.Schema(t)) })
 }
 
 func TestLeaseSuite(t *testing.T) {
-	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return open(t, freshDSN(t)) })
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return open(t, pgtest.Schema(t)) })
 }
 
 // Two instances (two pools) on one database: a lease one holds is not the
 // other's, and it moves when released.
 func TestLeasesAcrossInstances(t *testing.T) {
-	dsn := freshDSN(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn), open(t, dsn)
 	ctx := context.Background()
 	if held, err := a.Acquire(ctx, "heartbeat", "a", time.Hour); err != nil || !held {
@@ -117,12 +66,12 @@ func TestLeasesAcrossInstances(t *testing.T) {
 }
 
 func TestCheckpoints(t *testing.T) {
-	storetest.RunCheckpoints(t, open(t, freshDSN(t)))
+	storetest.RunCheckpoints(t, open(t, pgtest.Schema(t)))
 }
 
 func TestMigrationIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := pgtest.Schema(t)
 	// Two instances starting together, then a restart.
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -178,7 +127,7 @@ func TestMigrationIsIdempotent(t *testing.T) {
 // claim from one database: no delivery is leased twice.
 func TestInstancesNeverShareClaims(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn), open(t, dsn)
 	var fs []finding.Finding
 	for i := range 300 {
@@ -229,7 +178,7 @@ func TestInstancesNeverShareClaims(t *testing.T) {
 // alert and count every repeat.
 func TestInstancesCountRepeats(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn), open(t, dsn)
 	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd", Repeats: true}} }
@@ -270,7 +219,7 @@ func TestInstancesCountRepeats(t *testing.T) {
 }
 
 func TestClosedStore(t *testing.T) {
-	s := open(t, freshDSN(t))
+	s := open(t, pgtest.Schema(t))
 	s.Close()
 	_, err := s.Save(context.Background(), []finding.Finding{storetest.Sample(1, "EKS-A", finding.High)})
 	if !errors.Is(err, store.ErrClosed) {
@@ -282,7 +231,7 @@ func TestClosedStore(t *testing.T) {
 }
 
 func TestCanceledIsKept(t *testing.T) {
-	s := open(t, freshDSN(t))
+	s := open(t, pgtest.Schema(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := s.Findings(ctx, store.Filter{})
@@ -293,7 +242,7 @@ func TestCanceledIsKept(t *testing.T) {
 
 func TestGlobFilters(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, freshDSN(t))
+	s := open(t, pgtest.Schema(t))
 	a := storetest.Sample(1, "EKS-A.B", finding.High)
 	b := storetest.Sample(2, "EKS-AxB", finding.High)
 	c := storetest.Sample(3, "eks-a.b", finding.High)
@@ -326,7 +275,7 @@ func TestBadDSNIsNotPrinted(t *testing.T) {
 // one, the first closed and opened again in between): what is a repeat is
 // judged from the database, never from an instance's memory.
 func TestRepeatsAcrossInstancesAndRestarts(t *testing.T) {
-	dsn := freshDSN(t)
+	dsn := pgtest.Schema(t)
 	var other storetest.OutboxStore
 	storetest.RunRepeatCases(t, func(t *testing.T) storetest.OutboxStore {
 		other = open(t, dsn)
@@ -345,7 +294,7 @@ func TestRepeatsAcrossInstancesAndRestarts(t *testing.T) {
 // change counted as a repeat.
 func TestInstancesEscalateConcurrently(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn), open(t, dsn)
 	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sms"}} }
@@ -392,7 +341,7 @@ func TestInstancesEscalateConcurrently(t *testing.T) {
 }
 
 func TestQuarantine(t *testing.T) {
-	storetest.RunQuarantine(t, open(t, freshDSN(t)))
+	storetest.RunQuarantine(t, open(t, pgtest.Schema(t)))
 }
 
 // BenchmarkCommitPath guards the commit path on PostgreSQL (SaveRouted of
@@ -402,7 +351,7 @@ func TestQuarantine(t *testing.T) {
 func BenchmarkCommitPath(b *testing.B) {
 	for _, n := range []int{1, 32} {
 		b.Run(fmt.Sprintf("group=%d", n), func(b *testing.B) {
-			storetest.BenchCommitPath(b, open(b, freshDSN(b)), n)
+			storetest.BenchCommitPath(b, open(b, pgtest.Schema(b)), n)
 		})
 	}
 }
@@ -411,9 +360,9 @@ func BenchmarkCommitPath(b *testing.B) {
 // for its checks (every delivery owed is claimed and settled), not for
 // its time.
 func TestCommitPathBenchmarkRuns(t *testing.T) {
-	freshDSN(t) // skips without PostgreSQL
+	pgtest.Schema(t) // skips without PostgreSQL
 	r := testing.Benchmark(func(b *testing.B) {
-		s, err := postgres.Open(context.Background(), freshDSN(t), nil) // each run on a fresh schema
+		s, err := postgres.Open(context.Background(), pgtest.Schema(t), nil) // each run on a fresh schema
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -427,7 +376,7 @@ func TestCommitPathBenchmarkRuns(t *testing.T) {
 
 func TestTriageSuite(t *testing.T) {
 	storetest.RunTriage(t, func(t *testing.T, now func() time.Time) store.Full {
-		s, err := postgres.Open(context.Background(), freshDSN(t), now)
+		s, err := postgres.Open(context.Background(), pgtest.Schema(t), now)
 		if err != nil {
 			t.Fatal(err)
 		}
