@@ -101,19 +101,11 @@ func (j joined) Unwrap() []error { return j }
 
 // enabledRules lists the ids of the rules the engine runs, as
 // rule.NewEngine decides it: a rule's own settings, else rule_defaults.
-func enabledRules(c *rule.Catalogue, cfg *config.Config) []string {
-	if c == nil {
-		return nil
-	}
-	settings := cfg.RuleSettings()
+func enabledRules(eng *rule.Engine) []string {
 	var out []string
-	for _, r := range c.Rules {
-		s, ok := settings[r.ID]
-		if !ok {
-			s = settings["*"]
-		}
-		if s.Enabled == nil || *s.Enabled {
-			out = append(out, r.ID)
+	for _, x := range eng.Effective() {
+		if x.Enabled {
+			out = append(out, x.Rule.ID)
 		}
 	}
 	return out

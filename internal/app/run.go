@@ -114,10 +114,10 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 	}()
 	s.pipe = p
 	s.engine, s.store, s.router, s.disp = p.Engine(), p.Store(), p.Router(), p.Dispatcher()
-	cat, eng := p.Catalogue(), p.Engine()
+	eng := p.Engine()
 	s.metrics = newMetrics(s.store, p.Channels())
 	s.metrics.watchDispatcher(s.disp)
-	s.metrics.zero(enabledRules(cat, cfg), s.beat.MaxSilence() > 0)
+	s.metrics.zero(enabledRules(eng), s.beat.MaxSilence() > 0)
 	s.leases = newLeaser(s.store, newHolder(), cfg.Store.Lease(), o.Logger, s.metrics.reg)
 	if s.beat.MaxSilence() > 0 {
 		s.leases.gauge.WithLabelValues(heartbeatLease).Set(0) // from the start, as the other series
@@ -133,7 +133,7 @@ func NewService(ctx context.Context, cfg *config.Config, o RunOptions) (s *Servi
 		s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 	if cfg.UI.Listen != "" && cfg.UI.Listen != "off" {
-		if s.ui, err = NewUI(cfg, s.store, cat, UIOptions{Logger: o.Logger, Now: o.Now, Getenv: o.Getenv, Trails: trailsOf(s.beat)}); err != nil {
+		if s.ui, err = NewUI(cfg, s.store, eng, UIOptions{Logger: o.Logger, Now: o.Now, Getenv: o.Getenv, Trails: trailsOf(s.beat)}); err != nil {
 			if s.adminLn != nil {
 				s.adminLn.Close()
 			}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,28 +105,26 @@ func nonNil(l []string) []string {
 	return l
 }
 
-// APIRules describes the catalogue's rules with their effective settings.
-func APIRules(cat *rule.Catalogue, cfg *config.Config) []api.Rule {
-	settings := cfg.RuleSettings()
-	on := map[string]bool{}
-	for _, id := range enabledRules(cat, cfg) {
-		on[id] = true
-	}
+// APIRules describes the catalogue's rules as the engine runs them (the
+// engine decides what is on and every effective setting).
+func APIRules(eng *rule.Engine) []api.Rule {
 	var out []api.Rule
-	for _, r := range cat.Rules {
-		s, ok := settings[r.ID]
-		if !ok {
-			s = settings["*"]
-		}
+	for _, x := range eng.Effective() {
+		r := x.Rule
 		sum := ruleSummary{ID: r.ID, Title: r.Title, Service: r.Service, Risk: r.Risk.String(), EventSource: r.EventSource,
-			EventNames: nonNil(r.EventNames), ReferenceIDs: nonNil(r.ReferenceIDs), CIS: nonNil(r.CIS), Enabled: on[r.ID], Author: r.Author}
-		eff := effectiveRules{Risk: r.Risk.String(), TTL: rule.FormatDuration(r.TTL), Safelist: nonNil(s.Safelist), SafelistRegex: nonNil(s.SafelistRegex),
-			Events: s.Events, IncludeAWSService: s.IncludeAWSService, Settings: s.Params}
-		if s.Risk != 0 {
-			eff.Risk = s.Risk.String()
-		}
-		if s.TTL > 0 {
-			eff.TTL = rule.FormatDuration(rule.Duration(s.TTL))
+			EventNames: nonNil(r.EventNames), ReferenceIDs: nonNil(r.ReferenceIDs), CIS: nonNil(r.CIS), Enabled: x.Enabled, Author: r.Author}
+		eff := effectiveRules{Risk: x.Risk.String(), TTL: rule.FormatDuration(rule.Duration(x.TTL)), Safelist: nonNil(x.Safelist),
+			SafelistRegex: nonNil(x.SafelistRegex), IncludeAWSService: x.IncludeAWSService, Settings: x.Settings}
+		if x.Enabled {
+			// The event names switched off in the rule's settings.
+			for _, n := range r.EventNames {
+				if !slices.Contains(x.Events, n) {
+					if eff.Events == nil {
+						eff.Events = map[string]bool{}
+					}
+					eff.Events[n] = false
+				}
+			}
 		}
 		det := ruleDetail{ruleSummary: sum, Description: strings.TrimSpace(r.Description), Remediation: strings.TrimSpace(r.Remediation),
 			References: nonNil(r.References), TTL: rule.FormatDuration(r.TTL), Effective: eff}
@@ -164,7 +163,7 @@ func inboundSecrets(cfg *config.Config, getenv func(string) string) ([3]secret.S
 
 // NewUI builds the API server over an open store and listens. With no
 // authentication configured it listens on loopback only.
-func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*UIServer, error) {
+func NewUI(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (*UIServer, error) {
 	full, ok := st.(store.Full)
 	if !ok {
 		return nil, errors.New("ui: this store cannot keep triage state")
@@ -172,7 +171,7 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	ac := api.Config{Store: full, Rules: APIRules(cat, cfg), Tokens: cfg.UI.Tokens, BasePath: cfg.UI.BasePath, Now: o.Now, Log: o.Logger, Trails: o.Trails}
+	ac := api.Config{Store: full, Rules: APIRules(eng), Tokens: cfg.UI.Tokens, BasePath: cfg.UI.BasePath, Now: o.Now, Log: o.Logger, Trails: o.Trails}
 	for _, u := range cfg.UI.Users {
 		ac.Users = append(ac.Users, api.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: u.Role})
 	}
@@ -203,7 +202,7 @@ func NewUI(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (*U
 		return nil, err
 	}
 	ac.PagerDutySecret, ac.ZendeskSecret, ac.ServiceNowSecret = sec[0], sec[1], sec[2]
-	if ac.Pages, err = dashboard(cfg, st, cat, o); err != nil {
+	if ac.Pages, err = dashboard(cfg, st, eng, o); err != nil {
 		return nil, err
 	}
 	h, err := api.New(ac)
@@ -272,11 +271,7 @@ func (u *UIServer) Close() error { return u.ln.Close() }
 // dashboard builds the web pages over the same store, under the same base
 // path, with the catalogue as configured and the channels' routing in
 // words (never their secrets).
-func dashboard(cfg *config.Config, st Backend, cat *rule.Catalogue, o UIOptions) (http.Handler, error) {
-	eng, err := rule.NewEngine(cat, cfg.RuleSettings())
-	if err != nil {
-		return nil, err
-	}
+func dashboard(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (http.Handler, error) {
 	var chans []web.Channel
 	for _, c := range cfg.Channels {
 		chans = append(chans, web.Channel{Name: c.Name, Type: c.Type, Routes: routesInWords(c.Common)})

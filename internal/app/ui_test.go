@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/config"
 	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/finding"
+	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
 	"github.com/trailwatch/trailwatch/internal/store/storetest"
 )
@@ -181,5 +183,53 @@ func TestRunServesTrails(t *testing.T) {
 		if k != "999988887777/eu-west-1" && st != "ok" {
 			t.Errorf("%s: %s, want ok", k, st)
 		}
+	}
+}
+
+// GET /rules says what the engine runs: a rule that is off until it is
+// configured is off, a rule switched off is off, and configured risk, TTL
+// and event switches show as effective (the metrics' zero series follow
+// the same list).
+func TestAPIRulesFollowTheEngine(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader(`
+rules:
+  EKS-CLUSTER-CREATE: {enabled: false}
+  EKS-ACCESS-POLICY: {risk: EXTREME, ttl: 2h, events: {DisassociateAccessPolicy: false}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, eng, err := Engine(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ruleDetail{}
+	for _, r := range APIRules(eng) {
+		got[r.ID] = r.Detail.(ruleDetail)
+	}
+	var offUntilConfigured string
+	cat, _ := rule.Embedded()
+	for _, r := range cat.Rules {
+		if !r.DefaultOn() {
+			offUntilConfigured = r.ID
+			break
+		}
+	}
+	if offUntilConfigured == "" || got[offUntilConfigured].Enabled {
+		t.Errorf("%q is off until configured, but /rules says enabled", offUntilConfigured)
+	}
+	if got["EKS-CLUSTER-CREATE"].Enabled {
+		t.Error("a rule switched off says enabled")
+	}
+	c := got["EKS-ACCESS-POLICY"]
+	if !c.Enabled || c.Effective.Risk != "EXTREME" || c.Effective.TTL != "2h" || c.Effective.Events["DisassociateAccessPolicy"] {
+		t.Errorf("effective settings: %+v", c.Effective)
+	}
+	if _, listed := c.Effective.Events["DisassociateAccessPolicy"]; !listed {
+		t.Error("the switched-off event is not listed")
+	}
+	on := enabledRules(eng)
+	if len(on) != eng.Rules() || slices.Contains(on, offUntilConfigured) || slices.Contains(on, "EKS-CLUSTER-CREATE") {
+		t.Errorf("enabledRules: %d of %d engine rules", len(on), eng.Rules())
 	}
 }

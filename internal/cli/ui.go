@@ -60,7 +60,7 @@ func uiRun(ctx context.Context, env *Env, c *command, args []string) int {
 			return fail(env, fmt.Errorf("open store %s: no database file there (trailwatch scan and run create it)", printable.Quote(cfg.Store.Path)))
 		}
 	}
-	cat, err := app.Catalogue(cfg, ruleDirs)
+	_, eng, err := app.Engine(cfg, ruleDirs)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -70,7 +70,7 @@ func uiRun(ctx context.Context, env *Env, c *command, args []string) int {
 	}
 	defer st.Close()
 	log := serviceLogger(env, cfg.Log)
-	srv, err := app.NewUI(cfg, st, cat, app.UIOptions{Listen: *listen, Logger: log, Getenv: env.Getenv})
+	srv, err := app.NewUI(cfg, st, eng, app.UIOptions{Listen: *listen, Logger: log, Getenv: env.Getenv})
 	if err != nil {
 		return fail(env, err)
 	}

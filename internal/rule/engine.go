@@ -93,6 +93,8 @@ type Effective struct {
 	Events        []string
 	Safelist      []string
 	SafelistRegex []string
+	// IncludeAWSService: AWS acting by itself is judged too.
+	IncludeAWSService bool
 	// Settings are the rule's resolved settings (its own declared
 	// settings, configured or default).
 	Settings map[string]any
@@ -112,6 +114,7 @@ func (e *Engine) Effective() []Effective {
 		}
 		if en, ok := e.on[r.ID]; ok {
 			x.Enabled, x.Risk, x.Safelist, x.Settings, x.Events = true, en.risk, en.safelist, en.settings, en.events
+			x.IncludeAWSService = en.includeAWS
 			if en.ttl != 0 {
 				x.TTL = en.ttl
 			}
