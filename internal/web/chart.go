@@ -40,9 +40,15 @@ const (
 	chartMaxBars = 60
 )
 
+// point is what the chart keeps of a finding.
+type point struct {
+	EventTime time.Time
+	Risk      finding.Risk
+}
+
 // riskChart buckets findings by event time: hourly over 24 hours, daily
 // otherwise (wider buckets when "all" spans more than 60 days).
-func riskChart(list []finding.Finding, now time.Time, window string) chart {
+func riskChart(list []point, now time.Time, window string) chart {
 	c := chart{Width: chartWidth, Height: chartHeight}
 	var start, end time.Time
 	step := 24 * time.Hour

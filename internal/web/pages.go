@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -402,34 +403,31 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now()
-	f := store.Filter{Limit: s.opts.MaxScan + 1}
+	var f store.Filter
 	since := ""
 	if win != "all" {
 		d, _ := duration.Parse(win)
 		f.Since, since = now.Add(-d), win
 	}
-	list, err := s.opts.Store.Findings(r.Context(), f)
-	if err != nil {
-		s.storeErr(w, r, err)
-		return
-	}
-	p := overviewPage{Window: win, Windows: windows, Max: s.opts.MaxScan, FeedSince: since}
-	if len(list) > s.opts.MaxScan {
-		list, p.Truncated = list[:s.opts.MaxScan], true
-	}
-	p.Total = len(list)
-	feedLink := func(k, v string) string {
-		fq := feedQuery{Since: since, Limit: 100}
-		return s.base + "/findings?" + fq.with(k, v).Encode()
-	}
 	counts := map[finding.Risk]int{}
 	rules, actors, accounts, methods := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
-	for _, f := range list {
+	var points []point
+	truncated, err := s.each(r, f, func(f finding.Finding) {
 		counts[f.Risk]++
 		rules[f.RuleID]++
 		actors[actorName(f)]++
 		accounts[f.AccountID]++
 		methods[f.AccessMethod]++
+		points = append(points, point{f.EventTime, f.Risk})
+	})
+	if err != nil {
+		s.storeErr(w, r, err)
+		return
+	}
+	p := overviewPage{Window: win, Windows: windows, Max: s.opts.MaxScan, FeedSince: since, Truncated: truncated, Total: len(points)}
+	feedLink := func(k, v string) string {
+		fq := feedQuery{Since: since, Limit: 100}
+		return s.base + "/findings?" + fq.with(k, v).Encode()
 	}
 	for i := len(risks) - 1; i >= 0; i-- {
 		rk := risks[i]
@@ -441,7 +439,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		top("Accounts", accounts, func(k string) string { return feedLink("account", k) }),
 		top("Access methods", methods, func(string) string { return "" }),
 	}
-	p.Chart = riskChart(list, now, win)
+	p.Chart = riskChart(points, now, win)
 	if s.opts.Outbox != nil {
 		if p.Channels, err = s.channelRows(r.Context()); err != nil {
 			s.storeErr(w, r, err)
@@ -496,4 +494,42 @@ func (s *Server) mayTriage(r *http.Request) bool {
 	}
 	_, role, ok := s.opts.Who(r)
 	return ok && store.RoleAtLeast(role, store.RoleResponder)
+}
+
+// errEnough stops a scan at Options.MaxScan findings.
+var errEnough = errors.New("enough findings")
+
+// each calls fn with the findings f selects, newest first, at most
+// MaxScan of them (truncated says whether there were more). A store that
+// keeps triage state streams them, so memory does not grow with MaxScan;
+// another one lists them.
+func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding)) (truncated bool, err error) {
+	if tr, ok := s.opts.Store.(store.Triage); ok {
+		n := 0
+		err := tr.Each(r.Context(), store.Query{Filter: f}, func(t store.Triaged) error {
+			if n == s.opts.MaxScan {
+				truncated = true
+				return errEnough
+			}
+			n++
+			fn(t.Finding)
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			err = nil
+		}
+		return truncated, err
+	}
+	f.Limit = s.opts.MaxScan + 1
+	list, err := s.opts.Store.Findings(r.Context(), f)
+	if err != nil {
+		return false, err
+	}
+	if len(list) > s.opts.MaxScan {
+		list, truncated = list[:s.opts.MaxScan], true
+	}
+	for _, x := range list {
+		fn(x)
+	}
+	return truncated, nil
 }

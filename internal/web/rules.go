@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/rule"
 	"github.com/trailwatch/trailwatch/internal/store"
 )
@@ -28,19 +29,9 @@ type ruleRow struct {
 
 // week counts findings per rule over the last 7 days (the newest MaxScan).
 func (s *Server) week(r *http.Request) (map[string]int, bool, error) {
-	list, err := s.opts.Store.Findings(r.Context(), store.Filter{Since: s.opts.Now().Add(-7 * 24 * time.Hour), Limit: s.opts.MaxScan + 1})
-	if err != nil {
-		return nil, false, err
-	}
-	truncated := len(list) > s.opts.MaxScan
-	if truncated {
-		list = list[:s.opts.MaxScan]
-	}
 	n := map[string]int{}
-	for _, f := range list {
-		n[f.RuleID]++
-	}
-	return n, truncated, nil
+	truncated, err := s.each(r, store.Filter{Since: s.opts.Now().Add(-7 * 24 * time.Hour)}, func(f finding.Finding) { n[f.RuleID]++ })
+	return n, truncated, err
 }
 
 func (s *Server) rules(w http.ResponseWriter, r *http.Request) {

@@ -435,3 +435,23 @@ func TestTriageButtonsFollowTheRole(t *testing.T) {
 		}
 	}
 }
+
+// The overview counts at most MaxScan findings (the newest), streamed from
+// the store, and says when it stopped there.
+func TestOverviewBoundedByMaxScan(t *testing.T) {
+	st := exampleStore(t)
+	s, err := New(Options{Store: st, Now: func() time.Time { return now }, MaxScan: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	_, _, body := get(t, srv.URL+"/?window=all")
+	if !strings.Contains(body, "Counted over the newest 3 findings of the window.") || !strings.Contains(body, "(3 in all)") {
+		t.Errorf("overview with MaxScan 3 does not say it stopped: %.400s", body)
+	}
+	_, _, body = get(t, srv.URL+"/")
+	if n := strings.Count(body, "Counted over the newest"); n != 1 {
+		t.Errorf("30-day window: the note appears %d times", n)
+	}
+}
