@@ -188,7 +188,11 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 			s.lock = l
 		}
 	}
-	db, err := s.connect(dsn(path, o.readOnly), o.readOnly)
+	wdsn := dsn(path, o.readOnly)
+	if !o.readOnly {
+		wdsn += writerPragmas
+	}
+	db, err := s.connect(wdsn, o.readOnly)
 	if err != nil && o.readOnly && !exists(path+"-wal") && !exists(path+"-shm") && !writable(filepath.Dir(path)) {
 		// A WAL database in a folder this user cannot write, with no
 		// -wal file: everything committed is in the database file, which
@@ -240,6 +244,20 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 	}
 	return s, nil
 }
+
+// writerPragmas tune the write connection (issue 14's profile):
+//   - temp_store=MEMORY keeps the statement journal of each request's
+//     savepoint in memory; by default a group's savepoints spilled it to a
+//     temporary file, writing every page a request changed (about 8% of the
+//     run's CPU in pwrite);
+//   - wal_autocheckpoint=4000 pages (16 MB at 4 KiB pages) instead of 1,000
+//     checkpoints a quarter as often: the pages every commit touches (index
+//     roots, the alerts' rows) are copied to the database and fsynced once per
+//     checkpoint, not four times;
+//   - cache_size=-16384 gives the writer 16 MiB of page cache (2 MiB by
+//     default), so the indexes a save walks stay in memory instead of being
+//     read back with pread. It bounds the cache: RSS does not grow past it.
+const writerPragmas = "&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(4000)&_pragma=cache_size(-16384)"
 
 // readConns bounds the read-only connections of a database file.
 const readConns = 4
