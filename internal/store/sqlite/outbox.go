@@ -64,10 +64,16 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	if len(fs) == 0 {
 		return res, nil
 	}
-	err := s.w.do(ctx, func(t *wtx) error {
+	// JSON-encoding the findings is the caller's work, not the
+	// writer's: every write waits for the writer.
+	enc, err := encodeFindings(fs)
+	if err != nil {
+		return res, err
+	}
+	err = s.w.do(ctx, func(t *wtx) error {
 		res = store.SaveResult{}
 		var err error
-		res, err = s.saveRouted(t, fs, route)
+		res, err = s.saveEncoded(t, fs, enc, route)
 		return err
 	})
 	if err != nil {
@@ -76,7 +82,34 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	return res, nil
 }
 
+// encoded is a finding's stored form (store.EncodeFinding).
+type encoded struct {
+	data string
+	raw  any
+}
+
+func encodeFindings(fs []finding.Finding) ([]encoded, error) {
+	enc := make([]encoded, len(fs))
+	for i := range fs {
+		var err error
+		if enc[i].data, enc[i].raw, err = store.EncodeFinding(fs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return enc, nil
+}
+
 func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
+	enc, err := encodeFindings(fs)
+	if err != nil {
+		return store.SaveResult{}, err
+	}
+	return s.saveEncoded(t, fs, enc, route)
+}
+
+// saveEncoded is saveRouted with the findings already encoded (enc[i] is
+// fs[i]'s).
+func (s *Store) saveEncoded(t *wtx, fs []finding.Finding, enc []encoded, route store.Router) (store.SaveResult, error) {
 	var res store.SaveResult
 	now := s.now()
 	// Statements outside the writer's prepared set run on the group's
@@ -91,10 +124,7 @@ func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (st
 	}
 	for i := range fs {
 		f := &fs[i]
-		data, raw, err := store.EncodeFinding(*f)
-		if err != nil {
-			return res, err
-		}
+		data, raw := enc[i].data, enc[i].raw
 		silencedBy := store.Silencing(silences, *f)
 		status := store.StatusOpen
 		if silencedBy != "" {
@@ -253,36 +283,40 @@ func (s *Store) owe(t *wtx, f finding.Finding, rt store.Route, now time.Time) (b
 	return added == 1, err
 }
 
-// Claim leases due deliveries of one channel.
+// Claim leases due deliveries of one channel. The writer reads and leases
+// the rows; their findings are decoded after it, off the one serialized
+// path every write takes. A row that cannot be decoded fails the claim,
+// as it did when decoded inside: its delivery and the others leased with
+// it are due again when the lease ends.
 func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
-	var out []store.Delivery
+	var rows []store.DeliveryRow
 	err := s.w.do(ctx, func(t *wtx) error {
-		out = nil
+		rows = nil
 		ms := now.UnixMilli()
-		rows, err := t.query(qClaim, channel, ms, limit)
+		rs, err := t.query(qClaim, channel, ms, limit)
 		if err != nil {
 			return mapErr(err)
 		}
-		for rows.Next() {
-			d, err := store.ScanDelivery(rows)
+		for rs.Next() {
+			r, err := store.ScanDeliveryRow(rs)
 			if err != nil {
-				rows.Close()
+				rs.Close()
 				return mapErr(err)
 			}
-			out = append(out, d)
+			rows = append(rows, r)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		rs.Close()
+		if err := rs.Err(); err != nil {
 			return mapErr(err)
 		}
-		for i := range out {
+		for i := range rows {
 			// A sending delivery is due again when its lease ends: next_attempt
 			// holds the lease, so one index serves both.
-			if _, err := t.exec(qLease, now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
+			if _, err := t.exec(qLease, now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, rows[i].ID); err != nil {
 				return mapErr(err)
 			}
-			out[i].Status = store.Sending
-			out[i].Attempts++
+			rows[i].Status = store.Sending
+			rows[i].Attempts++
 		}
 		return nil
 	})
@@ -292,6 +326,12 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 			err = ge.err
 		}
 		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	out := make([]store.Delivery, len(rows))
+	for i, r := range rows {
+		if out[i], err = r.Decode(); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
 	}
 	return out, nil
 }

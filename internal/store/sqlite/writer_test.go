@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,45 @@ func TestClosedWriterAnswersQueuedRequests(t *testing.T) {
 	}
 	if err := s.SetCheckpoint(context.Background(), "k", "v"); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("write after close: %v, want store.ErrClosed", err)
+	}
+}
+
+// Claim decodes findings after the writer has leased their rows: a row
+// that cannot be decoded still fails the claim with an error naming the
+// delivery, and nothing is lost: the delivery is due again when the lease
+// ends.
+func TestClaimOfACorruptFindingFailsAndLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sink"}} }
+	f := storetest.Sample(1, "EKS-A", finding.High)
+	if _, err := s.SaveRouted(ctx, []finding.Finding{f}, route); err != nil {
+		t.Fatal(err)
+	}
+	var data string
+	if err := s.rdb.QueryRow(`SELECT data FROM findings WHERE id = ?`, f.ID).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`UPDATE findings SET data = '{"id": EXAMPLE' WHERE id = ?`, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	_, err = s.Claim(ctx, "sink", now, 10, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "claim deliveries: delivery ") || !strings.Contains(err.Error(), "corrupt finding") {
+		t.Fatalf("claim of a corrupt finding: %v; want an error naming the delivery", err)
+	}
+	if _, err := s.db.Exec(`UPDATE findings SET data = ? WHERE id = ?`, data, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Claim(ctx, "sink", now.Add(2*time.Minute), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].FindingID != f.ID || got[0].Finding.ID != f.ID || got[0].Status != store.Sending || got[0].Attempts != 2 {
+		t.Fatalf("claimed after the lease: %+v; want the delivery, decoded, on its second attempt", got)
 	}
 }
