@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,5 +118,28 @@ func TestNextGroupIsEvaluatedWhileOneCommits(t *testing.T) {
 	}
 	if got := bs.sizes(); len(got) != 2 || got[0] != 1 || got[1] != more {
 		t.Errorf("findings per commit: %v; want [1 %d]", got, more)
+	}
+}
+
+// trailwatch run collects garbage at RunGCPercent while it runs, unless
+// GOGC is set, and restores the setting when it returns.
+func TestRunSetsItsGCPercent(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set in the environment: run keeps it (the case this test checks is GOGC unset)")
+	}
+	gcPercent := func() int {
+		p := debug.SetGCPercent(100)
+		debug.SetGCPercent(p)
+		return p
+	}
+	before := gcPercent()
+	cfg := testConfig(t, "https://receiver.example")
+	_, _, stop := startWith(t, cfg, nil)
+	if got := gcPercent(); got != RunGCPercent {
+		t.Errorf("GOGC while running: %d, want %d", got, RunGCPercent)
+	}
+	stop()
+	if got := gcPercent(); got != before {
+		t.Errorf("GOGC after run returned: %d, want %d as before", got, before)
 	}
 }
