@@ -195,3 +195,34 @@ func TestClaimOfACorruptFindingFailsAndLosesNothing(t *testing.T) {
 		t.Fatalf("claimed after the lease: %+v; want the delivery, decoded, on its second attempt", got)
 	}
 }
+
+// The write connection keeps each request's savepoint journal in memory,
+// checkpoints every 4,000 WAL pages and caches 16 MiB of pages (issue 14);
+// the read connections keep SQLite's defaults.
+func TestWriteConnectionSettings(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := map[string]int{"temp_store": 2, "wal_autocheckpoint": 4000, "cache_size": -16384}
+	err = s.w.do(context.Background(), func(tx *wtx) error {
+		for p, v := range want {
+			var got int
+			if err := tx.tx.QueryRow(`PRAGMA ` + p).Scan(&got); err != nil {
+				return err
+			}
+			if got != v {
+				t.Errorf("write connection: PRAGMA %s = %d, want %d", p, got, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cache int
+	if err := s.rdb.QueryRow(`PRAGMA cache_size`).Scan(&cache); err != nil || cache == -16384 {
+		t.Errorf("read connection: cache_size %d (%v), want SQLite's default", cache, err)
+	}
+}
