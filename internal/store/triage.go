@@ -309,6 +309,9 @@ type Silences interface {
 	// ExpireSilence ends a silence at at (when it would end later), or
 	// returns ErrNotFound.
 	ExpireSilence(ctx context.Context, id string, at time.Time) (Silence, error)
+	// SilencedCounts returns, per silence id, how many stored findings it
+	// silenced (silences that silenced none are absent).
+	SilencedCounts(ctx context.Context) (map[string]int, error)
 }
 
 // EncodeMatchers and DecodeMatchers keep a silence's matchers in one

@@ -83,9 +83,22 @@ type detailPage struct {
 	Status     string
 	SilencedBy string
 	History    []store.Change
-	Deliveries []store.Delivery
+	Deliveries []deliveryRow
 	CanTriage  bool
 	Action     string
+	// Admin shows the deliveries' retry buttons; API is the API's prefix
+	// under the base path (for silence similar); Silence pre-fills it.
+	Admin   bool
+	API     string
+	Silence silenceForm
+}
+
+// silenceForm is "silence similar" pre-filled from a finding: its rule,
+// account, region, actor, resource and service, at most its risk, for a
+// day.
+type silenceForm struct {
+	Rule, Account, Region, Actor, Resource, Service, MaxRisk, Duration string
+	Risks                                                              []finding.Risk
 }
 
 type change struct {
@@ -117,12 +130,28 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 		p.Triaged, p.Status, p.SilencedBy = true, t.Status, t.SilencedBy
 		p.CanTriage = s.mayTriage(r)
 		p.Action = s.base + s.opts.APIPath + "/findings/" + url.PathEscape(id) + "/"
+		p.API = s.base + s.opts.APIPath
+		act := f.Actor.ARN
+		if act == "" {
+			act = f.Actor.Name
+		}
+		res := f.Resource.ARN
+		if res == "" {
+			res = f.Resource.Name
+		}
+		p.Silence = silenceForm{Rule: f.RuleID, Account: f.AccountID, Region: f.Region, Actor: act, Resource: res, Service: f.Service,
+			MaxRisk: f.Risk.String(), Duration: "24h", Risks: risks}
 	}
 	if s.opts.Outbox != nil {
 		var err error
-		if p.Deliveries, err = s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Findings: []string{id}}); err != nil {
+		ds, err := s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Findings: []string{id}})
+		if err != nil {
 			s.storeErr(w, r, err)
 			return
+		}
+		p.Admin = s.mayAdmin(r)
+		for _, d := range ds {
+			p.Deliveries = append(p.Deliveries, s.deliveryRow(r, d, p.Admin))
 		}
 	}
 	if len(f.Raw) > 0 {

@@ -144,6 +144,9 @@ var migrations = []string{
 	// As the SQLite store's triage migration: statuses, their history,
 	// silences, API tokens, resolved alerts, the API's indexes.
 	triageMigration,
+	// How many findings each silence caught (the dashboard's silences
+	// page): only silenced findings are indexed.
+	`CREATE INDEX findings_silenced ON findings(silenced_by) WHERE silenced_by IS NOT NULL;`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value

@@ -600,3 +600,25 @@ func (s *Store) UseToken(ctx context.Context, hash string, at time.Time) (store.
 	}
 	return t, nil
 }
+
+// SilencedCounts counts the findings each silence silenced.
+func (s *Store) SilencedCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
+	if err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+		}
+		out[id] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+	}
+	return out, nil
+}
