@@ -43,6 +43,14 @@ func (s *Server) funcs() template.FuncMap {
 			return "no"
 		},
 		"plural": plural,
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				k, _ := kv[i].(string)
+				m[k] = kv[i+1]
+			}
+			return m
+		},
 		"pct": func(n, total int) int {
 			if total == 0 {
 				return 0

@@ -96,7 +96,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: base path %q must start with /", o.BasePath)
 	}
 	s := &Server{opts: o, base: base, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "error"} {
+	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "silences", "error"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -117,6 +117,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Outbox != nil {
 		s.mux.HandleFunc("GET /channels", s.channels)
+	}
+	if _, ok := o.Store.(store.Silences); ok {
+		s.mux.HandleFunc("GET /silences", s.silences)
 	}
 	return s, nil
 }
@@ -175,7 +178,7 @@ func staticFiles(fsys fs.FS) http.Handler {
 // render writes a page; a template error becomes a logged 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	var b strings.Builder
-	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil}); err != nil {
+	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil, Silences: s.silencesOn()}); err != nil {
 		s.opts.Logger.Error("rendering a dashboard page", "page", page, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
@@ -209,6 +212,13 @@ type pageData struct {
 	Data     any
 	Rules    bool // the rules pages are served
 	Channels bool // the channels page is served
+	Silences bool // the silences page is served
+}
+
+// silencesOn says whether the store keeps silences (the silences page).
+func (s *Server) silencesOn() bool {
+	_, ok := s.opts.Store.(store.Silences)
+	return ok
 }
 
 type errorPage struct {
