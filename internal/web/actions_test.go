@@ -157,3 +157,35 @@ func TestDetailActionsFollowTheRole(t *testing.T) {
 		}
 	}
 }
+
+// The overview lists every trail with its last event, silent ones first
+// and flagged in words (not only colour).
+func TestOverviewTrails(t *testing.T) {
+	st := exampleStore(t)
+	trails := []Trail{
+		{Account: "111122223333", Region: "us-east-1", LastEvent: now.Add(-5 * time.Minute), State: "ok"},
+		{Account: "444455556666", Region: "eu-west-1", LastEvent: now.Add(-3 * time.Hour), State: "silent"},
+		{Account: "777788889999", Region: "ap-south-1", State: "waiting"},
+	}
+	s, err := New(Options{Store: st, Now: func() time.Time { return now }, Trails: func() []Trail { return trails }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	_, _, body := get(t, srv.URL+"/")
+	for _, want := range []string{`id="trails"`, "(1 silent)", `data-state="silent"`, "⚠ SILENT", "3 hours ago", "5 minutes ago", "waiting for a first event",
+		`href="/findings?account=111122223333&amp;region=us-east-1"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %s", want)
+		}
+	}
+	if i, j := strings.Index(body, `data-trail="444455556666/eu-west-1"`), strings.Index(body, `data-trail="111122223333/us-east-1"`); i < 0 || j < 0 || i > j {
+		t.Error("the silent trail is not listed first")
+	}
+	// Without a heartbeat the overview does not pretend to know.
+	_, _, body = get(t, newServer(t, st, "").URL+"/")
+	if strings.Contains(body, `id="trails-h"`) {
+		t.Error("trails shown without a source of them")
+	}
+}

@@ -243,6 +243,17 @@ type overviewPage struct {
 	FeedSince string
 	// Channels is each channel's health, when the outbox is known.
 	Channels []channelRow
+	// Trails are the monitored accounts and regions, silent ones first
+	// (TrailsKnown: this server knows them); Silent counts those silent.
+	Trails      []trailRow
+	TrailsKnown bool
+	Silent      int
+}
+
+type trailRow struct {
+	Trail
+	Ago  string // how long since the last event
+	Feed string // the account and region's findings
 }
 
 type riskCount struct {
@@ -325,6 +336,29 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 			s.storeErr(w, r, err)
 			return
 		}
+	}
+	if s.opts.Trails != nil {
+		p.TrailsKnown = true
+		for _, t := range s.opts.Trails() {
+			row := trailRow{Trail: t, Feed: s.base + "/findings?" + url.Values{"account": {t.Account}, "region": {t.Region}}.Encode()}
+			if !t.LastEvent.IsZero() {
+				row.Ago = untilWords(t.LastEvent, now)
+			}
+			if t.State == "silent" {
+				p.Silent++
+			}
+			p.Trails = append(p.Trails, row)
+		}
+		sort.SliceStable(p.Trails, func(i, j int) bool {
+			a, b := p.Trails[i], p.Trails[j]
+			if (a.State == "silent") != (b.State == "silent") {
+				return a.State == "silent"
+			}
+			if a.Account != b.Account {
+				return a.Account < b.Account
+			}
+			return a.Region < b.Region
+		})
 	}
 	s.render(w, r, http.StatusOK, "overview", p)
 }

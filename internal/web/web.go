@@ -64,6 +64,9 @@ type Options struct {
 	// Logger receives server-side errors (never request bodies); nil
 	// discards them.
 	Logger *slog.Logger
+	// Trails, when set, reports each monitored account and region with
+	// its last event (trailwatch run's heartbeat), for the overview.
+	Trails func() []Trail
 	// MaxScan bounds how many findings the overview reads to count
 	// (newest first); 0 means 20,000. The page says when it was reached.
 	MaxScan int
@@ -219,6 +222,16 @@ type pageData struct {
 func (s *Server) silencesOn() bool {
 	_, ok := s.opts.Store.(store.Silences)
 	return ok
+}
+
+// Trail is one account and region the heartbeat watches.
+type Trail struct {
+	Account, Region string
+	// LastEvent is when its last event arrived; zero when none has.
+	LastEvent time.Time
+	// State is ok, silent (longer than allowed) or waiting (nothing yet,
+	// within the allowed silence of the start).
+	State string
 }
 
 type errorPage struct {
