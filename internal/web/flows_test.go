@@ -260,7 +260,7 @@ func TestLiveFeedExportAndBulkInABrowser(t *testing.T) {
 	if first := run(t, b, chromedp.Evaluate[string](`document.querySelector("#findings tbody tr").dataset.id`)); first != h.ID {
 		t.Errorf("the live finding is not at the top: %s", first)
 	}
-	after := run(t, b, chromedp.Evaluate[[]any](`(() => { const r = document.querySelector('tr[data-id="` + before[0].(string) + `"]'); return [r.dataset.id, r.getBoundingClientRect().top]; })()`))
+	after := run(t, b, chromedp.Evaluate[[]any](`(() => { const r = document.querySelector('tr[data-id="`+before[0].(string)+`"]'); return [r.dataset.id, r.getBoundingClientRect().top]; })()`))
 	if d := after[1].(float64) - before[1].(float64); d > 2 || d < -2 {
 		t.Errorf("the row the reader looked at moved by %.0f px", d)
 	}
