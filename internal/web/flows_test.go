@@ -33,6 +33,8 @@ import (
 type pagerDuty struct {
 	mu     sync.Mutex
 	events []string
+	// refuse answers 400 (an event PagerDuty rejects: a dead letter).
+	refuse bool
 }
 
 func (p *pagerDuty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +48,11 @@ func (p *pagerDuty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
+	if p.refuse {
+		p.mu.Unlock()
+		http.Error(w, `{"status":"invalid event","message":"Event object is invalid"}`, http.StatusBadRequest)
+		return
+	}
 	p.events = append(p.events, m.Action+" "+m.Key)
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -386,4 +393,58 @@ func jsString(s string) string {
 func liveOn(t *testing.T, b *browser) {
 	t.Helper()
 	run(t, b, chromedp.Poll[bool](`document.getElementById("live-state").textContent.startsWith("Live")`, chromedp.WithPollingTimeout(10*time.Second)))
+}
+
+// An admin retries a dead letter from the channels page and it is
+// delivered; another is dropped.
+func TestDeadLettersInABrowser(t *testing.T) {
+	fl := newFlow(t, "ada", "platform")
+	b := fl.b
+	fl.pd.mu.Lock()
+	fl.pd.refuse = true
+	fl.pd.mu.Unlock()
+	f1, f2 := fresh(1, "EKS-ENDPOINT-PUBLIC", finding.VeryHigh), fresh(2, "EKS-ENDPOINT-PUBLIC", finding.High)
+	fl.save(t, f1, f2)
+	dead := func() []store.Delivery {
+		ds, err := fl.st.Deliveries(context.Background(), store.OutboxFilter{Status: []string{store.Dead}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	wait(t, "two dead letters", func() bool { return len(dead()) == 2 })
+	fl.pd.mu.Lock()
+	fl.pd.refuse = false
+	fl.pd.mu.Unlock()
+	b.do(t, chromedp.Navigate(fl.srv.URL+"/channels?status=dead"), chromedp.WaitVisible(chromedp.ID("deliveries")))
+	if n := run(t, b, chromedp.Evaluate[int](`document.querySelectorAll("#deliveries button[data-outbox]").length`)); n != 4 {
+		t.Errorf("%d retry/drop buttons for two dead letters", n)
+	}
+	b.shot(t, "channels")
+	b.clean(t)
+	ds := dead()
+	retry, drop := ds[0], ds[1]
+	b.load(t, chromedp.Click(chromedp.CSS(`tr[data-delivery="`+fmt.Sprint(retry.ID)+`"] button[data-outbox$="/retry"]`), chromedp.NodeVisible))
+	wait(t, "the retried delivery", func() bool { return len(fl.pd.got()) == 1 })
+	b.do(t, chromedp.WaitVisible(chromedp.ID("deliveries")))
+	b.load(t, chromedp.Click(chromedp.CSS(`tr[data-delivery="`+fmt.Sprint(drop.ID)+`"] button[data-outbox$="/drop"]`), chromedp.NodeVisible))
+	b.clean(t)
+	byID := map[int64]string{}
+	all, _ := fl.st.Deliveries(context.Background(), store.OutboxFilter{})
+	for _, d := range all {
+		byID[d.ID] = d.Status
+	}
+	wait(t, "the retried delivery done", func() bool {
+		all, _ := fl.st.Deliveries(context.Background(), store.OutboxFilter{Status: []string{store.Done}})
+		return len(all) == 1 && all[0].ID == retry.ID
+	})
+	if byID[drop.ID] != store.Dropped {
+		t.Errorf("dropped delivery is %s", byID[drop.ID])
+	}
+	// On the finding's page the admin sees the delivery, done.
+	b.do(t, chromedp.Navigate(fl.srv.URL+"/findings/"+retry.FindingID), chromedp.WaitVisible(chromedp.ID("finding-deliveries")))
+	if s := run(t, b, chromedp.AttributeValue(chromedp.CSS(`#finding-deliveries tr[data-delivery="`+fmt.Sprint(retry.ID)+`"]`), "data-status")); s.Value != store.Done {
+		t.Errorf("the finding's page shows its delivery %q", s.Value)
+	}
+	b.clean(t)
 }
