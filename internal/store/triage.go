@@ -89,6 +89,8 @@ type Query struct {
 	// Fingerprint keeps the findings of one fingerprint (a finding's
 	// repeats).
 	Fingerprint string
+	// SilencedBy keeps the findings one silence silenced.
+	SilencedBy string
 	// Text keeps findings whose summary, actor (ARN or name), resource
 	// (name or ARN) or event name contains it, case-insensitively.
 	Text string

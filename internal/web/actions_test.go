@@ -62,7 +62,7 @@ func TestSilencesPage(t *testing.T) {
 			`id="active-silences"`, `id="pending-silences"`, `id="expired-silences"`,
 			`<tr data-silence="` + active.ID + `">`, `<tr data-silence="` + later.ID + `">`, `<tr data-silence="` + ended.ID + `">`,
 			"rule: " + h.RuleID, "account: " + h.AccountID, "risk at most: EXTREME", "region: eu-north-1", "service: iam",
-			"maintenance &lt;b&gt;EXAMPLE&lt;/b&gt;", "rita", `data-caught="2">`, ">2 findings</a>", "in 3 hours", "24 hours ago",
+			"maintenance &lt;b&gt;EXAMPLE&lt;/b&gt;", "rita", `data-caught="2"><a href="/findings?silence=` + active.ID + `">2 findings</a>`, "in 3 hours", "24 hours ago",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s: silences page lacks %s", role, want)
@@ -77,6 +77,20 @@ func TestSilencesPage(t *testing.T) {
 		if edit && !strings.Contains(body, `data-expire="/api/v1/silences/`+active.ID+`"`) {
 			t.Errorf("%s: no expire button for the active silence", role)
 		}
+	}
+	// The count links the findings that silence caught, and only those.
+	s, err := New(Options{Store: st, Now: func() time.Time { return now }, APIPath: "/api/v1", Who: as(store.RoleViewer)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	_, _, body := get(t, srv.URL+"/findings?silence="+active.ID)
+	if got := ids(body); len(got) != 2 || strings.Count(body, "status-silenced") != 2 {
+		t.Errorf("findings of silence %s: %v", active.ID, got)
+	}
+	if strings.Contains(body, "export-csv") {
+		t.Error("an export link that would not keep the silence filter")
 	}
 	if code, _, _ := get(t, newServer(t, st, "").URL+"/silences?x=1"); code != 400 {
 		t.Errorf("silences page with a parameter: %d", code)

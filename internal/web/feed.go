@@ -26,6 +26,7 @@ type feedQuery struct {
 	Outcome string
 	Status  string
 	Text    string // q: summary, actor, resource or event name contains it
+	Silence string // the findings one silence silenced
 	Since   string // a duration ago (24h, 7d) or a date
 	Limit   int
 	// After and Before are keyset cursors (store.Cursor): the page after
@@ -33,7 +34,7 @@ type feedQuery struct {
 	After, Before string
 }
 
-var feedParams = []string{"risk", "rule", "account", "region", "actor", "outcome", "status", "q", "since", "limit", "after", "before"}
+var feedParams = []string{"risk", "rule", "account", "region", "actor", "outcome", "status", "q", "silence", "since", "limit", "after", "before"}
 
 // maxFilterText bounds a filter's value.
 const maxFilterText = 256
@@ -57,7 +58,8 @@ func parseFeed(q url.Values, now time.Time) (feedQuery, store.Query, error) {
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	fq.Risk, fq.Rule, fq.Account, fq.Region = get("risk"), get("rule"), get("account"), get("region")
 	fq.Actor, fq.Outcome, fq.Since, fq.Status, fq.Text = get("actor"), get("outcome"), get("since"), get("status"), get("q")
-	fq.After, fq.Before = get("after"), get("before")
+	fq.After, fq.Before, fq.Silence = get("after"), get("before"), get("silence")
+	f.SilencedBy = fq.Silence
 	if fq.Risk != "" {
 		r, err := finding.ParseRisk(fq.Risk)
 		if err != nil {
@@ -138,7 +140,7 @@ func when(s string, now time.Time) (time.Time, error) {
 // (not the page size or the position).
 func (q feedQuery) filters() []struct{ k, v string } {
 	return []struct{ k, v string }{{"risk", q.Risk}, {"rule", q.Rule}, {"account", q.Account}, {"region", q.Region},
-		{"actor", q.Actor}, {"outcome", q.Outcome}, {"status", q.Status}, {"q", q.Text}, {"since", q.Since}}
+		{"actor", q.Actor}, {"outcome", q.Outcome}, {"status", q.Status}, {"q", q.Text}, {"silence", q.Silence}, {"since", q.Since}}
 }
 
 // with returns the feed's link for this query's filters (and page size)
@@ -221,6 +223,7 @@ type liveFilter struct {
 	Outcome string
 	Status  string
 	Text    string
+	Silence string
 	SinceMS int64
 }
 
@@ -234,8 +237,8 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	page.Query = fq
 	tr, triaged := s.opts.Store.(store.Triage)
 	page.Triaged = triaged
-	if err == nil && !triaged && (fq.Status != "" || fq.Text != "" || q.After != nil) {
-		err = fmt.Errorf("this store keeps no statuses: status, q, after and before are not available")
+	if err == nil && !triaged && (fq.Status != "" || fq.Text != "" || fq.Silence != "" || q.After != nil) {
+		err = fmt.Errorf("this store keeps no statuses: status, q, silence, after and before are not available")
 	}
 	if err != nil {
 		page.Error = err.Error()
@@ -309,10 +312,12 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.APIPath != "" && triaged {
 		page.API = s.base + s.opts.APIPath
-		page.CSV, page.JSONL = fq.export(page.API, "csv", q.Since), fq.export(page.API, "jsonl", q.Since)
+		if fq.Silence == "" { // the API's export has no silence filter: no link that would export more than the page shows
+			page.CSV, page.JSONL = fq.export(page.API, "csv", q.Since), fq.export(page.API, "jsonl", q.Since)
+		}
 		page.CanTriage = s.mayTriage(r)
 		page.Live = liveFilter{MinRisk: fq.Risk, Rule: fq.Rule, Account: fq.Account, Region: fq.Region, Actor: fq.Actor,
-			Outcome: fq.Outcome, Status: fq.Status, Text: fq.Text}
+			Outcome: fq.Outcome, Status: fq.Status, Text: fq.Text, Silence: fq.Silence}
 		if !q.Since.IsZero() {
 			page.Live.SinceMS = q.Since.UnixMilli()
 		}

@@ -56,7 +56,7 @@ func (s *Server) silences(w http.ResponseWriter, r *http.Request) {
 	for _, x := range list {
 		row := silenceRow{Silence: x, Matchers: matcherWords(x.Matchers), Caught: counts[x.ID]}
 		if row.Caught > 0 {
-			row.Feed = s.base + "/findings?status=" + store.StatusSilenced
+			row.Feed = s.base + "/findings?" + url.Values{"silence": {x.ID}}.Encode()
 		}
 		row.Ends = untilWords(x.End, now)
 		ended := !x.End.After(now)

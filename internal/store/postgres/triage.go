@@ -146,6 +146,9 @@ func query(q store.Query) (string, args, error) {
 	if q.Fingerprint != "" {
 		where = append(where, "fingerprint = "+a.add(q.Fingerprint))
 	}
+	if q.SilencedBy != "" {
+		where = append(where, "silenced_by = "+a.add(q.SilencedBy))
+	}
 	if q.Text != "" {
 		p := a.add(store.TextPattern(q.Text))
 		fields := `(lower(actor_name) LIKE ` + p + ` OR lower(actor_arn) LIKE ` + p + ` OR lower(event_name) LIKE ` + p + `

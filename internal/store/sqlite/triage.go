@@ -170,6 +170,10 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 		where = append(where, "fingerprint = ?")
 		args = append(args, q.Fingerprint)
 	}
+	if q.SilencedBy != "" {
+		where = append(where, "silenced_by = ?")
+		args = append(args, q.SilencedBy)
+	}
 	if q.Text != "" {
 		p := store.TextPattern(q.Text)
 		if store.TextPrefilter(q.Text) {

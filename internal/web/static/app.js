@@ -248,6 +248,7 @@ function live() {
     if (f.actor && !glob(f.actor, a.arn) && !glob(f.actor, a.name)) { return false; }
     if (f.outcome && f.outcome !== x.outcome) { return false; }
     if (f.status && f.status !== x.status) { return false; }
+    if (f.silence && f.silence !== x.silenced_by) { return false; }
     if (f.since !== "0" && new Date(x.event_time).getTime() < Number(f.since)) { return false; }
     if (f.text) {
       var t = f.text.toLowerCase();
