@@ -448,3 +448,40 @@ func TestDeadLettersInABrowser(t *testing.T) {
 	}
 	b.clean(t)
 }
+
+// Every change the pages send carries the page's CSRF token (the
+// <meta name="csrf-token"> the sign-in layer adds) as X-CSRF-Token, and
+// none when the page has no token.
+func TestSendCarriesTheCSRFToken(t *testing.T) {
+	st := exampleStore(t)
+	pages, err := New(Options{Store: st, Now: func() time.Time { return now }, APIPath: api.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	mux := http.NewServeMux()
+	mux.Handle("/", pages)
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" token="+r.Header.Get("X-CSRF-Token")+" type="+r.Header.Get("Content-Type"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"changes":[]}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	b := newBrowser(t)
+	all, _ := st.Findings(context.Background(), storeAll())
+	b.do(t, chromedp.Navigate(srv.URL+"/findings/"+all[0].ID), chromedp.WaitVisible(chromedp.ID("summary")))
+	run(t, b, chromedp.Evaluate[bool](`send("POST", "/api/v1/findings/acknowledge", {ids: ["f-1"]}).then(() => true)`, chromedp.EvalAwaitPromise))
+	run(t, b, chromedp.Evaluate[bool](`(() => { const m = document.createElement("meta"); m.name = "csrf-token"; m.content = "tok-EXAMPLE"; document.head.appendChild(m); return true; })()`))
+	run(t, b, chromedp.Evaluate[bool](`send("DELETE", "/api/v1/silences/s-1").then(() => true)`, chromedp.EvalAwaitPromise))
+	b.clean(t)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"POST /api/v1/findings/acknowledge token= type=application/json", "DELETE /api/v1/silences/s-1 token=tok-EXAMPLE type="}
+	if !slices.Equal(seen, want) {
+		t.Errorf("requests %q, want %q", seen, want)
+	}
+}
