@@ -447,6 +447,17 @@ func TestDeadLettersInABrowser(t *testing.T) {
 		t.Errorf("the finding's page shows its delivery %q", s.Value)
 	}
 	b.clean(t)
+	// At phone width, with every button an admin gets, nothing is wider
+	// than the screen.
+	b.do(t, chromedp.EmulateViewport(390, 844))
+	for _, p := range []string{"/findings", "/findings/" + retry.FindingID, "/silences", "/channels?status=dropped", "/"} {
+		b.do(t, chromedp.Navigate(fl.srv.URL+p), chromedp.WaitReady(chromedp.CSS("main")))
+		if w := run(t, b, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`)); w > 1 {
+			t.Errorf("%s is %d px wider than a phone's screen", p, w)
+		}
+	}
+	b.shot(t, "overview-phone")
+	b.clean(t)
 }
 
 // Every change the pages send carries the page's CSRF token (the
