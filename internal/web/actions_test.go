@@ -203,3 +203,39 @@ func TestOverviewTrails(t *testing.T) {
 		t.Error("trails shown without a source of them")
 	}
 }
+
+// A finding's page lists its repeats (the other findings of its
+// fingerprint) with first and last seen.
+func TestDetailRepeats(t *testing.T) {
+	var extra []finding.Finding
+	for i := range 3 {
+		f := hostile()
+		f.EventID = "repeat-" + string(rune('a'+i))
+		f.ID = finding.ID(f.EventID, f.RuleID)
+		f.EventTime = now.Add(-time.Duration(i+1) * 24 * time.Hour)
+		extra = append(extra, f)
+	}
+	h := hostile()
+	st := exampleStore(t, append(extra, h)...)
+	srv := newServer(t, st, "")
+	_, _, body := get(t, srv.URL+"/findings/"+h.ID)
+	for _, want := range []string{`id="repeats"`, "3 other findings of the same change", "first seen " + extra[2].EventTime.UTC().Format("2006-01-02 15:04:05 UTC"),
+		"last seen " + h.EventTime.UTC().Format("2006-01-02 15:04:05 UTC"), `href="/findings/` + extra[0].ID + `"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("repeats lack %s", want)
+		}
+	}
+	if strings.Contains(body, `<a href="/findings/`+h.ID+`" class="nowrap">`) {
+		t.Error("a finding lists itself as its repeat")
+	}
+	// A finding alone with its fingerprint has no repeats section.
+	alone := hostile()
+	alone.EventID, alone.Fingerprint = "alone-1", "fp-alone"
+	alone.ID = finding.ID(alone.EventID, alone.RuleID)
+	if _, err := st.Save(context.Background(), []finding.Finding{alone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := get(t, srv.URL+"/findings/"+alone.ID); strings.Contains(body, `id="repeats"`) {
+		t.Error("a finding alone with its fingerprint shows repeats")
+	}
+}

@@ -99,7 +99,18 @@ type detailPage struct {
 	Admin   bool
 	API     string
 	Silence silenceForm
+	// Repeats are the other findings of its fingerprint (the newest
+	// maxRepeats), RepeatCount how many there are in all (at most
+	// maxRepeats+1 counted), First and Last when the fingerprint was first
+	// and last seen.
+	Repeats     []store.Triaged
+	RepeatCount int
+	RepeatsMore bool
+	First, Last time.Time
 }
+
+// maxRepeats bounds the repeats a finding's page lists.
+const maxRepeats = 20
 
 // silenceForm is "silence similar" pre-filled from a finding: its rule,
 // account, region, actor, resource and service, at most its risk, for a
@@ -136,6 +147,39 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Triaged, p.Status, p.SilencedBy = true, t.Status, t.SilencedBy
+		if f.Fingerprint != "" {
+			reps, err := tr.Page(r.Context(), store.Query{Fingerprint: f.Fingerprint, Filter: store.Filter{Limit: maxRepeats + 2}})
+			if err != nil {
+				s.storeErr(w, r, err)
+				return
+			}
+			p.First, p.Last = f.EventTime, f.EventTime
+			for _, x := range reps {
+				if x.EventTime.Before(p.First) {
+					p.First = x.EventTime
+				}
+				if x.EventTime.After(p.Last) {
+					p.Last = x.EventTime
+				}
+				if x.ID != id {
+					p.Repeats = append(p.Repeats, x)
+				}
+			}
+			if len(p.Repeats) > maxRepeats {
+				p.Repeats, p.RepeatsMore = p.Repeats[:maxRepeats], true
+			}
+			if p.RepeatsMore {
+				// The oldest is further back than the page read.
+				oldest, err := tr.Page(r.Context(), store.Query{Fingerprint: f.Fingerprint, Oldest: true, Filter: store.Filter{Limit: 1}})
+				if err != nil {
+					s.storeErr(w, r, err)
+					return
+				}
+				if len(oldest) == 1 {
+					p.First = oldest[0].EventTime
+				}
+			}
+		}
 		p.CanTriage = s.mayTriage(r)
 		p.Action = s.base + s.opts.APIPath + "/findings/" + url.PathEscape(id) + "/"
 		p.API = s.base + s.opts.APIPath
