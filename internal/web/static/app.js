@@ -106,7 +106,11 @@ document.addEventListener("DOMContentLoaded", function () {
       var body = { matchers: m, comment: silence.elements.namedItem("comment").value };
       var d = silence.elements.namedItem("duration").value.trim();
       var end = silence.elements.namedItem("end").value.trim();
-      if (end) { body.end = new Date(end).toISOString(); } else { body.duration = d; }
+      if (end) {
+        var t = new Date(end);
+        if (isNaN(t.getTime())) { showError(document.getElementById("silence-error"), new Error("the end is not a time")); return; }
+        body.end = t.toISOString();
+      } else { body.duration = d; }
       send("POST", silence.getAttribute("data-api") + "/silences", body).then(function (s) {
         var out = document.getElementById("silence-done");
         out.textContent = "Silence " + s.id + " created; it ends " + utc(s.end) + ".";
