@@ -144,6 +144,18 @@ var migrations = []string{
 	// As the SQLite store's triage migration: statuses, their history,
 	// silences, API tokens, resolved alerts, the API's indexes.
 	triageMigration,
+	// Browser sessions (store.Sessions): the hash of the cookie, who, the
+	// CSRF token, expiry.
+	`CREATE TABLE sessions (
+		hash       text COLLATE "C" PRIMARY KEY,
+		name       text NOT NULL,
+		role       text NOT NULL,
+		via        text NOT NULL,
+		csrf       text NOT NULL,
+		created_at bigint NOT NULL,
+		expires_at bigint NOT NULL
+	);
+	CREATE INDEX sessions_expiry ON sessions(expires_at);`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
