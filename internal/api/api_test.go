@@ -873,9 +873,18 @@ func TestPagesNeedAViewer(t *testing.T) {
 		io.WriteString(w, "<p>dashboard</p>")
 	})
 	fx := newFixture(t, func(c *api.Config) { c.Pages = pages })
-	r := fx.do("GET", "/findings", "", nil)
+	// A browser that has not signed in goes to the sign-in page, and back
+	// to the page after.
+	r := fx.do("GET", "/findings?risk=HIGH", "", nil)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/signin?next=%2Ffindings%3Frisk%3DHIGH" || len(served) != 0 {
+		t.Errorf("a page without signing in: %d %q, served %v", r.status, r.header.Get("Location"), served)
+	}
+	// With tokens only (no sign-in page), the client is asked for
+	// credentials.
+	tokensOnly := newFixture(t, func(c *api.Config) { c.Pages = pages; c.Users = nil })
+	r = tokensOnly.do("GET", "/findings", "", nil)
 	if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic realm=") || len(served) != 0 {
-		t.Errorf("a page without signing in: %d %q, served %v", r.status, r.header.Get("WWW-Authenticate"), served)
+		t.Errorf("a page without signing in, tokens only: %d %q, served %v", r.status, r.header.Get("WWW-Authenticate"), served)
 	}
 	for _, who := range []string{"user:vera", store.RoleViewer, store.RoleAdmin} {
 		if r := fx.do("GET", "/findings?risk=HIGH", who, nil); r.status != 200 || string(r.body) != "<p>dashboard</p>" {

@@ -23,9 +23,13 @@ import (
 type principal struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
-	// Via is how they signed in: "user", "token", "proxy" or "none" (no
+	// Via is how they signed in: "user", "token", "proxy", "session" (a
+	// browser signed in with a password or OIDC) or "none" (no
 	// authentication configured: loopback only, everyone is admin).
 	Via string `json:"via"`
+	// csrf is a session's CSRF token and session the hash of its cookie;
+	// signOut is where its browser signs out ("" where it cannot).
+	csrf, session, signOut string
 }
 
 // TokenPrefix starts every API token's secret, so secret scanners and
@@ -94,6 +98,9 @@ type Proxy struct {
 	// the role of a user in none of them ("" refuses them).
 	GroupRoles  map[string]string
 	DefaultRole string
+	// SignOutURL is where the proxy signs people out (oauth2-proxy's
+	// /oauth2/sign_out); "" shows no sign-out.
+	SignOutURL string
 }
 
 // fromProxy returns the principal the proxy's headers name, whether they
@@ -147,6 +154,11 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if p, ok, err := s.fromProxy(r); ok || err != nil {
 		return p, err
 	}
+	if s.sessionsOn() && r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return s.fromSession(r, c.Value)
+		}
+	}
 	client := clientIP(r)
 	if !s.limiter.allow(client) {
 		return principal{}, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_failures",
@@ -174,15 +186,8 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		if !ok {
 			return principal{}, unauthorized("malformed Basic credentials")
 		}
-		u, known := s.users[name]
-		hash := dummyHash
-		if known {
-			hash = []byte(u.PasswordHash)
-		}
-		if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
-			s.limiter.fail(client)
-			s.cfg.Log.Warn("api: failed sign-in", "user", printableName(name), "client", client)
-			s.record(r, printableName(name), "signin.failed", "", "wrong user name or password")
+		u, ok := s.checkPassword(r, name, pass)
+		if !ok {
 			return principal{}, unauthorized("wrong user name or password")
 		}
 		return principal{Name: u.Name, Role: u.Role, Via: "user"}, nil
