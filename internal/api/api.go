@@ -252,7 +252,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // everyone on a loopback listener without authentication), viewer role
 // at least. The dashboard checks its own parameters.
 func (s *Server) pages(h http.Handler) http.Handler {
+	static := s.cfg.BasePath + "/static/"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, static) && safeMethod(r.Method) {
+			// The pages' embedded stylesheet, script and icon are the
+			// same for everyone, and the sign-in page needs them.
+			h.ServeHTTP(w, r)
+			return
+		}
 		p, err := s.authenticate(r)
 		if err != nil {
 			var ae *apiError

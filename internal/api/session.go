@@ -152,7 +152,13 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, v SignInView
 		v.Status = http.StatusOK
 	}
 	if v.Password {
+		// One token per browser, kept while its cookie lasts: two tabs
+		// (or a page's assets) asking for the form do not outdate each
+		// other's.
 		v.CSRF = randomString(24)
+		if c, err := r.Cookie(signinCookie); err == nil && len(c.Value) == len(v.CSRF) {
+			v.CSRF = c.Value
+		}
 		s.setCookie(w, signinCookie, v.CSRF, s.cfg.BasePath+"/signin", 3600, http.SameSiteStrictMode)
 		v.Action = s.cfg.BasePath + "/signin"
 	}

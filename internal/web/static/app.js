@@ -1,6 +1,14 @@
 // trailwatch dashboard: progressive enhancement only; every page works
 // without it.
 "use strict";
+// changeHeaders are the headers of a change sent to the API: JSON, and the
+// session's CSRF token when the page has one.
+function changeHeaders() {
+  var h = { "Content-Type": "application/json" };
+  var m = document.querySelector('meta[name="csrf-token"]');
+  if (m) { h["X-CSRF-Token"] = m.getAttribute("content"); }
+  return h;
+}
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.addEventListener("click", function () {
@@ -27,7 +35,7 @@ document.addEventListener("DOMContentLoaded", function () {
       var out = document.getElementById("triage-error");
       fetch(triage.getAttribute("data-action") + action, {
         method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
+        headers: changeHeaders(),
         body: JSON.stringify(note ? { note: note } : {})
       }).then(function (r) {
         if (r.ok) { window.location.reload(); return; }
