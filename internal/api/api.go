@@ -98,6 +98,10 @@ type Config struct {
 	// SignInPage renders the sign-in page (the dashboard's); nil: a plain
 	// page of the API's own.
 	SignInPage func(w http.ResponseWriter, r *http.Request, v SignInView)
+	// Sleep holds a failed sign-in's answer (slowing down guessing before
+	// the limit refuses it); nil waits on a timer, cut short when the
+	// client goes.
+	Sleep func(time.Duration)
 	// Log receives security events (failed sign-ins, state changes);
 	// nil discards them.
 	Log *slog.Logger

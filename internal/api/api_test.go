@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ type fixture struct {
 	clock  *storetest.Clock
 	tokens map[string]string // role -> bearer secret
 	fs     []finding.Finding
+	slept  *[]time.Duration // failed sign-ins held back (Config.Sleep)
 }
 
 const password = "correct horse EXAMPLE"
@@ -89,8 +91,11 @@ func newFixture(t *testing.T, mutate ...func(*api.Config)) *fixture {
 		t.Fatal(err)
 	}
 	h := hash(t)
+	var slept []time.Duration
+	var sleptMu sync.Mutex
 	cfg := api.Config{
 		Store: st, Now: clock.Now, Tokens: true,
+		Sleep: func(d time.Duration) { sleptMu.Lock(); slept = append(slept, d); sleptMu.Unlock() },
 		Users: []api.User{{Name: "vera", PasswordHash: h, Role: store.RoleViewer}, {Name: "rita", PasswordHash: h, Role: store.RoleResponder},
 			{Name: "ada", PasswordHash: h, Role: store.RoleAdmin}},
 		Rules:    []api.Rule{{ID: "EKS-A", Summary: map[string]string{"id": "EKS-A"}, Detail: map[string]any{"id": "EKS-A", "ttl": "24h"}}},
@@ -106,7 +111,7 @@ func newFixture(t *testing.T, mutate ...func(*api.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &fixture{t: t, st: st, srv: srv, clock: clock, tokens: map[string]string{}, fs: fs}
+	fx := &fixture{t: t, st: st, srv: srv, clock: clock, tokens: map[string]string{}, fs: fs, slept: &slept}
 	for _, role := range store.Roles {
 		tok, secret, err := api.MakeToken(ctx, st, "ci "+role, role, "", "test", t0)
 		if err != nil {

@@ -172,7 +172,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	case strings.EqualFold(scheme, "Bearer") && s.cfg.Tokens:
 		t, err := s.cfg.Store.UseToken(r.Context(), HashToken(strings.TrimSpace(cred)), s.cfg.Now())
 		if errors.Is(err, store.ErrNotFound) {
-			s.limiter.fail(client)
+			s.slowDown(r, s.limiter.fail(client))
 			s.cfg.Log.Warn("api: refused an unknown, expired or revoked token", "client", client)
 			s.record(r, "token", "signin.failed", "", "unknown, expired or revoked token")
 			return principal{}, unauthorized("the token is unknown, expired or revoked")
@@ -234,7 +234,27 @@ const (
 	maxFailures   = 10
 	failureWindow = time.Minute
 	maxClients    = 10000
+	slowAfter     = 3
+	slowStep      = 500 * time.Millisecond
+	maxSlow       = 3 * time.Second
 )
+
+// slowDown holds a failed sign-in's answer for d (Config.Sleep in tests).
+func (s *Server) slowDown(r *http.Request, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if s.cfg.Sleep != nil {
+		s.cfg.Sleep(d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
 
 func newLimiter(now func() time.Time) *limiter {
 	return &limiter{now: now, clients: map[string]*failures{}}
@@ -254,7 +274,10 @@ func (l *limiter) allow(client string) bool {
 	return f.n < maxFailures
 }
 
-func (l *limiter) fail(client string) {
+// fail counts a failure and returns how long to hold its answer: nothing
+// for the first slowAfter failures in the window, then half a second more
+// for each (at most maxSlow), so guessing slows down before it is refused.
+func (l *limiter) fail(client string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -267,11 +290,15 @@ func (l *limiter) fail(client string) {
 				}
 			}
 			if len(l.clients) >= maxClients {
-				return
+				return maxSlow
 			}
 		}
 		f = &failures{start: now}
 		l.clients[client] = f
 	}
 	f.n++
+	if f.n <= slowAfter {
+		return 0
+	}
+	return min(time.Duration(f.n-slowAfter)*slowStep, maxSlow)
 }

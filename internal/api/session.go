@@ -253,7 +253,7 @@ func (s *Server) checkPassword(r *http.Request, name, pass string) (User, bool) 
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
 		client := clientIP(r)
-		s.limiter.fail(client)
+		s.slowDown(r, s.limiter.fail(client))
 		s.cfg.Log.Warn("api: failed sign-in", "user", printableName(name), "client", client)
 		s.record(r, printableName(name), "signin.failed", "", "wrong user name or password")
 		return User{}, false

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,13 @@ func TestSignInSecureCookiesAndLimit(t *testing.T) {
 		if a := post("wrong EXAMPLE"); a.status != 401 {
 			t.Fatalf("failure %d: %d", i, a.status)
 		}
+	}
+	// Guessing slows down before it is refused: the first three failures
+	// are answered at once, then each is held half a second longer, up to
+	// three seconds.
+	want := []time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond, 2 * time.Second, 2500 * time.Millisecond, 3 * time.Second, 3 * time.Second}
+	if got := *fx.slept; !slices.Equal(got, want) {
+		t.Errorf("failed sign-ins were held %v, want %v", got, want)
 	}
 	if a := post(password); a.status != 429 || a.header.Get("Retry-After") == "" {
 		t.Errorf("after ten failures: %d %v", a.status, a.header)
