@@ -137,6 +137,18 @@ var migrations = []string{
 	// tokens (their hash only); when a fingerprint's alert was ended by a
 	// resolution; the indexes the API's filters use.
 	triageMigration,
+	// Browser sessions (store.Sessions): the hash of the cookie, who, the
+	// CSRF token, expiry.
+	`CREATE TABLE sessions (
+		hash       TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		via        TEXT NOT NULL,
+		csrf       TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_expiry ON sessions(expires_at);`,
 	// How many findings each silence caught (the dashboard's silences
 	// page): only silenced findings are indexed.
 	`CREATE INDEX findings_silenced ON findings(silenced_by) WHERE silenced_by IS NOT NULL;`,
