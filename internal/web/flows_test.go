@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/trailwatch/trailwatch/internal/api"
 	"github.com/trailwatch/trailwatch/internal/dispatch"
@@ -494,5 +495,73 @@ func TestSendCarriesTheCSRFToken(t *testing.T) {
 	want := []string{"POST /api/v1/findings/acknowledge token= type=application/json", "DELETE /api/v1/silences/s-1 token=tok-EXAMPLE type="}
 	if !slices.Equal(seen, want) {
 		t.Errorf("requests %q, want %q", seen, want)
+	}
+}
+
+// Signed in with a browser session, the pages' changes (bulk acknowledge,
+// a new silence, expiring it) carry the session's CSRF token and succeed;
+// the same change without the token is refused.
+func TestSessionChangesInABrowser(t *testing.T) {
+	st := exampleStore(t)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("correct horse EXAMPLE"), bcrypt.MinCost)
+	clock := func() time.Time { return now }
+	pages, err := New(Options{Store: st, Outbox: st, Now: clock, Who: api.Who, APIPath: api.Prefix,
+		Account: func(r *http.Request) (Account, bool) {
+			a, ok := api.AccountOf(r)
+			return Account{Name: a.Name, Role: a.Role, CSRF: a.CSRF, SignOut: a.SignOut}, ok
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := api.New(api.Config{Store: st, Now: clock, Pages: pages,
+		Users: []api.User{{Name: "rita", PasswordHash: string(hash), Role: store.RoleResponder}},
+		SignInPage: func(w http.ResponseWriter, r *http.Request, v api.SignInView) {
+			pages.SignInPage(w, r, SignIn{Status: v.Status, Password: v.Password, Action: v.Action, CSRF: v.CSRF, Next: v.Next, Error: v.Error})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	b := newBrowser(t)
+	b.load(t, chromedp.Navigate(srv.URL+"/findings?status=open&limit=3"))
+	b.do(t, chromedp.WaitVisible(chromedp.ID("signin-form")),
+		chromedp.SendKeys(chromedp.ID("user"), "rita"), chromedp.SendKeys(chromedp.ID("password"), "correct horse EXAMPLE"))
+	b.load(t, chromedp.Submit(chromedp.ID("signin-form")))
+	b.do(t, chromedp.WaitVisible(chromedp.ID("bulk")), chromedp.Click(chromedp.ID("select-all"), chromedp.NodeVisible))
+	picked := run(t, b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#findings input.pick:checked")).map(i => i.value)`))
+	if len(picked) != 3 {
+		t.Fatalf("select all picked %v", picked)
+	}
+	b.load(t, chromedp.Click(chromedp.CSS(`#bulk button[value="acknowledge"]`), chromedp.NodeVisible))
+	for _, id := range picked {
+		if got, _ := st.Triaged(context.Background(), id); got.Status != store.StatusAcknowledged {
+			t.Errorf("%s after bulk acknowledge in a session: %s", id, got.Status)
+		}
+	}
+	b.clean(t)
+	// A silence from the silences page, then expired.
+	b.do(t, chromedp.Navigate(srv.URL+"/silences"), chromedp.WaitVisible(chromedp.ID("new-silence")),
+		chromedp.SendKeys(chromedp.CSS(`#new-silence input[name="rule"]`), "EKS-*"),
+		chromedp.SendKeys(chromedp.CSS(`#new-silence input[name="account"]`), "111122223333"),
+		chromedp.SendKeys(chromedp.CSS(`#new-silence textarea[name="comment"]`), "upgrade window EXAMPLE"))
+	b.load(t, chromedp.Click(chromedp.CSS(`#new-silence button[type="submit"]`), chromedp.NodeVisible))
+	b.do(t, chromedp.WaitVisible(chromedp.ID("active-silences")))
+	list, _ := st.Silences(context.Background())
+	if len(list) != 1 || list[0].Matchers.Rule != "EKS-*" || list[0].Creator != "rita" || !list[0].End.Equal(now.Add(24*time.Hour)) {
+		t.Fatalf("silence from the page: %+v", list)
+	}
+	b.load(t, chromedp.Click(chromedp.CSS(`button[data-expire]`), chromedp.NodeVisible))
+	b.do(t, chromedp.WaitVisible(chromedp.ID("expired-silences")))
+	b.clean(t)
+	// Without the token the session's change is refused.
+	status := run(t, b, chromedp.Evaluate[int](`fetch("/api/v1/findings/`+picked[0]+`/resolve", {method: "POST", credentials: "same-origin",
+		headers: {"Content-Type": "application/json"}, body: "{}"}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	b.settled(t)
+	if status != http.StatusForbidden {
+		t.Errorf("a change without the CSRF token: %d, want 403", status)
+	}
+	if got, _ := st.Triaged(context.Background(), picked[0]); got.Status != store.StatusAcknowledged {
+		t.Errorf("after a refused change: %s", got.Status)
 	}
 }
