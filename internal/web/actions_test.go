@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,30 @@ func TestDetailRepeats(t *testing.T) {
 	}
 	if _, _, body := get(t, srv.URL+"/findings/"+alone.ID); strings.Contains(body, `id="repeats"`) {
 		t.Error("a finding alone with its fingerprint shows repeats")
+	}
+}
+
+// The overview counts the open findings of each risk, linking to the feed
+// of those.
+func TestOverviewOpenByRisk(t *testing.T) {
+	st := exampleStore(t)
+	all, _ := st.Page(context.Background(), store.Query{})
+	var high []string
+	for _, f := range all {
+		if f.Risk == finding.VeryHigh {
+			high = append(high, f.ID)
+		}
+	}
+	if len(high) < 2 {
+		t.Fatalf("%d VERY_HIGH findings in the example", len(high))
+	}
+	if _, err := st.Transition(context.Background(), high[:1], store.StatusResolved, "rita", "", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, st, "")
+	_, _, body := get(t, srv.URL+"/?window=all")
+	want := `<a class="open" href="/findings?risk=VERY_HIGH&amp;status=open"><span data-open="VERY_HIGH">` + strconv.Itoa(len(high)-1) + `</span> open</a>`
+	if !strings.Contains(body, want) {
+		t.Errorf("overview lacks %s", want)
 	}
 }

@@ -304,6 +304,11 @@ type riskCount struct {
 	Risk  finding.Risk
 	Count int
 	Link  string
+	// Open counts those still open (Triaged: the store keeps statuses);
+	// OpenLink is the feed of the open ones.
+	Open     int
+	Triaged  bool
+	OpenLink string
 }
 
 type topList struct {
@@ -347,8 +352,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	counts := map[finding.Risk]int{}
 	rules, actors, accounts, methods := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	var points []point
-	truncated, err := s.each(r, f, func(f finding.Finding) {
+	open := map[finding.Risk]int{}
+	_, triaged := s.opts.Store.(store.Triage)
+	truncated, err := s.each(r, f, func(f finding.Finding, status string) {
 		counts[f.Risk]++
+		if status == store.StatusOpen {
+			open[f.Risk]++
+		}
 		rules[f.RuleID]++
 		actors[actorName(f)]++
 		accounts[f.AccountID]++
@@ -366,7 +376,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := len(risks) - 1; i >= 0; i-- {
 		rk := risks[i]
-		p.ByRisk = append(p.ByRisk, riskCount{rk, counts[rk], feedLink("risk", rk.String())})
+		rc := riskCount{Risk: rk, Count: counts[rk], Link: feedLink("risk", rk.String())}
+		if triaged {
+			rc.Open, rc.Triaged = open[rk], true
+			v := feedQuery{Since: since, Limit: 100, Status: store.StatusOpen}.with("risk", rk.String())
+			rc.OpenLink = s.base + "/findings?" + v.Encode()
+		}
+		p.ByRisk = append(p.ByRisk, rc)
 	}
 	p.Top = []topList{
 		top("Rules", rules, func(k string) string { return feedLink("rule", k) }),
@@ -461,7 +477,7 @@ var errEnough = errors.New("enough findings")
 // MaxScan of them (truncated says whether there were more). A store that
 // keeps triage state streams them, so memory does not grow with MaxScan;
 // another one lists them.
-func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding)) (truncated bool, err error) {
+func (s *Server) each(r *http.Request, f store.Filter, fn func(f finding.Finding, status string)) (truncated bool, err error) {
 	if tr, ok := s.opts.Store.(store.Triage); ok {
 		n := 0
 		err := tr.Each(r.Context(), store.Query{Filter: f}, func(t store.Triaged) error {
@@ -470,7 +486,7 @@ func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding))
 				return errEnough
 			}
 			n++
-			fn(t.Finding)
+			fn(t.Finding, t.Status)
 			return nil
 		})
 		if errors.Is(err, errEnough) {
@@ -487,7 +503,7 @@ func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding))
 		list, truncated = list[:s.opts.MaxScan], true
 	}
 	for _, x := range list {
-		fn(x)
+		fn(x, "")
 	}
 	return truncated, nil
 }
