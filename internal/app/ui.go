@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -308,15 +309,68 @@ func account(r *http.Request) (web.Account, bool) {
 
 func dashboard(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (*web.Server, error) {
 	var chans []web.Channel
-	for _, c := range cfg.Channels {
-		chans = append(chans, web.Channel{Name: c.Name, Type: c.Type, Routes: routesInWords(c.Common)})
+	for i := range cfg.Channels {
+		c := &cfg.Channels[i]
+		chans = append(chans, web.Channel{Name: c.Name, Type: c.Type, Routes: routesInWords(c.Common), RefURL: refURL(c)})
 	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	return web.New(web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger,
-		Who: api.Who, Account: account, APIPath: api.Prefix})
+	wo := web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger,
+		Who: api.Who, Account: account, APIPath: api.Prefix}
+	if o.Trails != nil {
+		wo.Trails = func() []web.Trail {
+			var out []web.Trail
+			for _, t := range o.Trails() {
+				out = append(out, web.Trail{Account: t.Account, Region: t.Region, LastEvent: t.LastEvent, State: t.State})
+			}
+			return out
+		}
+	}
+	return web.New(wo)
+}
+
+// refURL is where a ticket or incident channel's references open for
+// people (the dashboard links a delivery's reference there): a Zendesk
+// ticket or a ServiceNow record; "" for other channels. Only the scheme
+// and host of a configured base_url are kept, never credentials.
+func refURL(c *config.Channel) string {
+	var loc struct {
+		Subdomain string `yaml:"subdomain"`
+		Instance  string `yaml:"instance"`
+		BaseURL   string `yaml:"base_url"`
+		Table     string `yaml:"table"`
+	}
+	if c.Node.Decode(&loc) != nil {
+		return ""
+	}
+	host := ""
+	switch {
+	case loc.BaseURL != "":
+		u, err := url.Parse(loc.BaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return ""
+		}
+		host = u.Scheme + "://" + u.Host
+	case c.Type == "zendesk" && loc.Subdomain != "":
+		host = "https://" + url.PathEscape(loc.Subdomain) + ".zendesk.com"
+	case c.Type == "servicenow" && loc.Instance != "":
+		host = "https://" + url.PathEscape(loc.Instance) + ".service-now.com"
+	}
+	switch {
+	case host == "":
+		return ""
+	case c.Type == "zendesk":
+		return host + "/agent/tickets/{ref}"
+	case c.Type == "servicenow":
+		table := loc.Table
+		if table == "" {
+			table = "incident"
+		}
+		return host + "/nav_to.do?uri=" + url.QueryEscape(table+".do?sys_id=") + "{ref}"
+	}
+	return ""
 }
 
 // routesInWords says which findings a channel receives.

@@ -89,6 +89,8 @@ type Query struct {
 	// Fingerprint keeps the findings of one fingerprint (a finding's
 	// repeats).
 	Fingerprint string
+	// SilencedBy keeps the findings one silence silenced.
+	SilencedBy string
 	// Text keeps findings whose summary, actor (ARN or name), resource
 	// (name or ARN) or event name contains it, case-insensitively.
 	Text string
@@ -309,6 +311,9 @@ type Silences interface {
 	// ExpireSilence ends a silence at at (when it would end later), or
 	// returns ErrNotFound.
 	ExpireSilence(ctx context.Context, id string, at time.Time) (Silence, error)
+	// SilencedCounts returns, per silence id, how many stored findings it
+	// silenced (silences that silenced none are absent).
+	SilencedCounts(ctx context.Context) (map[string]int, error)
 }
 
 // EncodeMatchers and DecodeMatchers keep a silence's matchers in one

@@ -68,6 +68,9 @@ type Options struct {
 	// Logger receives server-side errors (never request bodies); nil
 	// discards them.
 	Logger *slog.Logger
+	// Trails, when set, reports each monitored account and region with
+	// its last event (trailwatch run's heartbeat), for the overview.
+	Trails func() []Trail
 	// MaxScan bounds how many findings the overview reads to count
 	// (newest first); 0 means 20,000. The page says when it was reached.
 	MaxScan int
@@ -100,7 +103,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: base path %q must start with /", o.BasePath)
 	}
 	s := &Server{opts: o, base: base, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "error", "signin"} {
+	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "silences", "error", "signin"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -121,6 +124,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Outbox != nil {
 		s.mux.HandleFunc("GET /channels", s.channels)
+	}
+	if _, ok := o.Store.(store.Silences); ok {
+		s.mux.HandleFunc("GET /silences", s.silences)
 	}
 	return s, nil
 }
@@ -183,7 +189,7 @@ func staticFiles(fsys fs.FS) http.Handler {
 // render writes a page; a template error becomes a logged 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	var b strings.Builder
-	pd := pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil}
+	pd := pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil, Silences: s.silencesOn()}
 	if s.opts.Account != nil && page != "signin" {
 		if a, ok := s.opts.Account(r); ok {
 			pd.Account = &a
@@ -257,6 +263,23 @@ type pageData struct {
 	Data     any
 	Rules    bool // the rules pages are served
 	Channels bool // the channels page is served
+	Silences bool // the silences page is served
+}
+
+// silencesOn says whether the store keeps silences (the silences page).
+func (s *Server) silencesOn() bool {
+	_, ok := s.opts.Store.(store.Silences)
+	return ok
+}
+
+// Trail is one account and region the heartbeat watches.
+type Trail struct {
+	Account, Region string
+	// LastEvent is when its last event arrived; zero when none has.
+	LastEvent time.Time
+	// State is ok, silent (longer than allowed) or waiting (nothing yet,
+	// within the allowed silence of the start).
+	State string
 }
 
 type errorPage struct {

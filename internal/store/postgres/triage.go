@@ -146,6 +146,9 @@ func query(q store.Query) (string, args, error) {
 	if q.Fingerprint != "" {
 		where = append(where, "fingerprint = "+a.add(q.Fingerprint))
 	}
+	if q.SilencedBy != "" {
+		where = append(where, "silenced_by = "+a.add(q.SilencedBy))
+	}
 	if q.Text != "" {
 		p := a.add(store.TextPattern(q.Text))
 		fields := `(lower(actor_name) LIKE ` + p + ` OR lower(actor_arn) LIKE ` + p + ` OR lower(event_name) LIKE ` + p + `
@@ -636,4 +639,26 @@ func (s *Store) EndSession(ctx context.Context, hash string) error {
 		return fmt.Errorf("end session: %w", s.mapErr(err))
 	}
 	return nil
+}
+
+// SilencedCounts counts the findings each silence silenced.
+func (s *Store) SilencedCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
+	if err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+		}
+		out[id] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+	}
+	return out, nil
 }

@@ -170,6 +170,10 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 		where = append(where, "fingerprint = ?")
 		args = append(args, q.Fingerprint)
 	}
+	if q.SilencedBy != "" {
+		where = append(where, "silenced_by = ?")
+		args = append(args, q.SilencedBy)
+	}
 	if q.Text != "" {
 		p := store.TextPattern(q.Text)
 		if store.TextPrefilter(q.Text) {
@@ -665,4 +669,26 @@ func (s *Store) EndSession(ctx context.Context, hash string) error {
 		return fmt.Errorf("end session: %w", mapErr(err))
 	}
 	return nil
+}
+
+// SilencedCounts counts the findings each silence silenced.
+func (s *Store) SilencedCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
+	if err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
+		}
+		out[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
+	}
+	return out, nil
 }

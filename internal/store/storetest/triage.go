@@ -492,6 +492,16 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if _, err := s.ExpireSilence(ctx, "s-nope", clock.Now()); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("expire unknown: %v", err)
 		}
+		counts, err := s.SilencedCounts(ctx)
+		noErr(t, err)
+		if len(counts) != 2 || counts[sl.ID] != 1 || counts[sl2.ID] != 1 {
+			t.Errorf("silenced counts = %v; want 1 each for %s and %s", counts, sl.ID, sl2.ID)
+		}
+		caught, err := s.Page(ctx, store.Query{SilencedBy: sl.ID})
+		noErr(t, err)
+		if len(caught) != 1 || caught[0].ID != quiet.ID {
+			t.Errorf("findings silenced by %s: %d", sl.ID, len(caught))
+		}
 		list, err := s.Silences(ctx)
 		noErr(t, err)
 		if len(list) != 2 || list[0].ID != sl2.ID || list[1].Matchers.Actor != "*alice" || list[1].Matchers.MaxRisk != finding.High {
