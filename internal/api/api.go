@@ -195,7 +195,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) table() []route {
-	filters := []string{"min_risk", "rule", "account", "region", "outcome", "control", "actor", "since", "until", "status", "q"}
+	filters := []string{"min_risk", "rule", "account", "region", "outcome", "service", "method", "control", "actor", "since", "until", "status", "q"}
 	return []route{
 		{method: "GET", path: "/openapi.json", handle: s.openAPI},
 		{method: "POST", path: "/inbound/pagerduty", handle: s.inboundPagerDuty},

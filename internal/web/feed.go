@@ -24,6 +24,8 @@ type feedQuery struct {
 	Region  string
 	Actor   string
 	Outcome string
+	Service string // the rule's service (eks, iam)
+	Method  string // the access method (console, terraform)
 	Status  string
 	Text    string // q: summary, actor, resource or event name contains it
 	Silence string // the findings one silence silenced
@@ -34,7 +36,7 @@ type feedQuery struct {
 	After, Before string
 }
 
-var feedParams = []string{"risk", "rule", "account", "region", "actor", "outcome", "status", "q", "silence", "since", "limit", "after", "before"}
+var feedParams = []string{"risk", "rule", "account", "region", "actor", "outcome", "service", "method", "status", "q", "silence", "since", "limit", "after", "before"}
 
 // maxFilterText bounds a filter's value.
 const maxFilterText = 256
@@ -59,6 +61,13 @@ func parseFeed(q url.Values, now time.Time) (feedQuery, store.Query, error) {
 	fq.Risk, fq.Rule, fq.Account, fq.Region = get("risk"), get("rule"), get("account"), get("region")
 	fq.Actor, fq.Outcome, fq.Since, fq.Status, fq.Text = get("actor"), get("outcome"), get("since"), get("status"), get("q")
 	fq.After, fq.Before, fq.Silence = get("after"), get("before"), get("silence")
+	fq.Service, fq.Method = get("service"), get("method")
+	if fq.Service != "" {
+		f.Services = []string{fq.Service}
+	}
+	if fq.Method != "" {
+		f.Methods = []string{fq.Method}
+	}
 	f.SilencedBy = fq.Silence
 	if fq.Risk != "" {
 		r, err := finding.ParseRisk(fq.Risk)
@@ -140,7 +149,7 @@ func when(s string, now time.Time) (time.Time, error) {
 // (not the page size or the position).
 func (q feedQuery) filters() []struct{ k, v string } {
 	return []struct{ k, v string }{{"risk", q.Risk}, {"rule", q.Rule}, {"account", q.Account}, {"region", q.Region},
-		{"actor", q.Actor}, {"outcome", q.Outcome}, {"status", q.Status}, {"q", q.Text}, {"silence", q.Silence}, {"since", q.Since}}
+		{"actor", q.Actor}, {"outcome", q.Outcome}, {"service", q.Service}, {"method", q.Method}, {"status", q.Status}, {"q", q.Text}, {"silence", q.Silence}, {"since", q.Since}}
 }
 
 // with returns the feed's link for this query's filters (and page size)
@@ -178,6 +187,8 @@ func (q feedQuery) export(api, format string, since time.Time) string {
 	set("region", q.Region)
 	set("actor", q.Actor)
 	set("outcome", q.Outcome)
+	set("service", q.Service)
+	set("method", q.Method)
 	set("status", q.Status)
 	set("q", q.Text)
 	if !since.IsZero() {
@@ -221,6 +232,8 @@ type liveFilter struct {
 	Region  string
 	Actor   string
 	Outcome string
+	Service string
+	Method  string
 	Status  string
 	Text    string
 	Silence string
@@ -317,7 +330,7 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 		}
 		page.CanTriage = s.mayTriage(r)
 		page.Live = liveFilter{MinRisk: fq.Risk, Rule: fq.Rule, Account: fq.Account, Region: fq.Region, Actor: fq.Actor,
-			Outcome: fq.Outcome, Status: fq.Status, Text: fq.Text, Silence: fq.Silence}
+			Outcome: fq.Outcome, Service: fq.Service, Method: fq.Method, Status: fq.Status, Text: fq.Text, Silence: fq.Silence}
 		if !q.Since.IsZero() {
 			page.Live.SinceMS = q.Since.UnixMilli()
 		}

@@ -215,3 +215,55 @@ func TestFeedBulkFollowsTheRole(t *testing.T) {
 		}
 	}
 }
+
+// The feed filters by service and access method, like every other
+// filter: in the URL, the rows, the export link and the live filter; the
+// overview's access methods link to it.
+func TestFeedServiceAndMethod(t *testing.T) {
+	st := exampleStore(t)
+	ctx := context.Background()
+	all, err := st.Findings(ctx, storeAll())
+	if err != nil || len(all) < 3 {
+		t.Fatalf("example findings: %d, %v", len(all), err)
+	}
+	counts := map[[2]string]int{}
+	for _, f := range all {
+		counts[[2]string{f.Service, f.AccessMethod}]++
+	}
+	var pick [2]string
+	for k, n := range counts {
+		if n < len(all) {
+			pick = k
+			break
+		}
+	}
+	if pick == ([2]string{}) {
+		t.Fatalf("the example findings have one service and method only: %v", counts)
+	}
+	srv := apiServer(t, st, Options{})
+	q := url.Values{"service": {pick[0]}, "method": {pick[1]}, "limit": {"500"}}
+	code, _, body := get(t, srv.URL+"/findings?"+q.Encode())
+	if code != 200 {
+		t.Fatalf("feed: %d %.500s", code, body)
+	}
+	got := ids(body)
+	if len(got) != counts[pick] {
+		t.Errorf("service %s, method %s: %d rows, want %d", pick[0], pick[1], len(got), counts[pick])
+	}
+	for _, id := range got {
+		f, err := st.Finding(ctx, id)
+		if err != nil || f.Service != pick[0] || f.AccessMethod != pick[1] {
+			t.Errorf("row %s: %s/%s, %v", id, f.Service, f.AccessMethod, err)
+		}
+	}
+	for _, want := range []string{`data-service="` + pick[0] + `"`, `data-method="` + pick[1] + `"`, "service=" + pick[0], "method=" + pick[1]} {
+		if !strings.Contains(html.UnescapeString(body), want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	_, _, body = get(t, srv.URL+"/")
+	if !strings.Contains(html.UnescapeString(body), "/findings?method="+url.QueryEscape(all[0].AccessMethod)) &&
+		!strings.Contains(html.UnescapeString(body), "method="+url.QueryEscape(all[0].AccessMethod)) {
+		t.Errorf("the overview's access methods do not link to the feed")
+	}
+}

@@ -388,7 +388,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		top("Rules", rules, func(k string) string { return feedLink("rule", k) }),
 		top("Actors", actors, func(k string) string { return feedLink("actor", k) }),
 		top("Accounts", accounts, func(k string) string { return feedLink("account", k) }),
-		top("Access methods", methods, func(string) string { return "" }),
+		top("Access methods", methods, func(k string) string { return feedLink("method", k) }),
 	}
 	p.Chart = riskChart(points, now, win)
 	if s.opts.Outbox != nil {

@@ -417,6 +417,8 @@ func filterSQL(f store.Filter, a *args) ([]string, error) {
 	in("account_id", f.Accounts, false)
 	in("region", f.Regions, false)
 	in("outcome", f.Outcomes, false)
+	in("(data::jsonb->>'service')", f.Services, false)
+	in("(data::jsonb->>'access_method')", f.Methods, false)
 	if f.Actor != "" {
 		p := a.add(globRegexp(f.Actor))
 		where = append(where, "(actor_arn ~ "+p+" OR actor_name ~ "+p+")")

@@ -657,6 +657,8 @@ func filterSQL(f store.Filter) ([]string, []any, error) {
 	in("account_id", f.Accounts, false)
 	in("region", f.Regions, false)
 	in("outcome", f.Outcomes, false)
+	in("json_extract(data, '$.service')", f.Services, false)
+	in("json_extract(data, '$.access_method')", f.Methods, false)
 	if f.Actor != "" {
 		where = append(where, "(actor_arn GLOB ? OR actor_name GLOB ?)")
 		args = append(args, f.Actor, f.Actor)

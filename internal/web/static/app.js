@@ -251,6 +251,8 @@ function live() {
     if (f.region && f.region !== x.region) { return false; }
     if (f.actor && !glob(f.actor, a.arn) && !glob(f.actor, a.name)) { return false; }
     if (f.outcome && f.outcome !== x.outcome) { return false; }
+    if (f.service && f.service !== x.service) { return false; }
+    if (f.method && f.method !== x.access_method) { return false; }
     if (f.status && f.status !== x.status) { return false; }
     if (f.silence && f.silence !== x.silenced_by) { return false; }
     if (f.since !== "0" && new Date(x.event_time).getTime() < Number(f.since)) { return false; }
