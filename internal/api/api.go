@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -87,6 +88,20 @@ type Config struct {
 	// Pages, when set, serves every other path under BasePath (the
 	// dashboard) to signed-in viewers, with the API's authentication.
 	Pages http.Handler
+	// OIDC signs people in with an OpenID Connect provider; nil: off.
+	OIDC *OIDC
+	// SessionTTL is how long a browser session lasts (default
+	// DefaultSessionTTL); SecureCookies marks the cookies Secure (served
+	// over TLS, or behind an https external URL).
+	SessionTTL    time.Duration
+	SecureCookies bool
+	// SignInPage renders the sign-in page (the dashboard's); nil: a plain
+	// page of the API's own.
+	SignInPage func(w http.ResponseWriter, r *http.Request, v SignInView)
+	// Sleep holds a failed sign-in's answer (slowing down guessing before
+	// the limit refuses it); nil waits on a timer, cut short when the
+	// client goes.
+	Sleep func(time.Duration)
 	// Log receives security events (failed sign-ins, state changes);
 	// nil discards them.
 	Log *slog.Logger
@@ -94,7 +109,9 @@ type Config struct {
 
 // AuthConfigured reports whether any authentication is on. Without it the
 // server must listen on loopback only, and everyone is admin.
-func (c Config) AuthConfigured() bool { return len(c.Users) > 0 || c.Tokens || c.Proxy != nil }
+func (c Config) AuthConfigured() bool {
+	return len(c.Users) > 0 || c.Tokens || c.Proxy != nil || c.OIDC != nil
+}
 
 // Server is the API's http.Handler.
 type Server struct {
@@ -105,6 +122,7 @@ type Server struct {
 	limiter *limiter
 	replays replays
 	streams atomic.Int64
+	oidc    *oidcClient
 }
 
 // route is one API operation.
@@ -138,8 +156,23 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.users[u.Name] = u
 	}
+	if cfg.OIDC != nil {
+		var err error
+		if s.oidc, err = newOIDC(*cfg.OIDC, cfg.Now); err != nil {
+			return nil, err
+		}
+	}
 	s.routes = s.table()
 	mux := http.NewServeMux()
+	if s.sessionsOn() {
+		mux.HandleFunc("GET "+base+"/signin", s.signInForm)
+		mux.HandleFunc("POST "+base+"/signin", s.signIn)
+	}
+	mux.HandleFunc("POST "+base+"/signout", s.signOut)
+	if s.oidc != nil {
+		mux.HandleFunc("GET "+base+"/auth/oidc/login", s.oidcLogin)
+		mux.HandleFunc("GET "+base+"/auth/oidc/callback", s.oidcCallback)
+	}
 	for _, rt := range s.routes {
 		mux.Handle(rt.method+" "+base+Prefix+rt.path, s.wrap(rt))
 	}
@@ -162,7 +195,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) table() []route {
-	filters := []string{"min_risk", "rule", "account", "region", "outcome", "control", "actor", "since", "until", "status", "q"}
+	filters := []string{"min_risk", "rule", "account", "region", "outcome", "service", "method", "control", "actor", "since", "until", "status", "q"}
 	return []route{
 		{method: "GET", path: "/openapi.json", handle: s.openAPI},
 		{method: "POST", path: "/inbound/pagerduty", handle: s.inboundPagerDuty},
@@ -223,15 +256,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // everyone on a loopback listener without authentication), viewer role
 // at least. The dashboard checks its own parameters.
 func (s *Server) pages(h http.Handler) http.Handler {
+	static := s.cfg.BasePath + "/static/"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, static) && safeMethod(r.Method) {
+			// The pages' embedded stylesheet, script and icon are the
+			// same for everyone, and the sign-in page needs them.
+			h.ServeHTTP(w, r)
+			return
+		}
 		p, err := s.authenticate(r)
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+				if s.sessionsOn() && safeMethod(r.Method) && r.Header.Get("Authorization") == "" {
+					// A browser: to the sign-in page, and back here after.
+					if ae.Code == "session_expired" {
+						s.setCookie(w, SessionCookie, "", s.cookiePath(), -1, http.SameSiteLaxMode)
+					}
+					http.Redirect(w, r, s.cfg.BasePath+"/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+					return
+				}
 				w.Header().Set("WWW-Authenticate", `Basic realm="trailwatch", charset="UTF-8"`)
 			}
 			writeError(w, err)
 			return
+		}
+		switch p.Via {
+		case "session":
+			p.signOut = s.cfg.BasePath + "/signout"
+		case "proxy":
+			p.signOut = s.cfg.Proxy.SignOutURL
 		}
 		if !store.RoleAtLeast(p.Role, store.RoleViewer) {
 			writeError(w, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: p.Name + " may not read findings"})
@@ -261,7 +315,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			p, err = s.authenticate(r)
 			if err != nil {
 				var ae *apiError
-				if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+				if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && !hasSession(r) {
+					// (A page's script whose session ended gets no
+					// browser password prompt: it sends the reader to the
+					// sign-in page.)
 					w.Header().Set("WWW-Authenticate", `Basic realm="trailwatch", charset="UTF-8"`)
 				}
 				writeError(w, err)

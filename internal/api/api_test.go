@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ type fixture struct {
 	clock  *storetest.Clock
 	tokens map[string]string // role -> bearer secret
 	fs     []finding.Finding
+	slept  *[]time.Duration // failed sign-ins held back (Config.Sleep)
 }
 
 const password = "correct horse EXAMPLE"
@@ -89,8 +91,11 @@ func newFixture(t *testing.T, mutate ...func(*api.Config)) *fixture {
 		t.Fatal(err)
 	}
 	h := hash(t)
+	var slept []time.Duration
+	var sleptMu sync.Mutex
 	cfg := api.Config{
 		Store: st, Now: clock.Now, Tokens: true,
+		Sleep: func(d time.Duration) { sleptMu.Lock(); slept = append(slept, d); sleptMu.Unlock() },
 		Users: []api.User{{Name: "vera", PasswordHash: h, Role: store.RoleViewer}, {Name: "rita", PasswordHash: h, Role: store.RoleResponder},
 			{Name: "ada", PasswordHash: h, Role: store.RoleAdmin}},
 		Rules:    []api.Rule{{ID: "EKS-A", Summary: map[string]string{"id": "EKS-A"}, Detail: map[string]any{"id": "EKS-A", "ttl": "24h"}}},
@@ -106,7 +111,7 @@ func newFixture(t *testing.T, mutate ...func(*api.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &fixture{t: t, st: st, srv: srv, clock: clock, tokens: map[string]string{}, fs: fs}
+	fx := &fixture{t: t, st: st, srv: srv, clock: clock, tokens: map[string]string{}, fs: fs, slept: &slept}
 	for _, role := range store.Roles {
 		tok, secret, err := api.MakeToken(ctx, st, "ci "+role, role, "", "test", t0)
 		if err != nil {
@@ -873,9 +878,18 @@ func TestPagesNeedAViewer(t *testing.T) {
 		io.WriteString(w, "<p>dashboard</p>")
 	})
 	fx := newFixture(t, func(c *api.Config) { c.Pages = pages })
-	r := fx.do("GET", "/findings", "", nil)
+	// A browser that has not signed in goes to the sign-in page, and back
+	// to the page after.
+	r := fx.do("GET", "/findings?risk=HIGH", "", nil)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/signin?next=%2Ffindings%3Frisk%3DHIGH" || len(served) != 0 {
+		t.Errorf("a page without signing in: %d %q, served %v", r.status, r.header.Get("Location"), served)
+	}
+	// With tokens only (no sign-in page), the client is asked for
+	// credentials.
+	tokensOnly := newFixture(t, func(c *api.Config) { c.Pages = pages; c.Users = nil })
+	r = tokensOnly.do("GET", "/findings", "", nil)
 	if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic realm=") || len(served) != 0 {
-		t.Errorf("a page without signing in: %d %q, served %v", r.status, r.header.Get("WWW-Authenticate"), served)
+		t.Errorf("a page without signing in, tokens only: %d %q, served %v", r.status, r.header.Get("WWW-Authenticate"), served)
 	}
 	for _, who := range []string{"user:vera", store.RoleViewer, store.RoleAdmin} {
 		if r := fx.do("GET", "/findings?risk=HIGH", who, nil); r.status != 200 || string(r.body) != "<p>dashboard</p>" {

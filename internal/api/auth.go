@@ -23,9 +23,13 @@ import (
 type principal struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
-	// Via is how they signed in: "user", "token", "proxy" or "none" (no
+	// Via is how they signed in: "user", "token", "proxy", "session" (a
+	// browser signed in with a password or OIDC) or "none" (no
 	// authentication configured: loopback only, everyone is admin).
 	Via string `json:"via"`
+	// csrf is a session's CSRF token and session the hash of its cookie;
+	// signOut is where its browser signs out ("" where it cannot).
+	csrf, session, signOut string
 }
 
 // TokenPrefix starts every API token's secret, so secret scanners and
@@ -94,6 +98,9 @@ type Proxy struct {
 	// the role of a user in none of them ("" refuses them).
 	GroupRoles  map[string]string
 	DefaultRole string
+	// SignOutURL is where the proxy signs people out (oauth2-proxy's
+	// /oauth2/sign_out); "" shows no sign-out.
+	SignOutURL string
 }
 
 // fromProxy returns the principal the proxy's headers name, whether they
@@ -147,6 +154,11 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if p, ok, err := s.fromProxy(r); ok || err != nil {
 		return p, err
 	}
+	if s.sessionsOn() && r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return s.fromSession(r, c.Value)
+		}
+	}
 	client := clientIP(r)
 	if !s.limiter.allow(client) {
 		return principal{}, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_failures",
@@ -160,7 +172,7 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	case strings.EqualFold(scheme, "Bearer") && s.cfg.Tokens:
 		t, err := s.cfg.Store.UseToken(r.Context(), HashToken(strings.TrimSpace(cred)), s.cfg.Now())
 		if errors.Is(err, store.ErrNotFound) {
-			s.limiter.fail(client)
+			s.slowDown(r, s.limiter.fail(client))
 			s.cfg.Log.Warn("api: refused an unknown, expired or revoked token", "client", client)
 			s.record(r, "token", "signin.failed", "", "unknown, expired or revoked token")
 			return principal{}, unauthorized("the token is unknown, expired or revoked")
@@ -174,15 +186,8 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		if !ok {
 			return principal{}, unauthorized("malformed Basic credentials")
 		}
-		u, known := s.users[name]
-		hash := dummyHash
-		if known {
-			hash = []byte(u.PasswordHash)
-		}
-		if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
-			s.limiter.fail(client)
-			s.cfg.Log.Warn("api: failed sign-in", "user", printableName(name), "client", client)
-			s.record(r, printableName(name), "signin.failed", "", "wrong user name or password")
+		u, ok := s.checkPassword(r, name, pass)
+		if !ok {
 			return principal{}, unauthorized("wrong user name or password")
 		}
 		return principal{Name: u.Name, Role: u.Role, Via: "user"}, nil
@@ -229,7 +234,27 @@ const (
 	maxFailures   = 10
 	failureWindow = time.Minute
 	maxClients    = 10000
+	slowAfter     = 3
+	slowStep      = 500 * time.Millisecond
+	maxSlow       = 3 * time.Second
 )
+
+// slowDown holds a failed sign-in's answer for d (Config.Sleep in tests).
+func (s *Server) slowDown(r *http.Request, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if s.cfg.Sleep != nil {
+		s.cfg.Sleep(d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
 
 func newLimiter(now func() time.Time) *limiter {
 	return &limiter{now: now, clients: map[string]*failures{}}
@@ -249,7 +274,10 @@ func (l *limiter) allow(client string) bool {
 	return f.n < maxFailures
 }
 
-func (l *limiter) fail(client string) {
+// fail counts a failure and returns how long to hold its answer: nothing
+// for the first slowAfter failures in the window, then half a second more
+// for each (at most maxSlow), so guessing slows down before it is refused.
+func (l *limiter) fail(client string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -262,11 +290,15 @@ func (l *limiter) fail(client string) {
 				}
 			}
 			if len(l.clients) >= maxClients {
-				return
+				return maxSlow
 			}
 		}
 		f = &failures{start: now}
 		l.clients[client] = f
 	}
 	f.n++
+	if f.n <= slowAfter {
+		return 0
+	}
+	return min(time.Duration(f.n-slowAfter)*slowStep, maxSlow)
 }

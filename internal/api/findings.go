@@ -64,6 +64,7 @@ func parseQuery(v url.Values) (store.Query, error) {
 		q.MinRisk = r
 	}
 	q.Rules, q.Accounts, q.Regions, q.Outcomes = v["rule"], v["account"], v["region"], v["outcome"]
+	q.Services, q.Methods = v["service"], v["method"]
 	for _, o := range q.Outcomes {
 		if !slices.Contains(outcomes, o) {
 			return q, badParam("outcome", "outcome: %q is not success, denied or failed", clip(o))
@@ -254,7 +255,7 @@ type idsBody struct {
 }
 
 // filterParams are the GET /findings parameters a bulk filter takes.
-var filterParams = []string{"min_risk", "rule", "account", "region", "outcome", "control", "actor", "since", "until", "status", "q"}
+var filterParams = []string{"min_risk", "rule", "account", "region", "outcome", "service", "method", "control", "actor", "since", "until", "status", "q"}
 
 // bulkIDs returns the ids of the findings a bulk filter selects: all of
 // them, at most maxBulk.

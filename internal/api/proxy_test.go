@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -56,5 +57,25 @@ func TestTrustedProxyHeaders(t *testing.T) {
 	strict.srv.ServeHTTP(w, req)
 	if w.Code != 403 {
 		t.Errorf("a user in no group without a default role: %d", w.Code)
+	}
+}
+
+// Behind a signing-in proxy the pages know who arrived and link to the
+// proxy's sign-out; they get no CSRF token (no session).
+func TestProxyPagesAccount(t *testing.T) {
+	proxy := &api.Proxy{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, UserHeader: "X-Forwarded-User",
+		EmailHeader: "X-Forwarded-Email", GroupsHeader: "X-Forwarded-Groups", DefaultRole: "viewer", SignOutURL: "/oauth2/sign_out"}
+	var got api.Account
+	fx := newFixture(t, func(c *api.Config) {
+		c.Proxy = proxy
+		c.Pages = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, _ = api.AccountOf(r) })
+	})
+	req := httptest.NewRequest("GET", "/findings", nil)
+	req.RemoteAddr = "10.1.2.3:5555"
+	req.Header.Set("X-Forwarded-User", "alice")
+	w := httptest.NewRecorder()
+	fx.srv.ServeHTTP(w, req)
+	if w.Code != 200 || got.Name != "proxy:alice" || got.Role != "viewer" || got.Via != "proxy" || got.SignOut != "/oauth2/sign_out" || got.CSRF != "" {
+		t.Errorf("%d, account %+v", w.Code, got)
 	}
 }

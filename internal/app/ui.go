@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -137,7 +138,8 @@ func APIRules(eng *rule.Engine) []api.Rule {
 // config check and NewUI do; the error names each key that fails.
 func uiSecrets(cfg *config.Config, getenv func(string) string) error {
 	_, err := inboundSecrets(cfg, getenv)
-	return err
+	_, oerr := oidcConfig(cfg, getenv)
+	return errors.Join(err, oerr)
 }
 
 // inboundSecrets resolves ui.inbound's secrets: PagerDuty, Zendesk,
@@ -186,7 +188,7 @@ func NewUI(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (*UISe
 		getenv = func(string) string { return "" }
 	}
 	if p := cfg.UI.Proxy; p != nil {
-		px := &api.Proxy{GroupRoles: p.GroupRoles, DefaultRole: p.DefaultRole}
+		px := &api.Proxy{GroupRoles: p.GroupRoles, DefaultRole: p.DefaultRole, SignOutURL: p.SignOutURL}
 		px.UserHeader, px.EmailHeader, px.GroupsHeader = p.Headers()
 		for _, c := range p.TrustedCIDRs {
 			pr, err := netip.ParsePrefix(c)
@@ -202,8 +204,19 @@ func NewUI(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (*UISe
 		return nil, err
 	}
 	ac.PagerDutySecret, ac.ZendeskSecret, ac.ServiceNowSecret = sec[0], sec[1], sec[2]
-	if ac.Pages, err = dashboard(cfg, st, eng, o); err != nil {
+	if ac.OIDC, err = oidcConfig(cfg, getenv); err != nil {
 		return nil, err
+	}
+	ac.SessionTTL = time.Duration(cfg.UI.SessionTTL)
+	ac.SecureCookies = cfg.UI.TLSCertFile != "" || strings.HasPrefix(cfg.UI.ExternalURL, "https://")
+	dash, err := dashboard(cfg, st, eng, o)
+	if err != nil {
+		return nil, err
+	}
+	ac.Pages = dash
+	ac.SignInPage = func(w http.ResponseWriter, r *http.Request, v api.SignInView) {
+		dash.SignInPage(w, r, web.SignIn{Status: v.Status, Password: v.Password, Action: v.Action, CSRF: v.CSRF, Next: v.Next,
+			OIDC: v.OIDC, OIDCURL: v.OIDCURL, Error: v.Error})
 	}
 	h, err := api.New(ac)
 	if err != nil {
@@ -217,7 +230,7 @@ func NewUI(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (*UISe
 		return nil, fmt.Errorf("ui.listen: %w", err)
 	}
 	if !ac.AuthConfigured() && !config.IsLoopback(addr) {
-		return nil, fmt.Errorf("ui.listen: %s is not a loopback address, and no authentication is configured (ui.users or ui.tokens)", addr)
+		return nil, fmt.Errorf("ui.listen: %s is not a loopback address, and no authentication is configured (ui.users, ui.tokens, ui.oidc or ui.proxy)", addr)
 	}
 	u := &UIServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}}
@@ -271,17 +284,93 @@ func (u *UIServer) Close() error { return u.ln.Close() }
 // dashboard builds the web pages over the same store, under the same base
 // path, with the catalogue as configured and the channels' routing in
 // words (never their secrets).
-func dashboard(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (http.Handler, error) {
+// oidcConfig is ui.oidc for the API, its client secret resolved.
+func oidcConfig(cfg *config.Config, getenv func(string) string) (*api.OIDC, error) {
+	o := cfg.UI.OIDC
+	if o == nil {
+		return nil, nil
+	}
+	sec, err := secret.Setting("ui.oidc.client_secret", o.ClientSecret, o.ClientSecretFile, getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	return &api.OIDC{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: sec, RedirectURL: cfg.UI.OIDCRedirectURL(), Scopes: o.Scopes,
+		Name: o.Name, GroupsClaim: o.GroupsClaim, GroupRoles: o.GroupRoles, DefaultRole: o.DefaultRole, AllowedDomains: o.AllowedDomains}, nil
+}
+
+// account is api.AccountOf for the dashboard's header.
+func account(r *http.Request) (web.Account, bool) {
+	a, ok := api.AccountOf(r)
+	if !ok || a.Via == "none" {
+		return web.Account{}, false
+	}
+	return web.Account{Name: a.Name, Role: a.Role, CSRF: a.CSRF, SignOut: a.SignOut}, true
+}
+
+func dashboard(cfg *config.Config, st Backend, eng *rule.Engine, o UIOptions) (*web.Server, error) {
 	var chans []web.Channel
-	for _, c := range cfg.Channels {
-		chans = append(chans, web.Channel{Name: c.Name, Type: c.Type, Routes: routesInWords(c.Common)})
+	for i := range cfg.Channels {
+		c := &cfg.Channels[i]
+		chans = append(chans, web.Channel{Name: c.Name, Type: c.Type, Routes: routesInWords(c.Common), RefURL: refURL(c)})
 	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	return web.New(web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger,
-		Who: api.Who, APIPath: api.Prefix})
+	wo := web.Options{Store: st, Engine: eng, Outbox: st, Channels: chans, BasePath: cfg.UI.BasePath, Now: now, Logger: o.Logger,
+		Who: api.Who, Account: account, APIPath: api.Prefix}
+	if o.Trails != nil {
+		wo.Trails = func() []web.Trail {
+			var out []web.Trail
+			for _, t := range o.Trails() {
+				out = append(out, web.Trail{Account: t.Account, Region: t.Region, LastEvent: t.LastEvent, State: t.State})
+			}
+			return out
+		}
+	}
+	return web.New(wo)
+}
+
+// refURL is where a ticket or incident channel's references open for
+// people (the dashboard links a delivery's reference there): a Zendesk
+// ticket or a ServiceNow record; "" for other channels. Only the scheme
+// and host of a configured base_url are kept, never credentials.
+func refURL(c *config.Channel) string {
+	var loc struct {
+		Subdomain string `yaml:"subdomain"`
+		Instance  string `yaml:"instance"`
+		BaseURL   string `yaml:"base_url"`
+		Table     string `yaml:"table"`
+	}
+	if c.Node.Decode(&loc) != nil {
+		return ""
+	}
+	host := ""
+	switch {
+	case loc.BaseURL != "":
+		u, err := url.Parse(loc.BaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return ""
+		}
+		host = u.Scheme + "://" + u.Host
+	case c.Type == "zendesk" && loc.Subdomain != "":
+		host = "https://" + url.PathEscape(loc.Subdomain) + ".zendesk.com"
+	case c.Type == "servicenow" && loc.Instance != "":
+		host = "https://" + url.PathEscape(loc.Instance) + ".service-now.com"
+	}
+	switch {
+	case host == "":
+		return ""
+	case c.Type == "zendesk":
+		return host + "/agent/tickets/{ref}"
+	case c.Type == "servicenow":
+		table := loc.Table
+		if table == "" {
+			table = "incident"
+		}
+		return host + "/nav_to.do?uri=" + url.QueryEscape(table+".do?sys_id=") + "{ref}"
+	}
+	return ""
 }
 
 // routesInWords says which findings a channel receives.

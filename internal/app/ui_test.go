@@ -184,6 +184,16 @@ func TestRunServesTrails(t *testing.T) {
 			t.Errorf("%s: %s, want ok", k, st)
 		}
 	}
+	// The dashboard's overview lists the same trails.
+	page, err := http.Get("http://" + addrs["ui"] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	html, _ := io.ReadAll(page.Body)
+	if !strings.Contains(string(html), `data-trail="999988887777/eu-west-1" data-state="waiting"`) {
+		t.Errorf("the overview does not list the expected trail: %.3000s", html)
+	}
 }
 
 // GET /rules says what the engine runs: a rule that is off until it is

@@ -108,6 +108,32 @@ func TestScanExamples(t *testing.T) {
 	if got := lines(r.stdout); len(got) != 1 {
 		t.Errorf("denied: %s", r.stdout)
 	}
+	// By service and access method: every finding listed has them, and
+	// together the methods' lists add up to the whole.
+	r = run(t, "", "findings", "list", "--db", db, "--format", "jsonl")
+	byMethod := map[string]int{}
+	for _, f := range lines(r.stdout) {
+		byMethod[f["access_method"].(string)]++
+	}
+	if len(byMethod) < 2 {
+		t.Fatalf("the examples' findings have one access method: %v", byMethod)
+	}
+	for m, n := range byMethod {
+		r = run(t, "", "findings", "list", "--db", db, "--method", m, "--service", "eks", "--service", "iam", "--service", "s3", "--format", "jsonl")
+		got := lines(r.stdout)
+		for _, f := range got {
+			if f["access_method"] != m {
+				t.Errorf("--method %s listed %v", m, f["access_method"])
+			}
+		}
+		if len(got) == 0 || len(got) > n {
+			t.Errorf("--method %s: %d findings of %d", m, len(got), n)
+		}
+	}
+	r = run(t, "", "findings", "list", "--db", db, "--service", "nosuchservice")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("an unknown service: %d %q", r.code, r.stdout)
+	}
 	r = run(t, "", "findings", "list", "--db", db, "--actor", "*bob@example.com*", "--since", "2026-11-20T10:04:00Z")
 	if got := lines(r.stdout); len(got) != 3 {
 		t.Errorf("bob since 10:04: %d findings\n%s", len(got), r.stdout)

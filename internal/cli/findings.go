@@ -85,11 +85,13 @@ func findingsList(ctx context.Context, env *Env, c *command, args []string) int 
 	db := dbFlag(fs)
 	format := fs.String("format", "", "output `FORMAT`: table, json or jsonl (default table on a terminal, jsonl in a pipe)")
 	minRisk := riskFlag(fs, "min-risk", "only findings at or above this risk `LEVEL`")
-	var rules, accounts, regions, outcomes, controls multi
+	var rules, accounts, regions, outcomes, controls, services, methods multi
 	fs.Var(&rules, "rule", "only this rule `ID`, or a glob such as 'EKS-*' (repeatable)")
 	fs.Var(&accounts, "account", "only this account `ID` (repeatable)")
 	fs.Var(&regions, "region", "only this `REGION` (repeatable)")
 	fs.Var(&outcomes, "outcome", "only this `OUTCOME`: success, denied or failed (repeatable)")
+	fs.Var(&services, "service", "only rules of this `SERVICE`: eks, iam, s3… (repeatable)")
+	fs.Var(&methods, "method", "only changes made this way, the access `METHOD`: console, cli, sdk, terraform, cloudformation, aws-service… (repeatable)")
 	fs.Var(&controls, "control", "only rules standing for this reference rule id (RTM-009) or covering this CIS `CONTROL` (\"CIS 4.3\", \"CIS v1.4 4.3\") (repeatable)")
 	actor := fs.String("actor", "", "only actors whose ARN or readable name matches `PATTERN`, a glob such as '*alice*'")
 	since := fs.String("since", "", "events at or after `WHEN`: a time, a date, or a duration ago (24h, 7d)")
@@ -105,7 +107,8 @@ func findingsList(ctx context.Context, env *Env, c *command, args []string) int 
 	if err := checkFormat(*format, "table", "json", "jsonl"); err != nil {
 		return usageErr(env, c, err.Error())
 	}
-	f := store.Filter{Rules: rules, Accounts: accounts, Regions: regions, Outcomes: outcomes, Actor: *actor, Limit: *limit, MinRisk: *minRisk}
+	f := store.Filter{Rules: rules, Accounts: accounts, Regions: regions, Outcomes: outcomes, Services: services, Methods: methods,
+		Actor: *actor, Limit: *limit, MinRisk: *minRisk}
 	if *limit < 0 {
 		return usageErr(env, c, "--limit: must not be negative")
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/trailwatch/trailwatch/internal/duration"
 	"github.com/trailwatch/trailwatch/internal/secret"
 )
 
@@ -41,6 +42,53 @@ type UI struct {
 	Inbound Inbound `yaml:"inbound"`
 	// Proxy trusts a signing-in reverse proxy's headers.
 	Proxy *UIProxy `yaml:"proxy"`
+	// OIDC signs people in with an OpenID Connect provider.
+	OIDC *UIOIDC `yaml:"oidc"`
+	// SessionTTL is how long a browser's sign-in lasts (default 12h).
+	SessionTTL duration.Duration `yaml:"session_ttl"`
+}
+
+// UIOIDC is an OpenID Connect provider people sign in with (authorization
+// code flow with PKCE).
+type UIOIDC struct {
+	// Issuer is the provider's issuer URL.
+	Issuer string `yaml:"issuer"`
+	// ClientID and the client secret (inline, ${ENV} or a file) of this
+	// server's registration at the provider.
+	ClientID         string        `yaml:"client_id"`
+	ClientSecret     secret.Secret `yaml:"client_secret"`
+	ClientSecretFile string        `yaml:"client_secret_file"`
+	// RedirectURL is registered at the provider; default
+	// EXTERNAL_URL/auth/oidc/callback.
+	RedirectURL string `yaml:"redirect_url"`
+	// Scopes; default openid, email, profile (add groups where the
+	// provider needs it for the groups claim).
+	Scopes []string `yaml:"scopes"`
+	// Name is shown on the sign-in button; default the issuer's host.
+	Name string `yaml:"name"`
+	// GroupsClaim names the ID token's claim with the person's groups
+	// (default groups); GroupRoles maps groups to roles; DefaultRole is
+	// the role of someone in none of them (absent: refused).
+	GroupsClaim string            `yaml:"groups_claim"`
+	GroupRoles  map[string]string `yaml:"group_roles"`
+	DefaultRole string            `yaml:"default_role"`
+	// AllowedDomains admits only verified e-mail addresses in these
+	// domains.
+	AllowedDomains []string `yaml:"allowed_domains"`
+}
+
+// OIDCRedirectURL is where the provider sends browsers back.
+func (u UI) OIDCRedirectURL() string {
+	if u.OIDC == nil {
+		return ""
+	}
+	if u.OIDC.RedirectURL != "" {
+		return u.OIDC.RedirectURL
+	}
+	if u.ExternalURL == "" {
+		return ""
+	}
+	return strings.TrimRight(u.ExternalURL, "/") + "/auth/oidc/callback"
 }
 
 // UIProxy is a signing-in reverse proxy (oauth2-proxy and the like): its
@@ -56,6 +104,9 @@ type UIProxy struct {
 	// in none of them (absent: refused).
 	GroupRoles  map[string]string `yaml:"group_roles"`
 	DefaultRole string            `yaml:"default_role"`
+	// SignOutURL is where the proxy signs people out (oauth2-proxy:
+	// /oauth2/sign_out); the dashboard links to it.
+	SignOutURL string `yaml:"signout_url"`
 }
 
 // Headers returns the proxy's header names, defaults filled.
@@ -99,7 +150,9 @@ type UIUser struct {
 }
 
 // AuthConfigured reports whether any authentication is on.
-func (u UI) AuthConfigured() bool { return len(u.Users) > 0 || u.Tokens || u.Proxy != nil }
+func (u UI) AuthConfigured() bool {
+	return len(u.Users) > 0 || u.Tokens || u.Proxy != nil || u.OIDC != nil
+}
 
 // ListenAddr is the address trailwatch ui listens on.
 func (u UI) ListenAddr() string {
@@ -141,7 +194,7 @@ func validateUI(v *validator, u UI) {
 		if err := CheckListen(u.Listen); err != nil {
 			v.add("ui.listen", "%v (or \"off\")", err)
 		} else if !u.AuthConfigured() && !IsLoopback(u.Listen) {
-			v.add("ui.listen", "%s is not a loopback address, and no authentication is configured (ui.users or ui.tokens): anyone reaching it would be admin; listen on 127.0.0.1 or configure authentication", u.Listen)
+			v.add("ui.listen", "%s is not a loopback address, and no authentication is configured: anyone reaching it would be admin; listen on 127.0.0.1 or configure authentication (ui.users, ui.tokens, ui.oidc or ui.proxy)", u.Listen)
 		}
 	}
 	if u.BasePath != "" && !basePath.MatchString(u.BasePath) {
@@ -184,6 +237,12 @@ func validateUI(v *validator, u UI) {
 			v.add("ui.proxy.default_role", "%q is not viewer, responder or admin", p.DefaultRole)
 		}
 	}
+	if o := u.OIDC; o != nil {
+		validateOIDC(v, u, o)
+	}
+	if u.SessionTTL < 0 {
+		v.add("ui.session_ttl", "must be positive")
+	}
 	seen := map[string]int{}
 	for i, usr := range u.Users {
 		p := fmt.Sprintf("ui.users[%d]", i)
@@ -203,6 +262,43 @@ func validateUI(v *validator, u UI) {
 		}
 		if !contains(Roles, usr.Role) {
 			v.add(p+".role", "%q is not viewer, responder or admin%s", usr.Role, didYouMean(usr.Role, Roles))
+		}
+	}
+}
+
+func validateOIDC(v *validator, u UI, o *UIOIDC) {
+	if o.Issuer == "" {
+		v.add("ui.oidc.issuer", "missing: the provider's issuer URL (https://accounts.example.com)")
+	} else if p, err := url.Parse(o.Issuer); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil {
+		v.add("ui.oidc.issuer", "%q is not an http(s) URL", o.Issuer)
+	} else if p.Scheme == "http" && !IsLoopback(net.JoinHostPort(p.Hostname(), "0")) {
+		v.add("ui.oidc.issuer", "%q is not https: tokens would cross the network in clear", o.Issuer)
+	}
+	if o.ClientID == "" {
+		v.add("ui.oidc.client_id", "missing")
+	}
+	if !o.ClientSecret.Empty() && o.ClientSecretFile != "" {
+		v.add("ui.oidc.client_secret", "give client_secret or client_secret_file, not both")
+	}
+	if u.OIDCRedirectURL() == "" {
+		v.add("ui.oidc.redirect_url", "missing: set ui.external_url (the callback is EXTERNAL_URL/auth/oidc/callback) or ui.oidc.redirect_url")
+	} else if p, err := url.Parse(u.OIDCRedirectURL()); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		v.add("ui.oidc.redirect_url", "%q is not an http(s) URL", u.OIDCRedirectURL())
+	}
+	for _, g := range sortedKeys(o.GroupRoles) {
+		if !contains(Roles, o.GroupRoles[g]) {
+			v.add("ui.oidc.group_roles."+g, "%q is not viewer, responder or admin", o.GroupRoles[g])
+		}
+	}
+	if o.DefaultRole != "" && !contains(Roles, o.DefaultRole) {
+		v.add("ui.oidc.default_role", "%q is not viewer, responder or admin", o.DefaultRole)
+	}
+	if len(o.GroupRoles) == 0 && o.DefaultRole == "" {
+		v.add("ui.oidc.group_roles", "missing: map the provider's groups to roles, or give default_role, or nobody can sign in")
+	}
+	for i, d := range o.AllowedDomains {
+		if d == "" || strings.ContainsAny(d, "@/ ") {
+			v.add(fmt.Sprintf("ui.oidc.allowed_domains[%d]", i), "%q is not a domain such as example.com", d)
 		}
 	}
 }

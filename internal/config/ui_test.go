@@ -62,3 +62,51 @@ func TestUI(t *testing.T) {
 	_, err = parseString(t, "ui: {listen: \"127.0.0.1:9090\"}\n")
 	wantProblems(t, err, "ui.listen: 127.0.0.1:9090 is also where admin.listen listens")
 }
+
+func TestUIOIDC(t *testing.T) {
+	c, err := parseString(t, `ui:
+  listen: "0.0.0.0:8443"
+  external_url: https://tw.example.com/trailwatch
+  session_ttl: 8h
+  oidc:
+    issuer: https://idp.example.com/realms/sec
+    client_id: trailwatch
+    client_secret: ${OIDC_SECRET}
+    group_roles: {sec-team: admin, platform: responder}
+    allowed_domains: [example.com]
+`)
+	if err != nil {
+		t.Fatalf("valid ui.oidc: %v", err)
+	}
+	if !c.UI.AuthConfigured() || c.UI.OIDCRedirectURL() != "https://tw.example.com/trailwatch/auth/oidc/callback" || c.UI.SessionTTL.String() != "8h" {
+		t.Errorf("ui = %+v, redirect %q", c.UI, c.UI.OIDCRedirectURL())
+	}
+	_, err = parseString(t, `ui:
+  listen: "0.0.0.0:8443"
+  session_ttl: -1h
+  oidc:
+    issuer: http://idp.example.com
+    client_secret: inline-EXAMPLE
+    client_secret_file: /run/secret
+    group_roles: {sec: root}
+    allowed_domains: ["@example.com"]
+`)
+	wantProblems(t, err,
+		`ui.oidc.issuer: "http://idp.example.com" is not https`,
+		"ui.oidc.client_id: missing",
+		"ui.oidc.client_secret: give client_secret or client_secret_file, not both",
+		"ui.oidc.redirect_url: missing: set ui.external_url",
+		`ui.oidc.group_roles.sec: "root" is not viewer`,
+		`ui.oidc.allowed_domains[0]: "@example.com" is not a domain`,
+		`ui.session_ttl: "-1h": a duration cannot be negative`)
+	if strings.Contains(err.Error(), "inline-EXAMPLE") {
+		t.Error("the client secret is echoed")
+	}
+	_, err = parseString(t, `ui:
+  oidc: {issuer: "http://127.0.0.1:5556/dex", client_id: tw, redirect_url: "http://127.0.0.1:8081/auth/oidc/callback"}
+`)
+	wantProblems(t, err, "ui.oidc.group_roles: missing")
+	if strings.Contains(err.Error(), "not https") {
+		t.Error("a loopback issuer over http is refused")
+	}
+}

@@ -49,6 +49,11 @@ type Filter struct {
 	Accounts []string
 	Regions  []string
 	Outcomes []string
+	// Services keeps findings of rules of these services ("eks", "iam");
+	// Methods findings made by these access methods ("console",
+	// "terraform"; see actor.Method).
+	Services []string
+	Methods  []string
 	// Actor matches the actor's ARN or readable name.
 	Actor string
 	// Controls keeps findings of rules that stand for one of these

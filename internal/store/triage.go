@@ -89,6 +89,8 @@ type Query struct {
 	// Fingerprint keeps the findings of one fingerprint (a finding's
 	// repeats).
 	Fingerprint string
+	// SilencedBy keeps the findings one silence silenced.
+	SilencedBy string
 	// Text keeps findings whose summary, actor (ARN or name), resource
 	// (name or ARN) or event name contains it, case-insensitively.
 	Text string
@@ -309,6 +311,9 @@ type Silences interface {
 	// ExpireSilence ends a silence at at (when it would end later), or
 	// returns ErrNotFound.
 	ExpireSilence(ctx context.Context, id string, at time.Time) (Silence, error)
+	// SilencedCounts returns, per silence id, how many stored findings it
+	// silenced (silences that silenced none are absent).
+	SilencedCounts(ctx context.Context) (map[string]int, error)
 }
 
 // EncodeMatchers and DecodeMatchers keep a silence's matchers in one
@@ -385,6 +390,31 @@ type Tokens interface {
 	UseToken(ctx context.Context, hash string, at time.Time) (Token, error)
 }
 
+// Session is a browser's sign-in, kept by the server so it can expire and
+// be ended (sign-out) whatever the browser does. The store keeps only the
+// hash of the cookie's value.
+type Session struct {
+	// Name and Role are who signed in; Via is how ("user", "oidc",
+	// "token").
+	Name, Role, Via string
+	// CSRF is the token every state-changing request of this session must
+	// carry (X-CSRF-Token or the csrf_token form field).
+	CSRF             string
+	Created, Expires time.Time
+}
+
+// Sessions keeps browser sessions by the hash of their cookie.
+type Sessions interface {
+	// CreateSession stores a session; sessions expired at s.Created are
+	// deleted on the way.
+	CreateSession(ctx context.Context, hash string, s Session) error
+	// Session returns the session with this hash if it has not expired at
+	// at; ErrNotFound otherwise.
+	Session(ctx context.Context, hash string, at time.Time) (Session, error)
+	// EndSession deletes a session (sign-out); an unknown one is no error.
+	EndSession(ctx context.Context, hash string) error
+}
+
 // Full is everything a server over one store needs.
 type Full interface {
 	Store
@@ -392,6 +422,7 @@ type Full interface {
 	Triage
 	Silences
 	Tokens
+	Sessions
 	Feed
 	Retention
 	Audit

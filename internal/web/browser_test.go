@@ -189,7 +189,11 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := New(Options{Store: st, Engine: eng, Outbox: st, Now: func() time.Time { return now },
-		Channels: []Channel{{Name: "oncall", Type: "pagerduty", Routes: "risk ≥ VERY_HIGH"}, {Name: "secops", Type: "slack", Routes: "every finding"}}})
+		Channels: []Channel{{Name: "oncall", Type: "pagerduty", Routes: "risk ≥ VERY_HIGH"}, {Name: "secops", Type: "slack", Routes: "every finding"}},
+		Trails: func() []Trail {
+			return []Trail{{Account: "111122223333", Region: "us-east-1", LastEvent: now.Add(-4 * time.Minute), State: "ok"},
+				{Account: "444455556666", Region: "eu-west-1", LastEvent: now.Add(-7 * time.Hour), State: "silent"}}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +220,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	want := count(func(f finding.Finding) bool { return f.Risk == finding.High })
 	if high != strconv.Itoa(want) || want == 0 {
 		t.Errorf("overview HIGH count %q, want %d", high, want)
+	}
+	if s := run(t, b, chromedp.Text(chromedp.CSS(`tr[data-state="silent"]`))); !strings.Contains(s, "SILENT") {
+		t.Errorf("the silent trail is not flagged in words: %q", s)
 	}
 	b.shot(t, "overview")
 	b.clean(t)

@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,27 @@ type Channel struct {
 	Name, Type string
 	// Routes says which findings it receives ("risk ≥ HIGH; rules EKS-*").
 	Routes string
+	// RefURL links a delivery's reference (incident number, ticket id) to
+	// where the team works it: "{ref}" is replaced by the reference
+	// (path-escaped), e.g. "https://acme.zendesk.com/agent/tickets/{ref}";
+	// "" shows the reference as text.
+	RefURL string
+}
+
+// refLink is the link to a delivery's incident or ticket, or "".
+func (s *Server) refLink(channel, ref string) string {
+	if ref == "" {
+		return ""
+	}
+	for _, c := range s.opts.Channels {
+		if c.Name == channel && c.RefURL != "" {
+			if u, err := url.Parse(c.RefURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+				return ""
+			}
+			return strings.ReplaceAll(c.RefURL, "{ref}", url.PathEscape(ref))
+		}
+	}
+	return ""
 }
 
 // statuses in the order the page shows them.
@@ -27,6 +50,7 @@ type channelsPage struct {
 	Statuses []string
 	Recent   []deliveryRow
 	Status   string
+	Admin    bool // the retry and drop buttons are shown
 }
 
 type channelRow struct {
@@ -39,6 +63,39 @@ type channelRow struct {
 type deliveryRow struct {
 	store.Delivery
 	Summary string
+	// Link is the delivery's incident or ticket where the team works it;
+	// Retry and Drop are the API's actions an admin may take on it ("" when
+	// there is none to take, or the user may not).
+	Link, Retry, Drop string
+}
+
+// deliveryRow is a delivery as the pages list it.
+func (s *Server) deliveryRow(r *http.Request, d store.Delivery, admin bool) deliveryRow {
+	row := deliveryRow{Delivery: d, Summary: d.Finding.Summary, Link: s.refLink(d.Channel, d.Ref)}
+	if admin {
+		act := s.base + s.opts.APIPath + "/outbox/" + strconv.FormatInt(d.ID, 10) + "/"
+		if d.Status == store.Dead || d.Status == store.Dropped {
+			row.Retry = act + "retry"
+		}
+		if d.Status == store.Dead || d.Status == store.Pending {
+			row.Drop = act + "drop"
+		}
+	}
+	return row
+}
+
+// mayAdmin says whether the signed-in user may work the outbox: an admin
+// (everyone on a server that asks nobody to sign in), and only where the
+// API takes the change.
+func (s *Server) mayAdmin(r *http.Request) bool {
+	if s.opts.APIPath == "" {
+		return false
+	}
+	if s.opts.Who == nil {
+		return true
+	}
+	_, role, ok := s.opts.Who(r)
+	return ok && store.RoleAtLeast(role, store.RoleAdmin)
 }
 
 func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
@@ -68,9 +125,11 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
 		s.storeErr(w, r, err)
 		return
 	}
+	admin := s.mayAdmin(r)
 	for _, d := range recent {
-		p.Recent = append(p.Recent, deliveryRow{Delivery: d, Summary: d.Finding.Summary})
+		p.Recent = append(p.Recent, s.deliveryRow(r, d, admin))
 	}
+	p.Admin = admin
 	s.render(w, r, http.StatusOK, "channels", p)
 }
 

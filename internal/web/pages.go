@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +43,14 @@ func (s *Server) funcs() template.FuncMap {
 			return "no"
 		},
 		"plural": plural,
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				k, _ := kv[i].(string)
+				m[k] = kv[i+1]
+			}
+			return m
+		},
 		"pct": func(n, total int) int {
 			if total == 0 {
 				return 0
@@ -72,162 +79,6 @@ func shortID(id string) string {
 	return id
 }
 
-// feedQuery is the feed's filter, read from and written to the URL so a
-// view can be shared or bookmarked.
-type feedQuery struct {
-	Risk    string // minimum risk
-	Rule    string
-	Account string
-	Region  string
-	Actor   string
-	Outcome string
-	Since   string // a duration ago (24h, 7d) or a date
-	Limit   int
-}
-
-var feedParams = []string{"risk", "rule", "account", "region", "actor", "outcome", "since", "limit"}
-
-// parseFeed reads a feed query; an unknown parameter or a bad value is an
-// error naming it.
-func parseFeed(q url.Values, now time.Time) (feedQuery, store.Filter, error) {
-	var fq feedQuery
-	var f store.Filter
-	for k := range q {
-		if !slices.Contains(feedParams, k) {
-			return fq, f, fmt.Errorf("unknown filter %s (filters: %s)", printable.Quote(k), strings.Join(feedParams, ", "))
-		}
-		if len(q[k]) > 1 {
-			return fq, f, fmt.Errorf("filter %s given %d times", k, len(q[k]))
-		}
-	}
-	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
-	fq.Risk, fq.Rule, fq.Account, fq.Region = get("risk"), get("rule"), get("account"), get("region")
-	fq.Actor, fq.Outcome, fq.Since = get("actor"), get("outcome"), get("since")
-	if fq.Risk != "" {
-		r, err := finding.ParseRisk(fq.Risk)
-		if err != nil {
-			return fq, f, fmt.Errorf("risk: %v", err)
-		}
-		fq.Risk, f.MinRisk = r.String(), r
-	}
-	if fq.Rule != "" {
-		f.Rules = []string{fq.Rule}
-	}
-	if fq.Account != "" {
-		f.Accounts = []string{fq.Account}
-	}
-	if fq.Region != "" {
-		f.Regions = []string{fq.Region}
-	}
-	f.Actor = fq.Actor
-	if fq.Outcome != "" {
-		if !slices.Contains(outcomes, fq.Outcome) {
-			return fq, f, fmt.Errorf("outcome %s is not one of %s", printable.Quote(fq.Outcome), strings.Join(outcomes, ", "))
-		}
-		f.Outcomes = []string{fq.Outcome}
-	}
-	if fq.Since != "" {
-		t, err := when(fq.Since, now)
-		if err != nil {
-			return fq, f, fmt.Errorf("since: %v", err)
-		}
-		f.Since = t
-	}
-	fq.Limit = 100
-	if v := get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fq, f, fmt.Errorf("limit %s is not a number from 1 to 1000", printable.Quote(v))
-		}
-		fq.Limit = n
-	}
-	f.Limit = fq.Limit + 1 // one more says whether there are more
-	return fq, f, nil
-}
-
-// when reads a duration ago, a date or an RFC 3339 time.
-func when(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if d, err := duration.Parse(s); err == nil {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%s is not a time (a duration ago such as 24h or 7d, or a date such as 2026-11-20)", printable.Quote(s))
-}
-
-// URL returns the feed's link for this query with one filter changed
-// ("" removes it).
-func (q feedQuery) with(key, value string) url.Values {
-	v := url.Values{}
-	set := func(k, x string) {
-		if x != "" {
-			v.Set(k, x)
-		}
-	}
-	set("risk", q.Risk)
-	set("rule", q.Rule)
-	set("account", q.Account)
-	set("region", q.Region)
-	set("actor", q.Actor)
-	set("outcome", q.Outcome)
-	set("since", q.Since)
-	if q.Limit != 100 && q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if value == "" {
-		v.Del(key)
-	} else {
-		v.Set(key, value)
-	}
-	return v
-}
-
-type feedPage struct {
-	Query    feedQuery
-	Error    string
-	Findings []finding.Finding
-	More     bool
-	Risks    []finding.Risk
-	Outcomes []string
-	// Active lists the filters in use, each with the link that drops it.
-	Active []activeFilter
-}
-
-type activeFilter struct {
-	Name, Value, Drop string
-}
-
-func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
-	page := feedPage{Risks: risks, Outcomes: outcomes}
-	fq, f, err := parseFeed(r.URL.Query(), s.opts.Now())
-	page.Query = fq
-	if err != nil {
-		page.Error = err.Error()
-		s.render(w, r, http.StatusBadRequest, "feed", page)
-		return
-	}
-	list, err := s.opts.Store.Findings(r.Context(), f)
-	if err != nil {
-		s.storeErr(w, r, err)
-		return
-	}
-	if len(list) > fq.Limit {
-		list, page.More = list[:fq.Limit], true
-	}
-	page.Findings = list
-	for _, a := range []struct{ k, v string }{{"risk", fq.Risk}, {"rule", fq.Rule}, {"account", fq.Account}, {"region", fq.Region},
-		{"actor", fq.Actor}, {"outcome", fq.Outcome}, {"since", fq.Since}} {
-		if a.v != "" {
-			page.Active = append(page.Active, activeFilter{a.k, a.v, s.base + "/findings?" + fq.with(a.k, "").Encode()})
-		}
-	}
-	s.render(w, r, http.StatusOK, "feed", page)
-}
-
 type detailPage struct {
 	F       finding.Finding
 	Changes []change
@@ -240,9 +91,33 @@ type detailPage struct {
 	Status     string
 	SilencedBy string
 	History    []store.Change
-	Deliveries []store.Delivery
+	Deliveries []deliveryRow
 	CanTriage  bool
 	Action     string
+	// Admin shows the deliveries' retry buttons; API is the API's prefix
+	// under the base path (for silence similar); Silence pre-fills it.
+	Admin   bool
+	API     string
+	Silence silenceForm
+	// Repeats are the other findings of its fingerprint (the newest
+	// maxRepeats), RepeatCount how many there are in all (at most
+	// maxRepeats+1 counted), First and Last when the fingerprint was first
+	// and last seen.
+	Repeats     []store.Triaged
+	RepeatCount int
+	RepeatsMore bool
+	First, Last time.Time
+}
+
+// maxRepeats bounds the repeats a finding's page lists.
+const maxRepeats = 20
+
+// silenceForm is "silence similar" pre-filled from a finding: its rule,
+// account, region, actor, resource and service, at most its risk, for a
+// day.
+type silenceForm struct {
+	Rule, Account, Region, Actor, Resource, Service, MaxRisk, Duration string
+	Risks                                                              []finding.Risk
 }
 
 type change struct {
@@ -272,14 +147,63 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Triaged, p.Status, p.SilencedBy = true, t.Status, t.SilencedBy
+		if f.Fingerprint != "" {
+			reps, err := tr.Page(r.Context(), store.Query{Fingerprint: f.Fingerprint, Filter: store.Filter{Limit: maxRepeats + 2}})
+			if err != nil {
+				s.storeErr(w, r, err)
+				return
+			}
+			p.First, p.Last = f.EventTime, f.EventTime
+			for _, x := range reps {
+				if x.EventTime.Before(p.First) {
+					p.First = x.EventTime
+				}
+				if x.EventTime.After(p.Last) {
+					p.Last = x.EventTime
+				}
+				if x.ID != id {
+					p.Repeats = append(p.Repeats, x)
+				}
+			}
+			if len(p.Repeats) > maxRepeats {
+				p.Repeats, p.RepeatsMore = p.Repeats[:maxRepeats], true
+			}
+			if p.RepeatsMore {
+				// The oldest is further back than the page read.
+				oldest, err := tr.Page(r.Context(), store.Query{Fingerprint: f.Fingerprint, Oldest: true, Filter: store.Filter{Limit: 1}})
+				if err != nil {
+					s.storeErr(w, r, err)
+					return
+				}
+				if len(oldest) == 1 {
+					p.First = oldest[0].EventTime
+				}
+			}
+		}
 		p.CanTriage = s.mayTriage(r)
 		p.Action = s.base + s.opts.APIPath + "/findings/" + url.PathEscape(id) + "/"
+		p.API = s.base + s.opts.APIPath
+		act := f.Actor.ARN
+		if act == "" {
+			act = f.Actor.Name
+		}
+		res := f.Resource.ARN
+		if res == "" {
+			res = f.Resource.Name
+		}
+		p.Silence = silenceForm{Rule: f.RuleID, Account: f.AccountID, Region: f.Region, Actor: act, Resource: res, Service: f.Service,
+			MaxRisk: f.Risk.String(), Duration: "24h", Risks: risks}
 	}
 	if s.opts.Outbox != nil {
 		var err error
-		if p.Deliveries, err = s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Findings: []string{id}}); err != nil {
+		ds, err := s.opts.Outbox.Deliveries(r.Context(), store.OutboxFilter{Findings: []string{id}})
+		if err != nil {
 			s.storeErr(w, r, err)
 			return
+		}
+		p.Admin = s.mayAdmin(r)
+		for _, d := range ds {
+			p.Deliveries = append(p.Deliveries, s.deliveryRow(r, d, p.Admin))
 		}
 	}
 	if len(f.Raw) > 0 {
@@ -363,12 +287,28 @@ type overviewPage struct {
 	FeedSince string
 	// Channels is each channel's health, when the outbox is known.
 	Channels []channelRow
+	// Trails are the monitored accounts and regions, silent ones first
+	// (TrailsKnown: this server knows them); Silent counts those silent.
+	Trails      []trailRow
+	TrailsKnown bool
+	Silent      int
+}
+
+type trailRow struct {
+	Trail
+	Ago  string // how long since the last event
+	Feed string // the account and region's findings
 }
 
 type riskCount struct {
 	Risk  finding.Risk
 	Count int
 	Link  string
+	// Open counts those still open (Triaged: the store keeps statuses);
+	// OpenLink is the feed of the open ones.
+	Open     int
+	Triaged  bool
+	OpenLink string
 }
 
 type topList struct {
@@ -412,8 +352,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	counts := map[finding.Risk]int{}
 	rules, actors, accounts, methods := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	var points []point
-	truncated, err := s.each(r, f, func(f finding.Finding) {
+	open := map[finding.Risk]int{}
+	_, triaged := s.opts.Store.(store.Triage)
+	truncated, err := s.each(r, f, func(f finding.Finding, status string) {
 		counts[f.Risk]++
+		if status == store.StatusOpen {
+			open[f.Risk]++
+		}
 		rules[f.RuleID]++
 		actors[actorName(f)]++
 		accounts[f.AccountID]++
@@ -431,13 +376,19 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := len(risks) - 1; i >= 0; i-- {
 		rk := risks[i]
-		p.ByRisk = append(p.ByRisk, riskCount{rk, counts[rk], feedLink("risk", rk.String())})
+		rc := riskCount{Risk: rk, Count: counts[rk], Link: feedLink("risk", rk.String())}
+		if triaged {
+			rc.Open, rc.Triaged = open[rk], true
+			v := feedQuery{Since: since, Limit: 100, Status: store.StatusOpen}.with("risk", rk.String())
+			rc.OpenLink = s.base + "/findings?" + v.Encode()
+		}
+		p.ByRisk = append(p.ByRisk, rc)
 	}
 	p.Top = []topList{
 		top("Rules", rules, func(k string) string { return feedLink("rule", k) }),
 		top("Actors", actors, func(k string) string { return feedLink("actor", k) }),
 		top("Accounts", accounts, func(k string) string { return feedLink("account", k) }),
-		top("Access methods", methods, func(string) string { return "" }),
+		top("Access methods", methods, func(k string) string { return feedLink("method", k) }),
 	}
 	p.Chart = riskChart(points, now, win)
 	if s.opts.Outbox != nil {
@@ -445,6 +396,29 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 			s.storeErr(w, r, err)
 			return
 		}
+	}
+	if s.opts.Trails != nil {
+		p.TrailsKnown = true
+		for _, t := range s.opts.Trails() {
+			row := trailRow{Trail: t, Feed: s.base + "/findings?" + url.Values{"account": {t.Account}, "region": {t.Region}}.Encode()}
+			if !t.LastEvent.IsZero() {
+				row.Ago = untilWords(t.LastEvent, now)
+			}
+			if t.State == "silent" {
+				p.Silent++
+			}
+			p.Trails = append(p.Trails, row)
+		}
+		sort.SliceStable(p.Trails, func(i, j int) bool {
+			a, b := p.Trails[i], p.Trails[j]
+			if (a.State == "silent") != (b.State == "silent") {
+				return a.State == "silent"
+			}
+			if a.Account != b.Account {
+				return a.Account < b.Account
+			}
+			return a.Region < b.Region
+		})
 	}
 	s.render(w, r, http.StatusOK, "overview", p)
 }
@@ -503,7 +477,7 @@ var errEnough = errors.New("enough findings")
 // MaxScan of them (truncated says whether there were more). A store that
 // keeps triage state streams them, so memory does not grow with MaxScan;
 // another one lists them.
-func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding)) (truncated bool, err error) {
+func (s *Server) each(r *http.Request, f store.Filter, fn func(f finding.Finding, status string)) (truncated bool, err error) {
 	if tr, ok := s.opts.Store.(store.Triage); ok {
 		n := 0
 		err := tr.Each(r.Context(), store.Query{Filter: f}, func(t store.Triaged) error {
@@ -512,7 +486,7 @@ func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding))
 				return errEnough
 			}
 			n++
-			fn(t.Finding)
+			fn(t.Finding, t.Status)
 			return nil
 		})
 		if errors.Is(err, errEnough) {
@@ -529,7 +503,7 @@ func (s *Server) each(r *http.Request, f store.Filter, fn func(finding.Finding))
 		list, truncated = list[:s.opts.MaxScan], true
 	}
 	for _, x := range list {
-		fn(x)
+		fn(x, "")
 	}
 	return truncated, nil
 }

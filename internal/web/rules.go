@@ -30,7 +30,7 @@ type ruleRow struct {
 // week counts findings per rule over the last 7 days (the newest MaxScan).
 func (s *Server) week(r *http.Request) (map[string]int, bool, error) {
 	n := map[string]int{}
-	truncated, err := s.each(r, store.Filter{Since: s.opts.Now().Add(-7 * 24 * time.Hour)}, func(f finding.Finding) { n[f.RuleID]++ })
+	truncated, err := s.each(r, store.Filter{Since: s.opts.Now().Add(-7 * 24 * time.Hour)}, func(f finding.Finding, _ string) { n[f.RuleID]++ })
 	return n, truncated, err
 }
 

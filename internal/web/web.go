@@ -52,6 +52,10 @@ type Options struct {
 	// everything). The pages show a responder's triage buttons; the API
 	// enforces the roles anyway.
 	Who func(*http.Request) (name, role string, ok bool)
+	// Account says who is signed in for the page's header (name, role, the
+	// session's CSRF token the page's scripts send, where to sign out);
+	// nil or not ok shows nobody.
+	Account func(*http.Request) (Account, bool)
 	// APIPath is where the pages send triage actions (the API's prefix,
 	// "/api/v1", under BasePath).
 	APIPath string
@@ -64,6 +68,9 @@ type Options struct {
 	// Logger receives server-side errors (never request bodies); nil
 	// discards them.
 	Logger *slog.Logger
+	// Trails, when set, reports each monitored account and region with
+	// its last event (trailwatch run's heartbeat), for the overview.
+	Trails func() []Trail
 	// MaxScan bounds how many findings the overview reads to count
 	// (newest first); 0 means 20,000. The page says when it was reached.
 	MaxScan int
@@ -96,7 +103,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: base path %q must start with /", o.BasePath)
 	}
 	s := &Server{opts: o, base: base, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "error"} {
+	for _, page := range []string{"overview", "feed", "detail", "rules", "rule", "channels", "silences", "error", "signin"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -118,20 +125,18 @@ func New(o Options) (*Server, error) {
 	if o.Outbox != nil {
 		s.mux.HandleFunc("GET /channels", s.channels)
 	}
+	if _, ok := o.Store.(store.Silences); ok {
+		s.mux.HandleFunc("GET /silences", s.silences)
+	}
 	return s, nil
 }
 
 // ServeHTTP serves the dashboard with its security headers; requests
 // outside BasePath are not found.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", CSP)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	setHeaders(w)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
+		w.Header().Set("Allow", "GET, HEAD")
 		s.fail(w, r, http.StatusMethodNotAllowed, "this page only reads: use GET")
 		return
 	}
@@ -158,6 +163,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+func setHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
 // staticFiles serves the embedded assets with a long cache life; they
 // change only with the binary.
 func staticFiles(fsys fs.FS) http.Handler {
@@ -175,7 +189,13 @@ func staticFiles(fsys fs.FS) http.Handler {
 // render writes a page; a template error becomes a logged 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	var b strings.Builder
-	if err := s.pages[page].Execute(&b, pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil}); err != nil {
+	pd := pageData{Base: s.base, Page: page, Data: data, Rules: s.opts.Engine != nil, Channels: s.opts.Outbox != nil, Silences: s.silencesOn()}
+	if s.opts.Account != nil && page != "signin" {
+		if a, ok := s.opts.Account(r); ok {
+			pd.Account = &a
+		}
+	}
+	if err := s.pages[page].Execute(&b, pd); err != nil {
 		s.opts.Logger.Error("rendering a dashboard page", "page", page, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
@@ -203,12 +223,63 @@ func (s *Server) storeErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// Account is who is signed in, as the header shows them.
+type Account struct {
+	Name, Role string
+	// CSRF is the session's token: the page's scripts send it with every
+	// change (X-CSRF-Token), the sign-out form in csrf_token.
+	CSRF string
+	// SignOut is where signing out goes: a URL to post to when CSRF is
+	// set, else a link (a signing-in proxy's); "" shows no sign-out.
+	SignOut string
+}
+
+// SignIn is what the sign-in page shows (the API's authentication renders
+// it through SignInPage).
+type SignIn struct {
+	Status int
+	// Password shows the user name and password form, posting to Action
+	// with CSRF and Next.
+	Password           bool
+	Action, CSRF, Next string
+	// OIDC names the provider of the "Sign in with" link to OIDCURL.
+	OIDC, OIDCURL string
+	Error         string
+}
+
+// SignInPage renders the sign-in page.
+func (s *Server) SignInPage(w http.ResponseWriter, r *http.Request, v SignIn) {
+	setHeaders(w)
+	if v.Status == 0 {
+		v.Status = http.StatusOK
+	}
+	s.render(w, r, v.Status, "signin", v)
+}
+
 type pageData struct {
+	Account  *Account
 	Base     string
 	Page     string
 	Data     any
 	Rules    bool // the rules pages are served
 	Channels bool // the channels page is served
+	Silences bool // the silences page is served
+}
+
+// silencesOn says whether the store keeps silences (the silences page).
+func (s *Server) silencesOn() bool {
+	_, ok := s.opts.Store.(store.Silences)
+	return ok
+}
+
+// Trail is one account and region the heartbeat watches.
+type Trail struct {
+	Account, Region string
+	// LastEvent is when its last event arrived; zero when none has.
+	LastEvent time.Time
+	// State is ok, silent (longer than allowed) or waiting (nothing yet,
+	// within the allowed silence of the start).
+	State string
 }
 
 type errorPage struct {

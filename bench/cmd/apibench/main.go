@@ -1,7 +1,10 @@
 // Command apibench seeds a store with many findings (a realistic spread
 // over rules, accounts, actors and 90 days) and measures the HTTP API's
 // common queries through its handler: p50, p95 and p99 of each, and the
-// time and peak Go heap of a CSV export of every finding.
+// time and peak Go heap of a CSV export of every finding. The dashboard's
+// pages are measured the same way, served behind the API as trailwatch ui
+// serves them: the feed's first page (the budget: under 200 ms server
+// time), a filtered feed page and a finding's page.
 //
 //	go run ./bench/cmd/apibench -n 1000000                       # SQLite in a temporary folder
 //	go run ./bench/cmd/apibench -n 1000000 -dsn "$TRAILWATCH_POSTGRES_DSN"
@@ -31,6 +34,7 @@ import (
 	"github.com/trailwatch/trailwatch/internal/store"
 	"github.com/trailwatch/trailwatch/internal/store/postgres"
 	"github.com/trailwatch/trailwatch/internal/store/sqlite"
+	"github.com/trailwatch/trailwatch/internal/web"
 )
 
 func main() {
@@ -75,7 +79,11 @@ func main() {
 		}
 		fmt.Printf("seeded %d findings in %s (%.0f/s)\n", *n, time.Since(t0).Round(time.Second), float64(*n)/time.Since(t0).Seconds())
 	}
-	h, err := api.New(api.Config{Store: st})
+	pages, err := web.New(web.Options{Store: st, Outbox: st, APIPath: api.Prefix, Who: api.Who, Now: func() time.Time { return end }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, err := api.New(api.Config{Store: st, Pages: pages})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -102,20 +110,27 @@ func main() {
 		{"7-day window", "/api/v1/findings?since=" + url.QueryEscape(since)},
 		{"text search", "/api/v1/findings?q=" + url.QueryEscape("deploy-bot-42")},
 		{"detail view", "/api/v1/findings/" + page[0].ID},
+		{"page: feed, first page", "/findings"},
+		{"page: feed, risk >= HIGH", "/findings?risk=HIGH"},
+		{"page: feed, rule + open", "/findings?rule=RULE-017&status=open"},
+		{"page: a finding", "/findings/" + page[0].ID},
 	}
-	fmt.Printf("\n%-24s %9s %9s %9s\n", "query", "p50 ms", "p95 ms", "p99 ms")
+	fmt.Printf("\n%-26s %9s %9s %9s %9s\n", "query", "p50 ms", "p95 ms", "p99 ms", "bytes")
 	for _, q := range queries {
 		var ds []time.Duration
+		var size int64
 		for i := 0; i < *reps; i++ {
 			t := time.Now()
-			if code, _ := get(q.path); code != 200 {
+			code, n := get(q.path)
+			if code != 200 {
 				log.Fatalf("%s: %d", q.path, code)
 			}
 			ds = append(ds, time.Since(t))
+			size = n
 		}
 		slices.Sort(ds)
 		p := func(f float64) float64 { return float64(ds[int(f*float64(len(ds)-1))].Microseconds()) / 1000 }
-		fmt.Printf("%-24s %9.1f %9.1f %9.1f\n", q.name, p(0.5), p(0.95), p(0.99))
+		fmt.Printf("%-26s %9.1f %9.1f %9.1f %9d\n", q.name, p(0.5), p(0.95), p(0.99), size)
 	}
 	// The export: time, and the peak heap sampled while it runs.
 	runtime.GC()

@@ -144,6 +144,21 @@ var migrations = []string{
 	// As the SQLite store's triage migration: statuses, their history,
 	// silences, API tokens, resolved alerts, the API's indexes.
 	triageMigration,
+	// Browser sessions (store.Sessions): the hash of the cookie, who, the
+	// CSRF token, expiry.
+	`CREATE TABLE sessions (
+		hash       text COLLATE "C" PRIMARY KEY,
+		name       text NOT NULL,
+		role       text NOT NULL,
+		via        text NOT NULL,
+		csrf       text NOT NULL,
+		created_at bigint NOT NULL,
+		expires_at bigint NOT NULL
+	);
+	CREATE INDEX sessions_expiry ON sessions(expires_at);`,
+	// How many findings each silence caught (the dashboard's silences
+	// page): only silenced findings are indexed.
+	`CREATE INDEX findings_silenced ON findings(silenced_by) WHERE silenced_by IS NOT NULL;`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
@@ -402,6 +417,8 @@ func filterSQL(f store.Filter, a *args) ([]string, error) {
 	in("account_id", f.Accounts, false)
 	in("region", f.Regions, false)
 	in("outcome", f.Outcomes, false)
+	in("(data::jsonb->>'service')", f.Services, false)
+	in("(data::jsonb->>'access_method')", f.Methods, false)
 	if f.Actor != "" {
 		p := a.add(globRegexp(f.Actor))
 		where = append(where, "(actor_arn ~ "+p+" OR actor_name ~ "+p+")")

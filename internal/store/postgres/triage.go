@@ -146,6 +146,9 @@ func query(q store.Query) (string, args, error) {
 	if q.Fingerprint != "" {
 		where = append(where, "fingerprint = "+a.add(q.Fingerprint))
 	}
+	if q.SilencedBy != "" {
+		where = append(where, "silenced_by = "+a.add(q.SilencedBy))
+	}
 	if q.Text != "" {
 		p := a.add(store.TextPattern(q.Text))
 		fields := `(lower(actor_name) LIKE ` + p + ` OR lower(actor_arn) LIKE ` + p + ` OR lower(event_name) LIKE ` + p + `
@@ -599,4 +602,63 @@ func (s *Store) UseToken(ctx context.Context, hash string, at time.Time) (store.
 		return t, fmt.Errorf("token: %w", s.mapErr(err))
 	}
 	return t, nil
+}
+
+// CreateSession stores a browser session, deleting expired ones.
+func (s *Store) CreateSession(ctx context.Context, hash string, ss store.Session) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, ss.Created.UnixMilli()); err != nil {
+		return fmt.Errorf("create session: %w", s.mapErr(err))
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (hash, name, role, via, csrf, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		hash, ss.Name, ss.Role, ss.Via, ss.CSRF, ss.Created.UnixMilli(), ss.Expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("create session: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// Session returns an unexpired session by the hash of its cookie.
+func (s *Store) Session(ctx context.Context, hash string, at time.Time) (store.Session, error) {
+	var ss store.Session
+	var created, expires int64
+	err := s.pool.QueryRow(ctx, `SELECT name, role, via, csrf, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2`, hash, at.UnixMilli()).
+		Scan(&ss.Name, &ss.Role, &ss.Via, &ss.CSRF, &created, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ss, fmt.Errorf("session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return ss, fmt.Errorf("session: %w", s.mapErr(err))
+	}
+	ss.Created, ss.Expires = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
+	return ss, nil
+}
+
+// EndSession deletes a session.
+func (s *Store) EndSession(ctx context.Context, hash string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE hash = $1`, hash); err != nil {
+		return fmt.Errorf("end session: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// SilencedCounts counts the findings each silence silenced.
+func (s *Store) SilencedCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
+	if err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+		}
+		out[id] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", s.mapErr(err))
+	}
+	return out, nil
 }

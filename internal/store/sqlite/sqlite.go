@@ -137,6 +137,21 @@ var migrations = []string{
 	// tokens (their hash only); when a fingerprint's alert was ended by a
 	// resolution; the indexes the API's filters use.
 	triageMigration,
+	// Browser sessions (store.Sessions): the hash of the cookie, who, the
+	// CSRF token, expiry.
+	`CREATE TABLE sessions (
+		hash       TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		via        TEXT NOT NULL,
+		csrf       TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_expiry ON sessions(expires_at);`,
+	// How many findings each silence caught (the dashboard's silences
+	// page): only silenced findings are indexed.
+	`CREATE INDEX findings_silenced ON findings(silenced_by) WHERE silenced_by IS NOT NULL;`,
 }
 
 // Option changes how Open opens a database.
@@ -678,6 +693,8 @@ func filterSQL(f store.Filter) ([]string, []any, error) {
 	in("account_id", f.Accounts, false)
 	in("region", f.Regions, false)
 	in("outcome", f.Outcomes, false)
+	in("json_extract(data, '$.service')", f.Services, false)
+	in("json_extract(data, '$.access_method')", f.Methods, false)
 	if f.Actor != "" {
 		where = append(where, "(actor_arn GLOB ? OR actor_name GLOB ?)")
 		args = append(args, f.Actor, f.Actor)

@@ -170,6 +170,10 @@ func (s *Store) query(q store.Query) (string, []any, error) {
 		where = append(where, "fingerprint = ?")
 		args = append(args, q.Fingerprint)
 	}
+	if q.SilencedBy != "" {
+		where = append(where, "silenced_by = ?")
+		args = append(args, q.SilencedBy)
+	}
 	if q.Text != "" {
 		p := store.TextPattern(q.Text)
 		if store.TextPrefilter(q.Text) {
@@ -628,4 +632,63 @@ func (s *Store) UseToken(ctx context.Context, hash string, at time.Time) (store.
 		return t, fmt.Errorf("token: %w", mapErr(err))
 	}
 	return t, nil
+}
+
+// CreateSession stores a browser session, deleting expired ones.
+func (s *Store) CreateSession(ctx context.Context, hash string, ss store.Session) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, ss.Created.UnixMilli()); err != nil {
+		return fmt.Errorf("create session: %w", mapErr(err))
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (hash, name, role, via, csrf, created_at, expires_at) VALUES (?,?,?,?,?,?,?)`,
+		hash, ss.Name, ss.Role, ss.Via, ss.CSRF, ss.Created.UnixMilli(), ss.Expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("create session: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Session returns an unexpired session by the hash of its cookie.
+func (s *Store) Session(ctx context.Context, hash string, at time.Time) (store.Session, error) {
+	var ss store.Session
+	var created, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT name, role, via, csrf, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`, hash, at.UnixMilli()).
+		Scan(&ss.Name, &ss.Role, &ss.Via, &ss.CSRF, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ss, fmt.Errorf("session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return ss, fmt.Errorf("session: %w", mapErr(err))
+	}
+	ss.Created, ss.Expires = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
+	return ss, nil
+}
+
+// EndSession deletes a session.
+func (s *Store) EndSession(ctx context.Context, hash string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, hash); err != nil {
+		return fmt.Errorf("end session: %w", mapErr(err))
+	}
+	return nil
+}
+
+// SilencedCounts counts the findings each silence silenced.
+func (s *Store) SilencedCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
+	if err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
+		}
+		out[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
+	}
+	return out, nil
 }

@@ -112,6 +112,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		c := Sample(3, "EKS-CLUSTER-DELETE", finding.Extreme)
 		c.ReferenceIDs, c.CIS = []string{"RTM-009"}, []string{"CIS v1.4 4.13", "CIS v6 5.3"}
 		c.AccountID, c.Actor.ARN, c.Actor.Name = "444455556666", "arn:aws:sts::444455556666:assumed-role/ops/bob", "ops/bob"
+		c.Service, c.AccessMethod = "iam", "terraform"
+		b.AccessMethod = "console"
 		if _, err := s.Save(ctx, []finding.Finding{a, b, c}); err != nil {
 			t.Fatal(err)
 		}
@@ -135,6 +137,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			"account":     {store.Filter{Accounts: []string{"444455556666"}}, []string{"EKS-CLUSTER-DELETE"}},
 			"region":      {store.Filter{Regions: []string{"us-east-1"}}, []string{"EKS-TAGS"}},
 			"outcome":     {store.Filter{Outcomes: []string{"denied"}}, []string{"EKS-TAGS"}},
+			"service":     {store.Filter{Services: []string{"iam"}}, []string{"EKS-CLUSTER-DELETE"}},
+			"services":    {store.Filter{Services: []string{"eks", "s3"}}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
+			"method":      {store.Filter{Methods: []string{"console", "terraform"}}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},
+			"method+svc":  {store.Filter{Methods: []string{"terraform"}, Services: []string{"eks"}}, nil},
 			"actor arn":   {store.Filter{Actor: "*assumed-role/ops/*"}, []string{"EKS-CLUSTER-DELETE"}},
 			"actor name":  {store.Filter{Actor: "alice"}, []string{"EKS-ACCESS-POLICY", "EKS-TAGS"}},
 			"since":       {store.Filter{Since: a.EventTime.Add(time.Second)}, []string{"EKS-TAGS", "EKS-CLUSTER-DELETE"}},

@@ -492,6 +492,16 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if _, err := s.ExpireSilence(ctx, "s-nope", clock.Now()); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("expire unknown: %v", err)
 		}
+		counts, err := s.SilencedCounts(ctx)
+		noErr(t, err)
+		if len(counts) != 2 || counts[sl.ID] != 1 || counts[sl2.ID] != 1 {
+			t.Errorf("silenced counts = %v; want 1 each for %s and %s", counts, sl.ID, sl2.ID)
+		}
+		caught, err := s.Page(ctx, store.Query{SilencedBy: sl.ID})
+		noErr(t, err)
+		if len(caught) != 1 || caught[0].ID != quiet.ID {
+			t.Errorf("findings silenced by %s: %d", sl.ID, len(caught))
+		}
 		list, err := s.Silences(ctx)
 		noErr(t, err)
 		if len(list) != 2 || list[0].ID != sl2.ID || list[1].Matchers.Actor != "*alice" || list[1].Matchers.MaxRisk != finding.High {
@@ -527,5 +537,33 @@ func RunTriage(t *testing.T, open func(t *testing.T, now func() time.Time) store
 		if len(list) != 2 || list[0].ID != "t-2" || list[0].Revoked.IsZero() || list[1].LastUsed.IsZero() {
 			t.Errorf("tokens = %+v", list)
 		}
+	})
+
+	t.Run("Sessions", func(t *testing.T) {
+		s := open(t, NewClock(t0).Now)
+		a := store.Session{Name: "alice", Role: store.RoleResponder, Via: "oidc", CSRF: "csrf-EXAMPLE", Created: t0, Expires: t0.Add(time.Hour)}
+		noErr(t, s.CreateSession(ctx, "sess-a", a))
+		got, err := s.Session(ctx, "sess-a", t0.Add(time.Minute))
+		noErr(t, err)
+		if got.Name != "alice" || got.Role != store.RoleResponder || got.Via != "oidc" || got.CSRF != "csrf-EXAMPLE" ||
+			!got.Created.Equal(t0) || !got.Expires.Equal(t0.Add(time.Hour)) {
+			t.Errorf("session = %+v", got)
+		}
+		if _, err := s.Session(ctx, "sess-a", t0.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("expired session: %v", err)
+		}
+		if _, err := s.Session(ctx, "nope", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown session: %v", err)
+		}
+		// A new session deletes the expired ones.
+		noErr(t, s.CreateSession(ctx, "sess-b", store.Session{Name: "bob", Role: store.RoleViewer, Via: "user", CSRF: "c2", Created: t0.Add(2 * time.Hour), Expires: t0.Add(3 * time.Hour)}))
+		if _, err := s.Session(ctx, "sess-a", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a session expired when another was created is still there: %v", err)
+		}
+		noErr(t, s.EndSession(ctx, "sess-b"))
+		if _, err := s.Session(ctx, "sess-b", t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ended session: %v", err)
+		}
+		noErr(t, s.EndSession(ctx, "sess-b"))
 	})
 }
