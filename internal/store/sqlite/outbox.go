@@ -49,13 +49,14 @@ const (
 	qSettleDead  = `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`
 	qRequeue     = `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?, lease_until = NULL, updated_at = ?
 			WHERE id = ? AND status IN ('dead', 'dropped')`
-	qDrop          = `UPDATE outbox SET status = 'dropped', next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN ('pending', 'dead', 'sending')`
-	qSetCheckpoint = `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
+	qDrop           = `UPDATE outbox SET status = 'dropped', next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN ('pending', 'dead', 'sending')`
+	qActiveSilences = `SELECT ` + silenceColumns + ` FROM silences WHERE end_at > ? AND start_at <= ? ORDER BY created_at, id`
+	qSetCheckpoint  = `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
 )
 
 var writerQueries = []string{qSavepoint, qRelease, qRollbackTo, qInsertFinding, qCorrectFinding, qRouteFinding, qAlert, qAlertRepeats, qOweUpdate, qOwe, qEscalateAlert, qOpenAlert,
-	qClaim, qLease, qSettleDone, qSettleRef, qSettleRetry, qSettleDead, qRequeue, qDrop, qSetCheckpoint}
+	qClaim, qLease, qSettleDone, qSettleRef, qSettleRetry, qSettleDead, qRequeue, qDrop, qSetCheckpoint, qActiveSilences}
 
 // SaveRouted saves findings and the deliveries they owe in one transaction
 // (a savepoint of the writer's group transaction).
@@ -114,7 +115,7 @@ func (s *Store) saveEncoded(t *wtx, fs []finding.Finding, enc []encoded, route s
 	now := s.now()
 	// Statements outside the writer's prepared set run on the group's
 	// transaction itself.
-	silences, err := activeSilences(context.Background(), t.tx, now)
+	silences, err := activeSilences(t, now)
 	if err != nil {
 		return res, fmt.Errorf("save findings: %w", mapErr(err))
 	}
@@ -283,6 +284,9 @@ func (s *Store) owe(t *wtx, f finding.Finding, rt store.Route, now time.Time) (b
 	return added == 1, err
 }
 
+// claimBound is the LIMIT the claim query is bound with (see Claim).
+const claimBound = 1024
+
 // Claim leases due deliveries of one channel. The writer reads and leases
 // the rows; their findings are decoded after it, off the one serialized
 // path every write takes. A row that cannot be decoded fails the claim,
@@ -290,14 +294,21 @@ func (s *Store) owe(t *wtx, f finding.Finding, rt store.Route, now time.Time) (b
 // it are due again when the lease ends.
 func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
 	var rows []store.DeliveryRow
+	// The claim query is bound with one LIMIT, whatever limit asks for,
+	// and read up to limit rows (its order is the index's, so rows past
+	// them are never produced): SQLite's planner looks at a bound LIMIT,
+	// so a statement bound with another LIMIT than the last time is parsed
+	// and planned again (about 14 times the cost of the query itself, and
+	// the dispatcher's limit is its free slots, which vary).
+	bound := max(limit, claimBound)
 	err := s.w.do(ctx, func(t *wtx) error {
 		rows = nil
 		ms := now.UnixMilli()
-		rs, err := t.query(qClaim, channel, ms, limit)
+		rs, err := t.query(qClaim, channel, ms, bound)
 		if err != nil {
 			return mapErr(err)
 		}
-		for rs.Next() {
+		for len(rows) < limit && rs.Next() {
 			r, err := store.ScanDeliveryRow(rs)
 			if err != nil {
 				rs.Close()

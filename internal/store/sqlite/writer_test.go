@@ -226,3 +226,47 @@ func TestWriteConnectionSettings(t *testing.T) {
 		t.Errorf("read connection: cache_size %d (%v), want SQLite's default", cache, err)
 	}
 }
+
+// Claim is bound with one LIMIT whatever the limit asked (see claimBound):
+// it still returns and leases at most limit deliveries, in order, and the
+// rest stay due.
+func TestClaimTakesAtMostLimit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sink"}} }
+	var fs []finding.Finding
+	for i := range 10 {
+		f := storetest.Sample(i, "EKS-A", finding.High)
+		f.Fingerprint = f.ID
+		fs = append(fs, f)
+	}
+	if _, err := s.SaveRouted(ctx, fs, route); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	seen := map[int64]bool{}
+	var last int64
+	for _, limit := range []int{3, 1, 4, 10} {
+		got, err := s.Claim(ctx, "sink", now, limit, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := min(limit, 10-len(seen))
+		if len(got) != want {
+			t.Fatalf("claim with limit %d: %d deliveries, want %d", limit, len(got), want)
+		}
+		for _, d := range got {
+			if seen[d.ID] || d.ID <= last {
+				t.Fatalf("delivery %d claimed twice or out of order (after %d)", d.ID, last)
+			}
+			seen[d.ID], last = true, d.ID
+		}
+	}
+	if n, err := s.Pending(ctx, []string{"sink"}); err != nil || n != 10 {
+		t.Errorf("pending %d (%v), want the 10 leased", n, err)
+	}
+}
