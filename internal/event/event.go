@@ -227,6 +227,9 @@ func Decode(it *Item) (*Event, error) {
 	rec := raw
 	var env *Envelope
 	if it.Envelope {
+		if ev, ok, err := decodeEnvelope(it, raw); ok {
+			return ev, err
+		}
 		var e struct {
 			Envelope
 			Time   string          `json:"time"`
@@ -249,16 +252,62 @@ func Decode(it *Item) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	return enveloped(ev, env, raw, it.Index), nil
+}
+
+func enveloped(ev *Event, env *Envelope, raw []byte, index int) *Event {
 	ev.Envelope = env
 	ev.Raw = raw
-	ev.Index = it.Index
+	ev.Index = index
 	if ev.EventTime.IsZero() && env != nil {
 		ev.EventTime = env.Time
 	}
 	if ev.AWSRegion == "" && env != nil {
 		ev.AWSRegion = env.Region
 	}
-	return ev, nil
+	return ev
+}
+
+// decodeEnvelope decodes an EventBridge envelope (raw, a copy of it.Raw)
+// in one pass of the plain-JSON parser: the envelope's members, and its
+// detail as the record's map, whose bytes the splitter already found
+// (it.Detail). It reports false when that pass does not apply (JSON the
+// fast parser leaves to encoding/json, an Item not made by a Splitter):
+// the caller then decodes with encoding/json, as before. Decoding the
+// envelope with encoding/json cost as much again as the record itself on
+// the webhook path (issue 14).
+func decodeEnvelope(it *Item, raw []byte) (*Event, bool, error) {
+	off := cap(it.Raw) - cap(it.Detail)
+	if len(it.Detail) == 0 || off < 0 || off+len(it.Detail) > len(raw) || !bytes.Equal(raw[off:off+len(it.Detail)], it.Detail) {
+		return nil, false, nil
+	}
+	m, ok := parseObject(raw)
+	if !ok {
+		return nil, false, nil
+	}
+	detail, ok := m["detail"].(map[string]any)
+	if !ok {
+		return nil, false, nil
+	}
+	d := fieldDecoder{index: it.Index}
+	env := &Envelope{ID: d.str(m, "id", ""), DetailType: d.str(m, "detail-type", ""), Source: d.str(m, "source", ""),
+		Account: d.str(m, "account", ""), Region: d.str(m, "region", "")}
+	at := d.str(m, "time", "")
+	if d.err != nil {
+		return nil, true, &DecodeError{Index: it.Index, Field: d.err.Field, Err: fmt.Errorf("EventBridge envelope: %w", d.err.Err)}
+	}
+	if at != "" {
+		t, err := ParseTime(at)
+		if err != nil {
+			return nil, true, &DecodeError{Index: it.Index, Field: "time", Err: err}
+		}
+		env.Time = t
+	}
+	ev, err := recordOf(detail, raw[off:off+len(it.Detail)], it.Index)
+	if err != nil {
+		return nil, true, err
+	}
+	return enveloped(ev, env, raw, it.Index), true, nil
 }
 
 // DecodeRecord decodes one CloudTrail record (not an envelope).
@@ -291,6 +340,11 @@ func decodeRecord(rec []byte, index int) (*Event, error) {
 			return nil, &DecodeError{Index: index, Err: jsonErr(err)}
 		}
 	}
+	return recordOf(m, rec, index)
+}
+
+// recordOf makes the Event of a record's bytes and their decoded map.
+func recordOf(m map[string]any, rec []byte, index int) (*Event, error) {
 	var out Event
 	d := fieldDecoder{index: index}
 	out.EventVersion = d.str(m, "eventVersion", "")

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -541,5 +542,55 @@ func TestRawByteForByte(t *testing.T) {
 	}
 	if ev.UserIdentity.UserName != `a"b\` {
 		t.Errorf("userName = %q", ev.UserIdentity.UserName)
+	}
+}
+
+// An envelope split from a stream is decoded in one pass of the plain-JSON
+// parser (decodeEnvelope); an Item whose Detail is not a part of its Raw
+// goes through encoding/json. Both give the same event, or an error for
+// the same field of the same record.
+func TestDecodeEnvelopeOnePassMatchesEncodingJSON(t *testing.T) {
+	rec := minimal(`,"eventTime":"2022-09-29T22:25:17Z","awsRegion":"eu-west-1","requestParameters":{"name":"prod","list":{"items":[{"a":1.5e3},null,true]}},"responseElements":null`)
+	for _, raw := range []string{
+		`{"version":"0","id":"env-1","detail-type":"AWS API Call via CloudTrail","source":"aws.eks","account":"999988887777","time":"2024-01-02T03:04:05Z","region":"ap-south-1","resources":[],"detail":` + rec + `}`,
+		`{"detail-type":"x","source":"aws.x","detail":` + minimal(``) + `}`,
+		`{"detail-type":"x","id":null,"region":"\u0065u-north-1","account":"1\"2","detail":` + minimal(``) + `,"resources":[{"arn":"a]}"}]}`,
+		`{"detail-type":"x","detail":{"eventSource":"a"},"detail":` + rec + `}`,
+		`{"detail-type":"x","time":"2024-01-02 03:04:05","detail":` + minimal(`,"userIdentity":{"type":"Root","accountId":"222233334444"}`) + `}`,
+		`{"detail-type":"x","id":5,"detail":` + rec + `}`,
+		`{"detail-type":"x","region":["r"],"detail":` + rec + `}`,
+		`{"detail-type":"x","time":"soon","detail":` + rec + `}`,
+		`{"detail-type":"x","time":5,"detail":` + rec + `}`,
+		`{"detail-type":"x","source":"aws.ec2","detail":{"state":"running"}}`,
+		`{"detail-type":"x","detail":` + minimal(`,"eventTime":"soon"`) + `}`,
+	} {
+		sp := NewSplitter(strings.NewReader(raw), 0)
+		it, err := sp.Next()
+		if err != nil || !it.Envelope {
+			t.Fatalf("%s: does not split as an envelope: %v", raw, err)
+		}
+		if _, ok, _ := decodeEnvelope(&it, bytes.Clone(it.Raw)); !ok {
+			t.Errorf("%s: not decoded in one pass", raw)
+		}
+		it.Index = 4
+		fast, ferr := Decode(&it)
+		slow, serr := Decode(&Item{Index: 4, Raw: []byte(raw), Envelope: true, Detail: bytes.Clone(it.Detail)})
+		if (ferr == nil) != (serr == nil) {
+			t.Errorf("%s: one pass: %v; encoding/json: %v", raw, ferr, serr)
+			continue
+		}
+		if ferr != nil {
+			var fe, se *DecodeError
+			if !errors.As(ferr, &fe) || !errors.As(serr, &se) || fe.Index != 4 || fe.Index != se.Index || (se.Field != "" && fe.Field != se.Field) {
+				t.Errorf("%s: one pass: %#v; encoding/json: %#v", raw, ferr, serr)
+			}
+			continue
+		}
+		if diff := cmp.Diff(slow, fast); diff != "" {
+			t.Errorf("%s: (-encoding/json +one pass):\n%s", raw, diff)
+		}
+		if string(fast.Raw) != raw {
+			t.Errorf("%s: Raw is not the envelope as it came", raw)
+		}
 	}
 }

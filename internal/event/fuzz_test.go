@@ -256,5 +256,19 @@ func FuzzDecode(f *testing.F) {
 		if ev2, err := Decode(&Item{Raw: env, Envelope: true, Detail: data}); err == nil && ev != nil && ev2.EventName != ev.EventName {
 			t.Fatalf("envelope decode differs: %q vs %q", ev2.EventName, ev.EventName)
 		}
+		// Split from a stream, the envelope is decoded in one pass; it must
+		// give what encoding/json gives.
+		sp := NewSplitter(bytes.NewReader(env), 0)
+		if it, err := sp.Next(); err == nil && it.Envelope {
+			fast, ferr := Decode(&it)
+			slow, serr := Decode(&Item{Raw: env, Envelope: true, Detail: bytes.Clone(it.Detail)})
+			if (ferr == nil) != (serr == nil) {
+				t.Fatalf("one pass: %v; encoding/json: %v", ferr, serr)
+			}
+			if ferr == nil && (fast.EventName != slow.EventName || fast.EventSource != slow.EventSource || !fast.EventTime.Equal(slow.EventTime) ||
+				fast.AWSRegion != slow.AWSRegion || *fast.Envelope != *slow.Envelope || !bytes.Equal(fast.RequestParameters, slow.RequestParameters)) {
+				t.Fatalf("one pass %+v; encoding/json %+v", fast, slow)
+			}
+		}
 	})
 }

@@ -33,7 +33,17 @@ type fields struct {
 // scanString returns the index just past the closing quote of the string
 // whose opening quote is b[0].
 func scanString(b []byte) (int, scanStatus) {
-	i := 1
+	// Most strings of a record (its keys, most values) are short: a plain
+	// loop over their first bytes costs less than a call to IndexByte.
+	return scanEscaped(b, 1)
+}
+
+// shortString is how many bytes scanString looks at one by one.
+const shortString = 24
+
+// scanEscaped is scanString from b[i] on, where every byte before i is
+// inside the string.
+func scanEscaped(b []byte, i int) (int, scanStatus) {
 	for {
 		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
@@ -85,6 +95,12 @@ func scanValue(b []byte) (int, scanStatus) {
 	var stack uint64
 	depth := 0
 	for i := 0; i < len(b); i++ {
+		// Between strings only brackets matter: skip the rest by table.
+		for !structural[b[i]] {
+			if i++; i == len(b) {
+				return len(b), scanIncomplete
+			}
+		}
 		switch b[i] {
 		case '"':
 			n, st := scanString(b[i:])
@@ -117,6 +133,9 @@ func scanValue(b []byte) (int, scanStatus) {
 	}
 	return len(b), scanIncomplete
 }
+
+// structural marks the bytes scanValue stops at inside an object or array.
+var structural = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && isSpace(b[i]) {

@@ -52,26 +52,51 @@ const DeliveryColumns = `o.id, o.finding_id, o.channel, o.kind, o.repeats, o.ale
 
 // ScanDelivery reads one row of DeliveryColumns.
 func ScanDelivery(sc Scanner) (Delivery, error) {
-	var d Delivery
-	var next, created, updated int64
-	var esc, data, tr string
-	if err := sc.Scan(&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next,
-		&d.LastError, &created, &updated, &esc, &d.Ref, &data, &tr); err != nil {
-		return d, err
+	r, err := ScanDeliveryRow(sc)
+	if err != nil {
+		return Delivery{}, err
 	}
-	if tr != "" {
+	return r.Decode()
+}
+
+// DeliveryRow is a row of DeliveryColumns as read, its JSON documents
+// (the finding, the escalation, the transition) not yet decoded: a store
+// that reads rows on a serialized path (SQLite's one writer) decodes
+// them after it.
+type DeliveryRow struct {
+	Delivery
+	esc, data, tr string
+}
+
+// ScanDeliveryRow reads one row of DeliveryColumns without decoding its
+// documents (see Decode).
+func ScanDeliveryRow(sc Scanner) (DeliveryRow, error) {
+	var r DeliveryRow
+	d := &r.Delivery
+	var next, created, updated int64
+	if err := sc.Scan(&d.ID, &d.FindingID, &d.Channel, &d.Kind, &d.Repeats, &d.AlertKey, &d.Status, &d.Attempts, &next,
+		&d.LastError, &created, &updated, &r.esc, &d.Ref, &r.data, &r.tr); err != nil {
+		return r, err
+	}
+	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	return r, nil
+}
+
+// Decode decodes the row's documents into the delivery.
+func (r DeliveryRow) Decode() (Delivery, error) {
+	d := r.Delivery
+	if r.tr != "" {
 		var c Change
-		if err := json.Unmarshal([]byte(tr), &c); err != nil {
+		if err := json.Unmarshal([]byte(r.tr), &c); err != nil {
 			return d, fmt.Errorf("delivery %d: corrupt transition: %w", d.ID, err)
 		}
 		d.Transition = &c
 	}
-	d.NextAttempt, d.CreatedAt, d.UpdatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	var err error
-	if d.Escalation, err = DecodeEscalation(esc); err != nil {
+	if d.Escalation, err = DecodeEscalation(r.esc); err != nil {
 		return d, fmt.Errorf("delivery %d: %w", d.ID, err)
 	}
-	if d.Finding, err = DecodeFinding(data, "", 0); err != nil {
+	if d.Finding, err = DecodeFinding(r.data, "", 0); err != nil {
 		return d, fmt.Errorf("delivery %d: %w", d.ID, err)
 	}
 	return d, nil

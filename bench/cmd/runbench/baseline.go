@@ -28,6 +28,9 @@ type baseline struct {
 	from   string // the run's database (sqlite path or DSN)
 	to     string // an empty database with the schema (same form)
 	batch  int
+	// limit caps the events the baseline inserts (the run's first ones);
+	// 0 means all of them. Their rows are held in memory while inserted.
+	limit int
 }
 
 func (b baseline) placeholders(n, from int) string {
@@ -80,6 +83,9 @@ func (b baseline) run(ctx context.Context) (events int, rate float64, err error)
 	}
 	q := "SELECT " + prefixed("f.", fc) + ", " + prefixed("o.", oc) + ", " + prefixed("a.", ac) +
 		" FROM outbox o JOIN findings f ON f.id = o.finding_id JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key ORDER BY o.id"
+	if b.limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", b.limit)
+	}
 	rows, err := src.QueryContext(ctx, q)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read the run's rows: %w", err)

@@ -12,7 +12,7 @@
 // copy of the schema; and prints the run's rate as a ratio of it.
 //
 //	go run ./bench/cmd/runbench -rate 2000 -duration 60s
-//	go run ./bench/cmd/runbench -rate 2000 -duration 10m     # the soak
+//	go run ./bench/cmd/runbench -rate 2000 -duration 10m     # the soak (baseline: its first 200,000 events)
 //	go run ./bench/cmd/runbench -rate 0 -clients 64 -duration 30s   # as fast as it goes
 //	go run ./bench/cmd/runbench -dsn "$TRAILWATCH_POSTGRES_DSN"     # PostgreSQL (a fresh schema)
 package main
@@ -48,6 +48,7 @@ func main() {
 	p99Target := flag.Duration("p99", 50*time.Millisecond, "p99 latency target")
 	dsn := flag.String("dsn", "", "PostgreSQL DSN: run against a fresh schema there instead of SQLite")
 	batch := flag.Int("batch", 32, "rows per transaction of the baseline")
+	baselineEvents := flag.Int("baseline-events", 200000, "insert at most the run's first `N` events' rows in the baseline (they are held in memory; 0: all)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run (not the baseline) to this file")
 	flag.Parse()
 	maxRate := *rate <= 0
@@ -65,7 +66,7 @@ func main() {
 	defer os.RemoveAll(dir)
 	storeConf := "{path: " + filepath.Join(dir, "tw.db") + "}"
 	var bl baseline
-	bl.batch = *batch
+	bl.batch, bl.limit = *batch, *baselineEvents
 	if *dsn != "" {
 		runDSN, err := freshSchema(*dsn, "runbench_run")
 		if err != nil {

@@ -49,13 +49,14 @@ const (
 	qSettleDead  = `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?`
 	qRequeue     = `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?, lease_until = NULL, updated_at = ?
 			WHERE id = ? AND status IN ('dead', 'dropped')`
-	qDrop          = `UPDATE outbox SET status = 'dropped', next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN ('pending', 'dead', 'sending')`
-	qSetCheckpoint = `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
+	qDrop           = `UPDATE outbox SET status = 'dropped', next_attempt = ?, lease_until = NULL, updated_at = ? WHERE id = ? AND status IN ('pending', 'dead', 'sending')`
+	qActiveSilences = `SELECT ` + silenceColumns + ` FROM silences WHERE end_at > ? AND start_at <= ? ORDER BY created_at, id`
+	qSetCheckpoint  = `INSERT INTO checkpoints (key, value, updated_at) VALUES (?,?,?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
 )
 
 var writerQueries = []string{qSavepoint, qRelease, qRollbackTo, qInsertFinding, qCorrectFinding, qRouteFinding, qAlert, qAlertRepeats, qOweUpdate, qOwe, qEscalateAlert, qOpenAlert,
-	qClaim, qLease, qSettleDone, qSettleRef, qSettleRetry, qSettleDead, qRequeue, qDrop, qSetCheckpoint}
+	qClaim, qLease, qSettleDone, qSettleRef, qSettleRetry, qSettleDead, qRequeue, qDrop, qSetCheckpoint, qActiveSilences}
 
 // SaveRouted saves findings and the deliveries they owe in one transaction
 // (a savepoint of the writer's group transaction).
@@ -64,10 +65,16 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	if len(fs) == 0 {
 		return res, nil
 	}
-	err := s.w.do(ctx, func(t *wtx) error {
+	// JSON-encoding the findings is the caller's work, not the
+	// writer's: every write waits for the writer.
+	enc, err := encodeFindings(fs)
+	if err != nil {
+		return res, err
+	}
+	err = s.w.do(ctx, func(t *wtx) error {
 		res = store.SaveResult{}
 		var err error
-		res, err = s.saveRouted(t, fs, route)
+		res, err = s.saveEncoded(t, fs, enc, route)
 		return err
 	})
 	if err != nil {
@@ -76,12 +83,39 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 	return res, nil
 }
 
+// encoded is a finding's stored form (store.EncodeFinding).
+type encoded struct {
+	data string
+	raw  any
+}
+
+func encodeFindings(fs []finding.Finding) ([]encoded, error) {
+	enc := make([]encoded, len(fs))
+	for i := range fs {
+		var err error
+		if enc[i].data, enc[i].raw, err = store.EncodeFinding(fs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return enc, nil
+}
+
 func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
+	enc, err := encodeFindings(fs)
+	if err != nil {
+		return store.SaveResult{}, err
+	}
+	return s.saveEncoded(t, fs, enc, route)
+}
+
+// saveEncoded is saveRouted with the findings already encoded (enc[i] is
+// fs[i]'s).
+func (s *Store) saveEncoded(t *wtx, fs []finding.Finding, enc []encoded, route store.Router) (store.SaveResult, error) {
 	var res store.SaveResult
 	now := s.now()
 	// Statements outside the writer's prepared set run on the group's
 	// transaction itself.
-	silences, err := activeSilences(context.Background(), t.tx, now)
+	silences, err := activeSilences(t, now)
 	if err != nil {
 		return res, fmt.Errorf("save findings: %w", mapErr(err))
 	}
@@ -91,10 +125,7 @@ func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (st
 	}
 	for i := range fs {
 		f := &fs[i]
-		data, raw, err := store.EncodeFinding(*f)
-		if err != nil {
-			return res, err
-		}
+		data, raw := enc[i].data, enc[i].raw
 		silencedBy := store.Silencing(silences, *f)
 		status := store.StatusOpen
 		if silencedBy != "" {
@@ -253,36 +284,50 @@ func (s *Store) owe(t *wtx, f finding.Finding, rt store.Route, now time.Time) (b
 	return added == 1, err
 }
 
-// Claim leases due deliveries of one channel.
+// claimBound is the LIMIT the claim query is bound with (see Claim).
+const claimBound = 1024
+
+// Claim leases due deliveries of one channel. The writer reads and leases
+// the rows; their findings are decoded after it, off the one serialized
+// path every write takes. A row that cannot be decoded fails the claim,
+// as it did when decoded inside: its delivery and the others leased with
+// it are due again when the lease ends.
 func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
-	var out []store.Delivery
+	var rows []store.DeliveryRow
+	// The claim query is bound with one LIMIT, whatever limit asks for,
+	// and read up to limit rows (its order is the index's, so rows past
+	// them are never produced): SQLite's planner looks at a bound LIMIT,
+	// so a statement bound with another LIMIT than the last time is parsed
+	// and planned again (about 14 times the cost of the query itself, and
+	// the dispatcher's limit is its free slots, which vary).
+	bound := max(limit, claimBound)
 	err := s.w.do(ctx, func(t *wtx) error {
-		out = nil
+		rows = nil
 		ms := now.UnixMilli()
-		rows, err := t.query(qClaim, channel, ms, limit)
+		rs, err := t.query(qClaim, channel, ms, bound)
 		if err != nil {
 			return mapErr(err)
 		}
-		for rows.Next() {
-			d, err := store.ScanDelivery(rows)
+		for len(rows) < limit && rs.Next() {
+			r, err := store.ScanDeliveryRow(rs)
 			if err != nil {
-				rows.Close()
+				rs.Close()
 				return mapErr(err)
 			}
-			out = append(out, d)
+			rows = append(rows, r)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		rs.Close()
+		if err := rs.Err(); err != nil {
 			return mapErr(err)
 		}
-		for i := range out {
+		for i := range rows {
 			// A sending delivery is due again when its lease ends: next_attempt
 			// holds the lease, so one index serves both.
-			if _, err := t.exec(qLease, now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, out[i].ID); err != nil {
+			if _, err := t.exec(qLease, now.Add(lease).UnixMilli(), now.Add(lease).UnixMilli(), ms, rows[i].ID); err != nil {
 				return mapErr(err)
 			}
-			out[i].Status = store.Sending
-			out[i].Attempts++
+			rows[i].Status = store.Sending
+			rows[i].Attempts++
 		}
 		return nil
 	})
@@ -292,6 +337,12 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 			err = ge.err
 		}
 		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	out := make([]store.Delivery, len(rows))
+	for i, r := range rows {
+		if out[i], err = r.Decode(); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
 	}
 	return out, nil
 }

@@ -39,3 +39,23 @@ func BenchmarkSaveRouted(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClaimVaryingLimit claims from an empty outbox with the limits
+// a dispatcher asks for (its free slots, 1 to 7 here): one writer round
+// trip per claim. A claim query bound with a LIMIT other than the last one
+// was parsed and planned again each time (issue 14).
+func BenchmarkClaimVaryingLimit(b *testing.B) {
+	s, err := sqlite.Open(filepath.Join(b.TempDir(), "tw.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Claim(ctx, "sink", time.Now(), 1+i%7, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -118,9 +118,8 @@ func fromMS(v int64) time.Time {
 }
 
 // activeSilences reads the silences in force at now.
-func activeSilences(ctx context.Context, tx *sql.Tx, now time.Time) ([]store.Silence, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+silenceColumns+` FROM silences WHERE end_at > ? AND start_at <= ? ORDER BY created_at, id`,
-		now.UnixMilli(), now.UnixMilli())
+func activeSilences(t *wtx, now time.Time) ([]store.Silence, error) {
+	rows, err := t.query(qActiveSilences, now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,120 @@ func TestClosedWriterAnswersQueuedRequests(t *testing.T) {
 	}
 	if err := s.SetCheckpoint(context.Background(), "k", "v"); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("write after close: %v, want store.ErrClosed", err)
+	}
+}
+
+// Claim decodes findings after the writer has leased their rows: a row
+// that cannot be decoded still fails the claim with an error naming the
+// delivery, and nothing is lost: the delivery is due again when the lease
+// ends.
+func TestClaimOfACorruptFindingFailsAndLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sink"}} }
+	f := storetest.Sample(1, "EKS-A", finding.High)
+	if _, err := s.SaveRouted(ctx, []finding.Finding{f}, route); err != nil {
+		t.Fatal(err)
+	}
+	var data string
+	if err := s.rdb.QueryRow(`SELECT data FROM findings WHERE id = ?`, f.ID).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`UPDATE findings SET data = '{"id": EXAMPLE' WHERE id = ?`, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	_, err = s.Claim(ctx, "sink", now, 10, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "claim deliveries: delivery ") || !strings.Contains(err.Error(), "corrupt finding") {
+		t.Fatalf("claim of a corrupt finding: %v; want an error naming the delivery", err)
+	}
+	if _, err := s.db.Exec(`UPDATE findings SET data = ? WHERE id = ?`, data, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Claim(ctx, "sink", now.Add(2*time.Minute), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].FindingID != f.ID || got[0].Finding.ID != f.ID || got[0].Status != store.Sending || got[0].Attempts != 2 {
+		t.Fatalf("claimed after the lease: %+v; want the delivery, decoded, on its second attempt", got)
+	}
+}
+
+// The write connection keeps each request's savepoint journal in memory,
+// checkpoints every 4,000 WAL pages and caches 16 MiB of pages (issue 14);
+// the read connections keep SQLite's defaults.
+func TestWriteConnectionSettings(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := map[string]int{"temp_store": 2, "wal_autocheckpoint": 4000, "cache_size": -16384}
+	err = s.w.do(context.Background(), func(tx *wtx) error {
+		for p, v := range want {
+			var got int
+			if err := tx.tx.QueryRow(`PRAGMA ` + p).Scan(&got); err != nil {
+				return err
+			}
+			if got != v {
+				t.Errorf("write connection: PRAGMA %s = %d, want %d", p, got, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cache int
+	if err := s.rdb.QueryRow(`PRAGMA cache_size`).Scan(&cache); err != nil || cache == -16384 {
+		t.Errorf("read connection: cache_size %d (%v), want SQLite's default", cache, err)
+	}
+}
+
+// Claim is bound with one LIMIT whatever the limit asked (see claimBound):
+// it still returns and leases at most limit deliveries, in order, and the
+// rest stay due.
+func TestClaimTakesAtMostLimit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tw.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "sink"}} }
+	var fs []finding.Finding
+	for i := range 10 {
+		f := storetest.Sample(i, "EKS-A", finding.High)
+		f.Fingerprint = f.ID
+		fs = append(fs, f)
+	}
+	if _, err := s.SaveRouted(ctx, fs, route); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	seen := map[int64]bool{}
+	var last int64
+	for _, limit := range []int{3, 1, 4, 10} {
+		got, err := s.Claim(ctx, "sink", now, limit, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := min(limit, 10-len(seen))
+		if len(got) != want {
+			t.Fatalf("claim with limit %d: %d deliveries, want %d", limit, len(got), want)
+		}
+		for _, d := range got {
+			if seen[d.ID] || d.ID <= last {
+				t.Fatalf("delivery %d claimed twice or out of order (after %d)", d.ID, last)
+			}
+			seen[d.ID], last = true, d.ID
+		}
+	}
+	if n, err := s.Pending(ctx, []string{"sink"}); err != nil || n != 10 {
+		t.Errorf("pending %d (%v), want the 10 leased", n, err)
 	}
 }
