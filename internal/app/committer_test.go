@@ -124,9 +124,6 @@ func TestNextGroupIsEvaluatedWhileOneCommits(t *testing.T) {
 // trailwatch run collects garbage at RunGCPercent while it runs, unless
 // GOGC is set, and restores the setting when it returns.
 func TestRunSetsItsGCPercent(t *testing.T) {
-	if _, set := os.LookupEnv("GOGC"); set {
-		t.Skip("GOGC is set in the environment: run keeps it (the case this test checks is GOGC unset)")
-	}
 	gcPercent := func() int {
 		p := debug.SetGCPercent(100)
 		debug.SetGCPercent(p)
@@ -134,6 +131,9 @@ func TestRunSetsItsGCPercent(t *testing.T) {
 	}
 	before := gcPercent()
 	cfg := testConfig(t, "https://receiver.example")
+	// GOGC unset (empty, as the runtime reads it): run collects at
+	// RunGCPercent and restores the setting when it returns.
+	t.Setenv("GOGC", "")
 	_, _, stop := startWith(t, cfg, nil)
 	if got := gcPercent(); got != RunGCPercent {
 		t.Errorf("GOGC while running: %d, want %d", got, RunGCPercent)
@@ -142,4 +142,11 @@ func TestRunSetsItsGCPercent(t *testing.T) {
 	if got := gcPercent(); got != before {
 		t.Errorf("GOGC after run returned: %d, want %d as before", got, before)
 	}
+	// GOGC set by the operator: run leaves the collector alone.
+	t.Setenv("GOGC", "150")
+	_, _, stop = startWith(t, cfg, nil)
+	if got := gcPercent(); got != before {
+		t.Errorf("GOGC=150 in the environment, but run set the collector to %d", got)
+	}
+	stop()
 }

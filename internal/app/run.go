@@ -224,7 +224,7 @@ const RunGCPercent = 200
 // committed and acknowledged, deliveries in flight finish, and nothing is
 // acknowledged that was not committed.
 func (s *Service) Run(ctx context.Context) error {
-	if _, set := os.LookupEnv("GOGC"); !set {
+	if os.Getenv("GOGC") == "" { // (the runtime reads an empty GOGC as unset too)
 		defer debug.SetGCPercent(debug.SetGCPercent(RunGCPercent))
 	}
 	defer s.store.Close()
