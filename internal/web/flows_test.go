@@ -17,7 +17,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/trailwatch/trailwatch/internal/api"
 	"github.com/trailwatch/trailwatch/internal/dispatch"
@@ -503,26 +502,7 @@ func TestSendCarriesTheCSRFToken(t *testing.T) {
 // the same change without the token is refused.
 func TestSessionChangesInABrowser(t *testing.T) {
 	st := exampleStore(t)
-	hash, _ := bcrypt.GenerateFromPassword([]byte("correct horse EXAMPLE"), bcrypt.MinCost)
-	clock := func() time.Time { return now }
-	pages, err := New(Options{Store: st, Outbox: st, Now: clock, Who: api.Who, APIPath: api.Prefix,
-		Account: func(r *http.Request) (Account, bool) {
-			a, ok := api.AccountOf(r)
-			return Account{Name: a.Name, Role: a.Role, CSRF: a.CSRF, SignOut: a.SignOut}, ok
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := api.New(api.Config{Store: st, Now: clock, Pages: pages,
-		Users: []api.User{{Name: "rita", PasswordHash: string(hash), Role: store.RoleResponder}},
-		SignInPage: func(w http.ResponseWriter, r *http.Request, v api.SignInView) {
-			pages.SignInPage(w, r, SignIn{Status: v.Status, Password: v.Password, Action: v.Action, CSRF: v.CSRF, Next: v.Next, Error: v.Error})
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a)
-	defer srv.Close()
+	srv := sessionServer(t, st)
 	b := newBrowser(t)
 	b.load(t, chromedp.Navigate(srv.URL+"/findings?status=open&limit=3"))
 	b.do(t, chromedp.WaitVisible(chromedp.ID("signin-form")),

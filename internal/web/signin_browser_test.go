@@ -25,26 +25,7 @@ func TestSignInInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := all[0].ID
-	hash, _ := bcrypt.GenerateFromPassword([]byte("correct horse EXAMPLE"), bcrypt.MinCost)
-	clock := func() time.Time { return now }
-	pages, err := New(Options{Store: st, Outbox: st, Now: clock, Who: api.Who, APIPath: api.Prefix,
-		Account: func(r *http.Request) (Account, bool) {
-			a, ok := api.AccountOf(r)
-			return Account{Name: a.Name, Role: a.Role, CSRF: a.CSRF, SignOut: a.SignOut}, ok
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := api.New(api.Config{Store: st, Now: clock, Pages: pages,
-		Users: []api.User{{Name: "rita", PasswordHash: string(hash), Role: store.RoleResponder}},
-		SignInPage: func(w http.ResponseWriter, r *http.Request, v api.SignInView) {
-			pages.SignInPage(w, r, SignIn{Status: v.Status, Password: v.Password, Action: v.Action, CSRF: v.CSRF, Next: v.Next, OIDC: v.OIDC, OIDCURL: v.OIDCURL, Error: v.Error})
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a)
-	defer srv.Close()
+	srv := sessionServer(t, st)
 	b := newBrowser(t)
 
 	// The alert's link: first the sign-in page.
@@ -98,4 +79,32 @@ func TestSignInInABrowser(t *testing.T) {
 		t.Errorf("after sign-out the overview opened at %s", u)
 	}
 	b.clean(t)
+}
+
+// sessionServer serves the pages behind the API with a configured user,
+// rita (responder, password "correct horse EXAMPLE"), who signs in on the
+// sign-in page and gets a browser session: the wiring trailwatch ui makes.
+func sessionServer(t *testing.T, st store.Full) *httptest.Server {
+	t.Helper()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("correct horse EXAMPLE"), bcrypt.MinCost)
+	clock := func() time.Time { return now }
+	pages, err := New(Options{Store: st, Outbox: st, Now: clock, Who: api.Who, APIPath: api.Prefix,
+		Account: func(r *http.Request) (Account, bool) {
+			a, ok := api.AccountOf(r)
+			return Account{Name: a.Name, Role: a.Role, CSRF: a.CSRF, SignOut: a.SignOut}, ok
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := api.New(api.Config{Store: st, Now: clock, Pages: pages,
+		Users: []api.User{{Name: "rita", PasswordHash: string(hash), Role: store.RoleResponder}},
+		SignInPage: func(w http.ResponseWriter, r *http.Request, v api.SignInView) {
+			pages.SignInPage(w, r, SignIn{Status: v.Status, Password: v.Password, Action: v.Action, CSRF: v.CSRF, Next: v.Next, OIDC: v.OIDC, OIDCURL: v.OIDCURL, Error: v.Error})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	return srv
 }
