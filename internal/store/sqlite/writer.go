@@ -55,6 +55,9 @@ type writer struct {
 	// maxTime is how long a group keeps taking queued requests
 	// (maxGroupTime; tests that check grouping lengthen it).
 	maxTime time.Duration
+	// committed, when set, is told of every group that committed (the
+	// background checkpointer); it must not block.
+	committed func()
 }
 
 type writeReq struct {
@@ -65,8 +68,9 @@ type writeReq struct {
 
 // newWriter prepares queries on the write connection (the pool's one
 // connection, free at this point) and starts the writer.
-func newWriter(db *sql.DB, queries []string) (*writer, error) {
-	w := &writer{db: db, reqs: make(chan *writeReq, queueLen), quit: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, maxTime: maxGroupTime}
+func newWriter(db *sql.DB, queries []string, committed func()) (*writer, error) {
+	w := &writer{db: db, reqs: make(chan *writeReq, queueLen), quit: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, maxTime: maxGroupTime,
+		committed: committed}
 	for _, q := range queries {
 		st, err := db.Prepare(q)
 		if err != nil {
@@ -200,6 +204,8 @@ func (w *writer) group(first *writeReq) {
 	err = tx.Commit()
 	if err != nil {
 		err = &groupError{fmt.Errorf("commit: %w", mapErr(err))}
+	} else if w.committed != nil {
+		w.committed()
 	}
 	for _, o := range ok {
 		o.reply <- err
