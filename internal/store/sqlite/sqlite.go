@@ -26,7 +26,7 @@ type Store struct {
 	rdb  *sql.DB // read-only connections of a database file (WAL); db otherwise
 	w    *writer
 	now  func() time.Time
-	lock *runLock // held by trailwatch run (Exclusive)
+	lock *runLock      // held by trailwatch run (Exclusive)
 	cp   *checkpointer // a database file's background checkpoints; nil otherwise
 }
 
