@@ -213,7 +213,7 @@ func (s *Store) Page(ctx context.Context, q store.Query) ([]store.Triaged, error
 	if err != nil {
 		return nil, fmt.Errorf("list findings: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, text, args...)
+	rows, err := s.rdb.QueryContext(ctx, text, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list findings: %w", mapErr(err))
 	}
@@ -275,7 +275,7 @@ func (s *Store) Triaged(ctx context.Context, id string) (store.Triaged, error) {
 	var raw sql.NullString
 	var data string
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT data, raw, status, status_at, coalesce(silenced_by, '') FROM findings WHERE id = ?`, id).
+	err := s.rdb.QueryRowContext(ctx, `SELECT data, raw, status, status_at, coalesce(silenced_by, '') FROM findings WHERE id = ?`, id).
 		Scan(&data, &raw, &t.Status, &at, &t.SilencedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("finding %s: %w", id, store.ErrNotFound)
@@ -292,7 +292,7 @@ func (s *Store) Triaged(ctx context.Context, id string) (store.Triaged, error) {
 
 // History returns a finding's status changes, oldest first.
 func (s *Store) History(ctx context.Context, id string) ([]store.Change, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, finding_id, at, actor, old_status, new_status, note FROM finding_history WHERE finding_id = ? ORDER BY id`, id)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, finding_id, at, actor, old_status, new_status, note FROM finding_history WHERE finding_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", id, mapErr(err))
 	}
@@ -373,7 +373,7 @@ func (s *Store) Transition(ctx context.Context, ids []string, to, actor, note st
 // gives new rows increasing rowids (trailwatch never runs VACUUM, which
 // could renumber them).
 func (s *Store) FindingsAfter(ctx context.Context, seq int64, limit int) ([]store.Sequenced, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rowid, `+triagedColumns+` FROM findings WHERE rowid > ? ORDER BY rowid LIMIT ?`, seq, limit)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rowid, `+triagedColumns+` FROM findings WHERE rowid > ? ORDER BY rowid LIMIT ?`, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %w", mapErr(err))
 	}
@@ -397,7 +397,7 @@ func (s *Store) FindingsAfter(ctx context.Context, seq int64, limit int) ([]stor
 
 // ChangesAfter reads status changes by id.
 func (s *Store) ChangesAfter(ctx context.Context, id int64, limit int) ([]store.Change, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, finding_id, at, actor, old_status, new_status, note FROM finding_history WHERE id > ? ORDER BY id LIMIT ?`, id, limit)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, finding_id, at, actor, old_status, new_status, note FROM finding_history WHERE id > ? ORDER BY id LIMIT ?`, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %w", mapErr(err))
 	}
@@ -418,7 +418,7 @@ func (s *Store) ChangesAfter(ctx context.Context, id int64, limit int) ([]store.
 // FeedHead returns the latest finding rowid and change id.
 func (s *Store) FeedHead(ctx context.Context) (int64, int64, error) {
 	var seq, ch int64
-	err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT max(rowid) FROM findings), 0), coalesce((SELECT max(id) FROM finding_history), 0)`).Scan(&seq, &ch)
+	err := s.rdb.QueryRowContext(ctx, `SELECT coalesce((SELECT max(rowid) FROM findings), 0), coalesce((SELECT max(id) FROM finding_history), 0)`).Scan(&seq, &ch)
 	if err != nil {
 		return 0, 0, fmt.Errorf("feed: %w", mapErr(err))
 	}
@@ -467,7 +467,7 @@ func (s *Store) AuditLog(ctx context.Context, before int64, limit int) ([]store.
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, client, action, target, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, at, actor, client, action, target, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", mapErr(err))
 	}
@@ -531,7 +531,7 @@ func (s *Store) AddSilence(ctx context.Context, sl store.Silence) (store.Silence
 
 // Silences lists every silence, newest first.
 func (s *Store) Silences(ctx context.Context) ([]store.Silence, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+silenceColumns+` FROM silences ORDER BY created_at DESC, id DESC`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+silenceColumns+` FROM silences ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list silences: %w", mapErr(err))
 	}
@@ -592,7 +592,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token, hash string) err
 
 // Tokens lists every token, newest first.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at DESC, id DESC`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", mapErr(err))
 	}
@@ -650,7 +650,7 @@ func (s *Store) CreateSession(ctx context.Context, hash string, ss store.Session
 func (s *Store) Session(ctx context.Context, hash string, at time.Time) (store.Session, error) {
 	var ss store.Session
 	var created, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT name, role, via, csrf, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`, hash, at.UnixMilli()).
+	err := s.rdb.QueryRowContext(ctx, `SELECT name, role, via, csrf, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`, hash, at.UnixMilli()).
 		Scan(&ss.Name, &ss.Role, &ss.Via, &ss.CSRF, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ss, fmt.Errorf("session: %w", store.ErrNotFound)
@@ -672,7 +672,7 @@ func (s *Store) EndSession(ctx context.Context, hash string) error {
 
 // SilencedCounts counts the findings each silence silenced.
 func (s *Store) SilencedCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT silenced_by, count(*) FROM findings WHERE silenced_by IS NOT NULL GROUP BY silenced_by`)
 	if err != nil {
 		return nil, fmt.Errorf("count silenced findings: %w", mapErr(err))
 	}
