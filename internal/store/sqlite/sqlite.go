@@ -153,6 +153,14 @@ var migrations = []string{
 	// How many findings each silence caught (the dashboard's silences
 	// page): only silenced findings are indexed.
 	`CREATE INDEX findings_silenced ON findings(silenced_by) WHERE silenced_by IS NOT NULL;`,
+	// Fewer index writes per finding (issue 14): no query looks findings
+	// up by event id, and the claim looks for an alert's earlier trigger
+	// by channel, alert and kind, then reads the few rows it finds;
+	// without the status in that index, a lease or a settle (a status
+	// change) no longer moves the delivery's entry in it.
+	`DROP INDEX findings_event;
+	DROP INDEX outbox_alert;
+	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind);`,
 }
 
 // Option changes how Open opens a database.
