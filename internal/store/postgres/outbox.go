@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,15 @@ import (
 // SaveRouted saves findings and the deliveries they owe in one transaction.
 // A finding already stored (by this or another instance) is a duplicate:
 // INSERT … ON CONFLICT DO NOTHING RETURNING id tells them apart.
+//
+// The group costs a fixed number of round trips however many findings it
+// holds (issue 14: one statement after another, three round trips per
+// finding, bound PostgreSQL's rate by the network's latency): the findings
+// are inserted in one batch; the alerts the new findings concern are
+// created if missing and locked (FOR UPDATE, in the order of their keys,
+// so that instances saving the same alerts cannot deadlock) in a second;
+// each finding is judged in Go against its alert's state, carried from one
+// finding to the next; and what they owe is written in a third.
 func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
 	if len(fs) == 0 {
 		return store.SaveResult{}, nil
@@ -41,82 +51,87 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 		if err != nil {
 			return describe(err, "save findings")
 		}
+		// The findings, in one round trip.
+		inserted := make([]bool, len(fs))
+		silencedBy := make([]string, len(fs))
+		b := &pgx.Batch{}
 		for i := range fs {
 			f := &fs[i]
-			silencedBy := store.Silencing(silences, *f)
+			silencedBy[i] = store.Silencing(silences, *f)
 			status := store.StatusOpen
-			if silencedBy != "" {
+			if silencedBy[i] != "" {
 				status = store.StatusSilenced
 			}
-			var id string
-			err := tx.QueryRow(ctx, `INSERT INTO findings
+			b.Queue(`INSERT INTO findings
 				(id, event_id, rule_id, fingerprint, risk, event_time, account_id, region, actor_arn, actor_name, outcome, event_name, data, raw, created_at, routed, ttl_ms,
 				status, status_at, silenced_by)
 				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) ON CONFLICT (id) DO NOTHING RETURNING id`,
 				f.ID, f.EventID, f.RuleID, f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(),
 				f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName, docs[i].data, docs[i].raw, now.UnixMilli(),
-				route != nil, f.TTL.Milliseconds(), status, now.UnixMilli(), nullable(silencedBy)).Scan(&id)
-			switch {
-			case err == nil:
+				route != nil, f.TTL.Milliseconds(), status, now.UnixMilli(), nullable(silencedBy[i])).QueryRow(func(row pgx.Row) error {
+				var id string
+				switch err := row.Scan(&id); {
+				case err == nil:
+					inserted[i] = true
+				case !errors.Is(err, pgx.ErrNoRows):
+					return describe(err, "save finding %s", f.ID)
+				}
+				return nil
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return asDescribed(err, "save findings")
+		}
+		// What follows from each: history of the silenced, corrections,
+		// routing of findings stored before without it.
+		owes := make([]bool, len(fs))
+		b = &pgx.Batch{}
+		for i := range fs {
+			f := &fs[i]
+			if inserted[i] {
 				res.Inserted++
 				if res.New == nil {
 					res.New = map[string]bool{}
 				}
 				res.New[f.ID] = true
-				if silencedBy != "" {
-					if err := silenced(ctx, tx, f.ID, silencedBy, now); err != nil {
-						return describe(err, "save finding %s", f.ID)
-					}
+				if silencedBy[i] != "" {
+					queueSilenced(b, f.ID, silencedBy[i], now)
 				}
-				if route == nil {
-					continue
-				}
-			case errors.Is(err, pgx.ErrNoRows):
-				if f.Corrected {
-					if _, err := tx.Exec(ctx, `UPDATE findings SET fingerprint = $1, risk = $2, event_time = $3, account_id = $4, region = $5, actor_arn = $6,
-						actor_name = $7, outcome = $8, event_name = $9, data = $10, raw = $11 WHERE id = $12`,
-						f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
-						docs[i].data, docs[i].raw, f.ID); err != nil {
-						return describe(err, "update finding %s", f.ID)
-					}
-					res.Updated++
-				} else {
-					res.Duplicates++
-				}
-				if route == nil {
-					continue
-				}
-				// Stored before without routing (a scan that did not
-				// notify): route it now, once, whichever instance
-				// sees it first.
-				tag, err := tx.Exec(ctx, `UPDATE findings SET routed = true WHERE id = $1 AND NOT routed`, f.ID)
-				if err != nil {
-					return describe(err, "route finding %s", f.ID)
-				}
-				if tag.RowsAffected() != 1 {
-					continue
-				}
-				res.Routed++
-			default:
-				return describe(err, "save finding %s", f.ID)
+				owes[i] = route != nil && silencedBy[i] == ""
+				continue
 			}
-			if silencedBy != "" {
-				continue // a silenced finding owes no notification
+			if f.Corrected {
+				b.Queue(`UPDATE findings SET fingerprint = $1, risk = $2, event_time = $3, account_id = $4, region = $5, actor_arn = $6,
+					actor_name = $7, outcome = $8, event_name = $9, data = $10, raw = $11 WHERE id = $12`,
+					f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
+					docs[i].data, docs[i].raw, f.ID).Exec(func(pgconn.CommandTag) error { return nil })
+				res.Updated++
+			} else {
+				res.Duplicates++
 			}
-			for _, rt := range route(fs[i]) {
-				owed, err := owe(ctx, tx, fs[i], rt, now)
-				if err != nil {
-					return describe(err, "save finding %s: channel %s", f.ID, rt.Channel)
+			if route == nil {
+				continue
+			}
+			// Stored before without routing (a scan that did not
+			// notify): route it now, once, whichever instance sees it
+			// first.
+			b.Queue(`UPDATE findings SET routed = true WHERE id = $1 AND NOT routed`, f.ID).Exec(func(tag pgconn.CommandTag) error {
+				if tag.RowsAffected() == 1 {
+					res.Routed++
+					owes[i] = silencedBy[i] == ""
 				}
-				if owed {
-					if res.Owed == nil {
-						res.Owed = map[string]int{}
-					}
-					res.Owed[rt.Channel]++
-				}
+				return nil
+			})
+		}
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return asDescribed(err, "save findings")
 			}
 		}
-		return nil
+		if route == nil {
+			return nil
+		}
+		return oweAll(ctx, tx, fs, owes, route, now, &res)
 	})
 	if err != nil {
 		if d := (*described)(nil); errors.As(err, &d) {
@@ -168,83 +183,158 @@ func describe(err error, format string, a ...any) error {
 	return &described{msg: fmt.Sprintf(format, a...), err: err}
 }
 
-// owe records what one finding owes one channel, as store.Judge decides
-// from the channel's alert of the fingerprint. The alert row is created if
-// missing and then locked (FOR UPDATE) until commit: instances saving
-// findings of one fingerprint concurrently are serialized on it, so each
-// judges against what the other committed. It reports whether it added a
-// delivery.
-func owe(ctx context.Context, tx pgx.Tx, f finding.Finding, rt store.Route, now time.Time) (bool, error) {
-	at := f.EventTime
-	if at.IsZero() {
-		at = now
-	}
-	var (
-		cur                 store.Alert
-		opened, expires     int64
-		principals, reasons string
-	)
-	var resolved int64
-	// One round trip: create the alert row if missing, then lock it.
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
-		ON CONFLICT (channel, alert_key) DO NOTHING`, rt.Channel, f.Fingerprint)
-	b.Queue(`SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations, resolved_at FROM alerts
-		WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, rt.Channel, f.Fingerprint).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations, &resolved)
-	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return false, err
-	}
-	cur.Resolved = resolved != 0
-	var prev *store.Alert
-	if cur.Repeats > 0 {
-		cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
-		cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
-		prev = &cur
-	}
-	kind, esc, next := store.Judge(prev, f, at, f.TTL)
-	ms := now.UnixMilli()
-	switch kind {
-	case store.KindUpdate:
-		// One round trip: count the repeat, and owe an update when the
-		// channel takes repeats.
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint)
-		added := false
-		if rt.Repeats {
-			b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms).
-				Exec(func(tag pgconn.CommandTag) error { added = tag.RowsAffected() == 1; return nil })
+// alertKey is one channel's alert of one fingerprint.
+type alertKey struct{ channel, key string }
+
+// oweAll records what the findings marked in owes owe their channels, as
+// store.Judge decides from each channel's alert of the fingerprint. The
+// alert rows are created if missing and locked (FOR UPDATE) until commit,
+// in the order of their keys: instances saving findings of one
+// fingerprint concurrently are serialized on it, so each judges against
+// what the other committed, and two groups never wait for each other's
+// locks in opposite orders. Findings of one alert within the group are
+// judged in order, each against the state the one before left.
+func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, route store.Router, now time.Time, res *store.SaveResult) error {
+	routes := make([][]store.Route, len(fs))
+	alerts := map[alertKey]*store.Alert{} // nil: no alert yet
+	var keys []alertKey
+	for i := range fs {
+		if !owes[i] {
+			continue
 		}
-		err := tx.SendBatch(ctx, b).Close()
-		return err == nil && added, err
-	case store.KindEscalation:
-		// A trigger or an escalation is delivered on every channel. One
-		// round trip: owe it, and raise the alert.
-		b := &pgx.Batch{}
-		added := false
-		b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING`,
-			f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).
-			Exec(func(tag pgconn.CommandTag) error { added = tag.RowsAffected() == 1; return nil })
-		b.Queue(`UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
-			WHERE channel = $7 AND alert_key = $8`,
-			next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
-			rt.Channel, f.Fingerprint)
-		err := tx.SendBatch(ctx, b).Close()
-		return err == nil && added, err
+		routes[i] = route(fs[i])
+		for _, rt := range routes[i] {
+			k := alertKey{rt.Channel, fs[i].Fingerprint}
+			if _, ok := alerts[k]; !ok {
+				alerts[k] = nil
+				keys = append(keys, k)
+			}
+		}
 	}
-	// A trigger opens the alert: one statement owes it and makes it the
-	// alert's trigger (NULL when it was owed already).
-	var added int64
-	err := tx.QueryRow(ctx, `WITH o AS (INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$7) ON CONFLICT DO NOTHING RETURNING id)
-		UPDATE alerts SET opened_at = $8, expires_at = $9, repeats = $4, trigger_id = (SELECT id FROM o), ref = NULL, risk = $10, principals = $11,
-			reasons = $12, escalations = 0, resolved_at = 0 WHERE channel = $2 AND alert_key = $5 RETURNING (SELECT count(*) FROM o)`,
-		f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms,
-		next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons)).Scan(&added)
-	return added == 1, err
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, func(a, b alertKey) int {
+		if c := strings.Compare(a.channel, b.channel); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	// One round trip: create the missing alert rows, then lock them all.
+	b := &pgx.Batch{}
+	for _, k := range keys {
+		b.Queue(`INSERT INTO alerts (channel, alert_key, opened_at, expires_at, repeats) VALUES ($1, $2, 0, 0, 0)
+			ON CONFLICT (channel, alert_key) DO NOTHING`, k.channel, k.key)
+	}
+	for _, k := range keys {
+		b.Queue(`SELECT opened_at, expires_at, repeats, risk, principals, reasons, escalations, resolved_at FROM alerts
+			WHERE channel = $1 AND alert_key = $2 FOR UPDATE`, k.channel, k.key).QueryRow(func(row pgx.Row) error {
+			var (
+				cur                 store.Alert
+				opened, expires     int64
+				resolved            int64
+				principals, reasons string
+			)
+			if err := row.Scan(&opened, &expires, &cur.Repeats, &cur.Risk, &principals, &reasons, &cur.Escalations, &resolved); err != nil {
+				return describe(err, "alert %s of channel %s", k.key, k.channel)
+			}
+			if cur.Repeats > 0 {
+				cur.Resolved = resolved != 0
+				cur.OpenedAt, cur.ExpiresAt = time.UnixMilli(opened), time.UnixMilli(expires)
+				cur.Principals, cur.Reasons = store.DecodeList(principals), store.DecodeList(reasons)
+				alerts[k] = &cur
+			}
+			return nil
+		})
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return asDescribed(err, "save findings")
+	}
+	// One round trip: every delivery owed and every alert's new state.
+	b = &pgx.Batch{}
+	ms := now.UnixMilli()
+	owed := func(channel string) func(pgconn.CommandTag) error {
+		return func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 1 {
+				if res.Owed == nil {
+					res.Owed = map[string]int{}
+				}
+				res.Owed[channel]++
+			}
+			return nil
+		}
+	}
+	for i := range fs {
+		f := &fs[i]
+		at := f.EventTime
+		if at.IsZero() {
+			at = now
+		}
+		for _, rt := range routes[i] {
+			k := alertKey{rt.Channel, f.Fingerprint}
+			kind, esc, next := store.Judge(alerts[k], *f, at, f.TTL)
+			alerts[k] = &next
+			switch kind {
+			case store.KindUpdate:
+				// Count the repeat, and owe an update when the channel
+				// takes repeats.
+				b.Queue(`UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint)
+				if rt.Repeats {
+					b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+						VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms).
+						Exec(owed(rt.Channel))
+				}
+			case store.KindEscalation:
+				// A trigger or an escalation is delivered on every
+				// channel: owe it, and raise the alert.
+				b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
+					VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING`,
+					f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).
+					Exec(owed(rt.Channel))
+				b.Queue(`UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
+					WHERE channel = $7 AND alert_key = $8`,
+					next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
+					rt.Channel, f.Fingerprint)
+			default:
+				// A trigger opens the alert: one statement owes it and
+				// makes it the alert's trigger (NULL when it was owed
+				// already).
+				channel := rt.Channel
+				b.Queue(`WITH o AS (INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+						VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$7) ON CONFLICT DO NOTHING RETURNING id)
+					UPDATE alerts SET opened_at = $8, expires_at = $9, repeats = $4, trigger_id = (SELECT id FROM o), ref = NULL, risk = $10, principals = $11,
+						reasons = $12, escalations = 0, resolved_at = 0 WHERE channel = $2 AND alert_key = $5 RETURNING (SELECT count(*) FROM o)`,
+					f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms,
+					next.OpenedAt.UnixMilli(), next.ExpiresAt.UnixMilli(), int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons)).
+					QueryRow(func(row pgx.Row) error {
+						var added int64
+						if err := row.Scan(&added); err != nil {
+							return describe(err, "save finding %s: channel %s", f.ID, channel)
+						}
+						if added == 1 {
+							if res.Owed == nil {
+								res.Owed = map[string]int{}
+							}
+							res.Owed[channel]++
+						}
+						return nil
+					})
+			}
+		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return asDescribed(err, "save findings")
+	}
+	return nil
+}
+
+// asDescribed keeps an error a queued statement described, and describes
+// any other (a statement without a callback, the batch itself) as what.
+func asDescribed(err error, what string) error {
+	if d := (*described)(nil); errors.As(err, &d) {
+		return err
+	}
+	return describe(err, "%s", what)
 }
 
 // scanDeliveries reads rows of store.DeliveryColumns.

@@ -292,6 +292,81 @@ func TestRepeatsAcrossInstancesAndRestarts(t *testing.T) {
 // change by someone else, of many fingerprints: each fingerprint ends with
 // one trigger and one escalation, never two triggers and never a riskier
 // change counted as a repeat.
+// Groups of many findings that share alerts, saved by two instances at
+// once with the alerts in opposite orders: every finding is judged against
+// the state the one before it left (within its group and across
+// instances), exactly one trigger per alert, and no group waits for the
+// other's locks in the opposite order (before the alerts were locked in
+// the order of their keys, PostgreSQL aborted such groups: "deadlock
+// detected").
+func TestGroupsSharingAlertsAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd", Repeats: true}} }
+	const alerts, rounds = 20, 4
+	var wg sync.WaitGroup
+	id := 0
+	for r := range rounds {
+		for _, s := range []*postgres.Store{a, b} {
+			var group []finding.Finding
+			for k := range alerts {
+				if s == b {
+					k = alerts - 1 - k
+				}
+				// Each alert twice in the group: the second is a repeat
+				// of the first.
+				for range 2 {
+					f := storetest.Sample(id, "EKS-A", finding.High)
+					id++
+					f.Fingerprint = fmt.Sprintf("fp-%02d", k)
+					f.EventTime, f.TTL = t0.Add(time.Duration(r)*time.Second), time.Hour
+					group = append(group, f)
+				}
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := s.SaveRouted(ctx, group, route)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res.Inserted != 2*alerts || res.Owed["pd"] != 2*alerts {
+					t.Errorf("a group of %d: %+v", 2*alerts, res)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	dels, err := a.Deliveries(ctx, store.OutboxFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[string][]store.Delivery{}
+	for _, d := range dels {
+		per[d.AlertKey] = append(per[d.AlertKey], d)
+	}
+	if len(per) != alerts {
+		t.Fatalf("%d alerts with deliveries, want %d", len(per), alerts)
+	}
+	for k, ds := range per {
+		triggers := 0
+		counts := map[int]bool{}
+		for _, d := range ds {
+			if d.Kind == store.KindTrigger {
+				triggers++
+			}
+			counts[d.Repeats] = true
+		}
+		n := 2 * 2 * rounds
+		if len(ds) != n || triggers != 1 || len(counts) != n || !counts[n] {
+			t.Errorf("alert %s: %d deliveries, %d triggers, %d distinct counts; want %d, 1 and %d", k, len(ds), triggers, len(counts), n, n)
+		}
+	}
+}
+
 func TestInstancesEscalateConcurrently(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Schema(t)

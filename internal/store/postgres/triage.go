@@ -104,10 +104,10 @@ func activeSilences(ctx context.Context, tx pgx.Tx, now time.Time) ([]store.Sile
 	return scanSilences(rows)
 }
 
-func silenced(ctx context.Context, tx pgx.Tx, id, silence string, now time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO finding_history (finding_id, at, actor, old_status, new_status, note) VALUES ($1,$2,$3,$4,$5,$6)`,
+// queueSilenced queues the history entry of a finding stored silenced.
+func queueSilenced(b *pgx.Batch, id, silence string, now time.Time) {
+	b.Queue(`INSERT INTO finding_history (finding_id, at, actor, old_status, new_status, note) VALUES ($1,$2,$3,$4,$5,$6)`,
 		id, now.UnixMilli(), "trailwatch", store.StatusOpen, store.StatusSilenced, "silence "+silence)
-	return err
 }
 
 const triagedColumns = `data, status, status_at, coalesce(silenced_by, '')`

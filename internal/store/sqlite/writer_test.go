@@ -289,7 +289,10 @@ func TestTriageReadsDoNotWaitForTheWriter(t *testing.T) {
 	release := holdWriter(t, s) // a group transaction stays open on the write connection
 	defer release()
 	reads := map[string]func(context.Context) error{
-		"page":     func(ctx context.Context) error { _, err := s.Page(ctx, store.Query{Filter: store.Filter{Limit: 10}}); return err },
+		"page": func(ctx context.Context) error {
+			_, err := s.Page(ctx, store.Query{Filter: store.Filter{Limit: 10}})
+			return err
+		},
 		"finding":  func(ctx context.Context) error { _, err := s.Triaged(ctx, f.ID); return err },
 		"history":  func(ctx context.Context) error { _, err := s.History(ctx, f.ID); return err },
 		"feed":     func(ctx context.Context) error { _, err := s.FindingsAfter(ctx, 0, 10); return err },
