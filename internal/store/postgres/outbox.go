@@ -331,6 +331,9 @@ func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, r
 // asDescribed keeps an error a queued statement described, and describes
 // any other (a statement without a callback, the batch itself) as what.
 func asDescribed(err error, what string) error {
+	if err == nil {
+		return nil
+	}
 	if d := (*described)(nil); errors.As(err, &d) {
 		return err
 	}
@@ -399,12 +402,14 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 // Settle records several attempts' outcomes in one transaction.
 func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Every outcome in one round trip.
+		b := &pgx.Batch{}
 		for _, o := range outs {
-			if err := settle(ctx, tx, o); err != nil {
+			if err := queueSettle(b, o); err != nil {
 				return describe(err, "settle delivery %d", o.ID)
 			}
 		}
-		return nil
+		return asDescribed(tx.SendBatch(ctx, b).Close(), "settle deliveries")
 	})
 	if err != nil {
 		if d := (*described)(nil); errors.As(err, &d) {
@@ -415,29 +420,33 @@ func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
 	return nil
 }
 
-func settle(ctx context.Context, tx pgx.Tx, o store.Outcome) error {
+// queueSettle queues the statements that record one outcome; each names
+// the delivery when it fails.
+func queueSettle(b *pgx.Batch, o store.Outcome) error {
 	at := o.At.UnixMilli()
+	failed := func(q *pgx.QueuedQuery) {
+		q.Fn = func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return describe(err, "settle delivery %d", o.ID)
+			}
+			return nil
+		}
+	}
 	switch o.Status {
 	case store.Done:
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2`, at, o.ID); err != nil {
-			return err
-		}
+		failed(b.Queue(`UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2`, at, o.ID))
 		if o.Ref != "" {
 			// The trigger's reference, or a newer one an update returned
 			// (the channel opened a fresh ticket because the old one was
 			// closed).
-			if _, err := tx.Exec(ctx, `UPDATE alerts SET ref = $1 WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = $2)
-				AND trigger_id <= $2`, o.Ref, o.ID); err != nil {
-				return err
-			}
+			failed(b.Queue(`UPDATE alerts SET ref = $1 WHERE (channel, alert_key) = (SELECT channel, alert_key FROM outbox WHERE id = $2)
+				AND trigger_id <= $2`, o.Ref, o.ID))
 		}
 	case store.Pending:
-		_, err := tx.Exec(ctx, `UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = $1, last_error = $2, updated_at = $3 WHERE id = $4`,
-			o.Next.UnixMilli(), o.Err, at, o.ID)
-		return err
+		failed(b.Queue(`UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt = $1, last_error = $2, updated_at = $3 WHERE id = $4`,
+			o.Next.UnixMilli(), o.Err, at, o.ID))
 	case store.Dead:
-		_, err := tx.Exec(ctx, `UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3`, o.Err, at, o.ID)
-		return err
+		failed(b.Queue(`UPDATE outbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3`, o.Err, at, o.ID))
 	default:
 		return fmt.Errorf("unknown outcome status %q", o.Status)
 	}
