@@ -234,59 +234,8 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, explain(path, o.readOnly, err))
 	}
 	s.rdb = db
-	if !memory && !o.readOnly {
-		// Readers never wait for the writer: WAL lets them read the last
-		// commit while a group transaction is open.
-		rdb, err := sql.Open("sqlite", dsn(path, false)+"&_pragma=query_only(1)")
-		if err == nil {
-			rdb.SetMaxOpenConns(readConns)
-			err = rdb.Ping()
-		}
-		if err != nil {
-			if rdb != nil {
-				rdb.Close()
-			}
-			db.Close()
-			s.lock.release()
-			return nil, fmt.Errorf("open store %s: read connection: %w", path, explain(path, false, err))
-		}
-		s.rdb = rdb
-	}
-	if !memory && !o.readOnly {
-		// After the migrations: a migration that builds an index sorts
-		// the whole table, and with temp_store=MEMORY that sort would not
-		// spill to disk.
-		if _, err := db.Exec(`PRAGMA temp_store = MEMORY`); err != nil {
-			if s.rdb != db {
-				s.rdb.Close()
-			}
-			db.Close()
-			s.lock.release()
-			return nil, fmt.Errorf("open store %s: %w", path, mapErr(err))
-		}
-	}
-	var committed func()
-	if !memory && !o.readOnly {
-		cdb, err := sql.Open("sqlite", dsn(path, false))
-		if err == nil {
-			cdb.SetMaxOpenConns(1)
-			err = cdb.Ping()
-		}
-		if err != nil {
-			if cdb != nil {
-				cdb.Close()
-			}
-			if s.rdb != db {
-				s.rdb.Close()
-			}
-			db.Close()
-			s.lock.release()
-			return nil, fmt.Errorf("open store %s: checkpoint connection: %w", path, explain(path, false, err))
-		}
-		s.cp = newCheckpointer(cdb, checkpointEvery)
-		committed = s.cp.committed
-	}
-	if s.w, err = newWriter(db, writerQueries, committed); err != nil {
+	// fail undoes what Open set up so far.
+	fail := func(err error) (*Store, error) {
 		if s.cp != nil {
 			s.cp.close()
 		}
@@ -295,7 +244,32 @@ func Open(path string, now func() time.Time, opts ...Option) (*Store, error) {
 		}
 		db.Close()
 		s.lock.release()
-		return nil, fmt.Errorf("open store %s: %w", path, mapErr(err))
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	var committed func()
+	if !memory && !o.readOnly {
+		// Readers never wait for the writer: WAL lets them read the last
+		// commit while a group transaction is open.
+		rdb, err := openPool(dsn(path, false)+"&_pragma=query_only(1)", readConns)
+		if err != nil {
+			return fail(fmt.Errorf("read connection: %w", explain(path, false, err)))
+		}
+		s.rdb = rdb
+		// After the migrations: a migration that builds an index sorts
+		// the whole table, and with temp_store=MEMORY that sort would not
+		// spill to disk.
+		if _, err := db.Exec(`PRAGMA temp_store = MEMORY`); err != nil {
+			return fail(mapErr(err))
+		}
+		cdb, err := openPool(dsn(path, false), 1)
+		if err != nil {
+			return fail(fmt.Errorf("checkpoint connection: %w", explain(path, false, err)))
+		}
+		s.cp = newCheckpointer(cdb, checkpointEvery)
+		committed = s.cp.committed
+	}
+	if s.w, err = newWriter(db, writerQueries, committed); err != nil {
+		return fail(mapErr(err))
 	}
 	if s.lock != nil {
 		if err := s.clearLeases(); err != nil {
@@ -330,6 +304,21 @@ const writerPragmas = "&_pragma=wal_autocheckpoint(16000)&_pragma=cache_size(-16
 
 // readConns bounds the read-only connections of a database file.
 const readConns = 4
+
+// openPool opens a pool of at most conns connections and checks that one
+// opens.
+func openPool(dsn string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
 
 // connect opens the database handle and checks (and, unless readOnly,
 // sets up) the schema.
