@@ -101,10 +101,10 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 				continue
 			}
 			if f.Corrected {
-				b.Queue(`UPDATE findings SET fingerprint = $1, risk = $2, event_time = $3, account_id = $4, region = $5, actor_arn = $6,
+				onExec(b.Queue(`UPDATE findings SET fingerprint = $1, risk = $2, event_time = $3, account_id = $4, region = $5, actor_arn = $6,
 					actor_name = $7, outcome = $8, event_name = $9, data = $10, raw = $11 WHERE id = $12`,
 					f.Fingerprint, int(f.Risk), f.EventTime.UnixMilli(), f.AccountID, f.Region, f.Actor.ARN, f.Actor.Name, f.Outcome, f.EventName,
-					docs[i].data, docs[i].raw, f.ID).Exec(func(pgconn.CommandTag) error { return nil })
+					docs[i].data, docs[i].raw, f.ID), nil, "update finding %s", f.ID)
 				res.Updated++
 			} else {
 				res.Duplicates++
@@ -115,13 +115,12 @@ func (s *Store) SaveRouted(ctx context.Context, fs []finding.Finding, route stor
 			// Stored before without routing (a scan that did not
 			// notify): route it now, once, whichever instance sees it
 			// first.
-			b.Queue(`UPDATE findings SET routed = true WHERE id = $1 AND NOT routed`, f.ID).Exec(func(tag pgconn.CommandTag) error {
+			onExec(b.Queue(`UPDATE findings SET routed = true WHERE id = $1 AND NOT routed`, f.ID), func(tag pgconn.CommandTag) {
 				if tag.RowsAffected() == 1 {
 					res.Routed++
 					owes[i] = silencedBy[i] == ""
 				}
-				return nil
-			})
+			}, "route finding %s", f.ID)
 		}
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -253,16 +252,17 @@ func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, r
 	// One round trip: every delivery owed and every alert's new state.
 	b = &pgx.Batch{}
 	ms := now.UnixMilli()
-	owed := func(channel string) func(pgconn.CommandTag) error {
-		return func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() == 1 {
-				if res.Owed == nil {
-					res.Owed = map[string]int{}
-				}
-				res.Owed[channel]++
+	// count counts a delivery owed when its statement added one.
+	count := func(channel string, added int64) {
+		if added == 1 {
+			if res.Owed == nil {
+				res.Owed = map[string]int{}
 			}
-			return nil
+			res.Owed[channel]++
 		}
+	}
+	owed := func(channel string) func(pgconn.CommandTag) {
+		return func(tag pgconn.CommandTag) { count(channel, tag.RowsAffected()) }
 	}
 	for i := range fs {
 		f := &fs[i]
@@ -271,6 +271,7 @@ func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, r
 			at = now
 		}
 		for _, rt := range routes[i] {
+			what := []any{f.ID, rt.Channel} // for "save finding %s: channel %s"
 			k := alertKey{rt.Channel, f.Fingerprint}
 			kind, esc, next := store.Judge(alerts[k], *f, at, f.TTL)
 			alerts[k] = &next
@@ -278,23 +279,24 @@ func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, r
 			case store.KindUpdate:
 				// Count the repeat, and owe an update when the channel
 				// takes repeats.
-				b.Queue(`UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint)
+				onExec(b.Queue(`UPDATE alerts SET repeats = $1 WHERE channel = $2 AND alert_key = $3`, next.Repeats, rt.Channel, f.Fingerprint),
+					nil, "save finding %s: channel %s", what...)
 				if rt.Repeats {
-					b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
-						VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms).
-						Exec(owed(rt.Channel))
+					onExec(b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at)
+						VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, f.ID, rt.Channel, store.KindUpdate, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms),
+						owed(rt.Channel), "save finding %s: channel %s", what...)
 				}
 			case store.KindEscalation:
 				// A trigger or an escalation is delivered on every
 				// channel: owe it, and raise the alert.
-				b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
+				onExec(b.Queue(`INSERT INTO outbox (finding_id, channel, kind, repeats, alert_key, status, next_attempt, created_at, updated_at, escalation)
 					VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING`,
-					f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)).
-					Exec(owed(rt.Channel))
-				b.Queue(`UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
+					f.ID, rt.Channel, kind, next.Repeats, f.Fingerprint, store.Pending, ms, ms, ms, store.EncodeEscalation(esc)),
+					owed(rt.Channel), "save finding %s: channel %s", what...)
+				onExec(b.Queue(`UPDATE alerts SET expires_at = $1, repeats = $2, risk = $3, principals = $4, reasons = $5, escalations = $6
 					WHERE channel = $7 AND alert_key = $8`,
 					next.ExpiresAt.UnixMilli(), next.Repeats, int(next.Risk), store.EncodeList(next.Principals), store.EncodeList(next.Reasons), next.Escalations,
-					rt.Channel, f.Fingerprint)
+					rt.Channel, f.Fingerprint), nil, "save finding %s: channel %s", what...)
 			default:
 				// A trigger opens the alert: one statement owes it and
 				// makes it the alert's trigger (NULL when it was owed
@@ -309,14 +311,9 @@ func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, r
 					QueryRow(func(row pgx.Row) error {
 						var added int64
 						if err := row.Scan(&added); err != nil {
-							return describe(err, "save finding %s: channel %s", f.ID, channel)
+							return describe(err, "save finding %s: channel %s", what...)
 						}
-						if added == 1 {
-							if res.Owed == nil {
-								res.Owed = map[string]int{}
-							}
-							res.Owed[channel]++
-						}
+						count(channel, added)
 						return nil
 					})
 			}
@@ -326,6 +323,21 @@ func oweAll(ctx context.Context, tx pgx.Tx, fs []finding.Finding, owes []bool, r
 		return asDescribed(err, "save findings")
 	}
 	return nil
+}
+
+// onExec makes a queued statement's failure say what failed (format and
+// a, as describe) and hands its command tag to fn (nil: nobody).
+func onExec(q *pgx.QueuedQuery, fn func(pgconn.CommandTag), format string, a ...any) {
+	q.Fn = func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		if err != nil {
+			return describe(err, format, a...)
+		}
+		if fn != nil {
+			fn(tag)
+		}
+		return nil
+	}
 }
 
 // asDescribed keeps an error a queued statement described, and describes
@@ -424,14 +436,7 @@ func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
 // the delivery when it fails.
 func queueSettle(b *pgx.Batch, o store.Outcome) error {
 	at := o.At.UnixMilli()
-	failed := func(q *pgx.QueuedQuery) {
-		q.Fn = func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return describe(err, "settle delivery %d", o.ID)
-			}
-			return nil
-		}
-	}
+	failed := func(q *pgx.QueuedQuery) { onExec(q, nil, "settle delivery %d", o.ID) }
 	switch o.Status {
 	case store.Done:
 		failed(b.Queue(`UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2`, at, o.ID))

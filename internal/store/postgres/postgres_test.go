@@ -459,3 +459,30 @@ func TestTriageSuite(t *testing.T) {
 		return s
 	})
 }
+
+// A finding PostgreSQL refuses (a NUL byte in a text column, which an
+// event's field can carry) fails its group with an error naming it, and
+// the group's other findings are not half-saved: the transaction is
+// rolled back whole, so a retry of the others alone stores them.
+func TestRefusedFindingIsNamed(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "pd"}} }
+	good := storetest.Sample(1, "EKS-A", finding.High)
+	bad := storetest.Sample(2, "EKS-A", finding.High)
+	bad.Actor.Name = "mallory\x00"
+	_, err := s.SaveRouted(ctx, []finding.Finding{good, bad}, route)
+	if err == nil || !strings.Contains(err.Error(), bad.ID) {
+		t.Fatalf("save with a refused finding: %v, want an error naming %s", err, bad.ID)
+	}
+	if all, err := s.Findings(ctx, store.Filter{}); err != nil || len(all) != 0 {
+		t.Fatalf("%d findings stored after the failed group (%v), want 0", len(all), err)
+	}
+	if dels, _ := s.Deliveries(ctx, store.OutboxFilter{}); len(dels) != 0 {
+		t.Fatalf("%d deliveries owed after the failed group, want 0", len(dels))
+	}
+	res, err := s.SaveRouted(ctx, []finding.Finding{good}, route)
+	if err != nil || res.Inserted != 1 || res.Owed["pd"] != 1 {
+		t.Fatalf("the good finding alone: %+v, %v", res, err)
+	}
+}

@@ -106,8 +106,8 @@ func activeSilences(ctx context.Context, tx pgx.Tx, now time.Time) ([]store.Sile
 
 // queueSilenced queues the history entry of a finding stored silenced.
 func queueSilenced(b *pgx.Batch, id, silence string, now time.Time) {
-	b.Queue(`INSERT INTO finding_history (finding_id, at, actor, old_status, new_status, note) VALUES ($1,$2,$3,$4,$5,$6)`,
-		id, now.UnixMilli(), "trailwatch", store.StatusOpen, store.StatusSilenced, "silence "+silence)
+	onExec(b.Queue(`INSERT INTO finding_history (finding_id, at, actor, old_status, new_status, note) VALUES ($1,$2,$3,$4,$5,$6)`,
+		id, now.UnixMilli(), "trailwatch", store.StatusOpen, store.StatusSilenced, "silence "+silence), nil, "save finding %s", id)
 }
 
 const triagedColumns = `data, status, status_at, coalesce(silenced_by, '')`
