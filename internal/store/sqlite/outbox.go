@@ -100,16 +100,9 @@ func encodeFindings(fs []finding.Finding) ([]encoded, error) {
 	return enc, nil
 }
 
-func (s *Store) saveRouted(t *wtx, fs []finding.Finding, route store.Router) (store.SaveResult, error) {
-	enc, err := encodeFindings(fs)
-	if err != nil {
-		return store.SaveResult{}, err
-	}
-	return s.saveEncoded(t, fs, enc, route)
-}
-
-// saveEncoded is saveRouted with the findings already encoded (enc[i] is
-// fs[i]'s).
+// saveEncoded saves findings and what they owe in the writer's
+// transaction t; enc[i] is fs[i] encoded (encodeFindings, outside the
+// writer).
 func (s *Store) saveEncoded(t *wtx, fs []finding.Finding, enc []encoded, route store.Router) (store.SaveResult, error) {
 	var res store.SaveResult
 	now := s.now()

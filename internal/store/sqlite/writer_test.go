@@ -63,8 +63,14 @@ func TestQueuedWritesCommitInOneGroupAndAFailureStaysAlone(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		// Writes a finding, then fails: its write must not survive.
+		fs := []finding.Finding{storetest.Sample(2, "EKS-A", finding.High)}
+		enc, err := encodeFindings(fs)
+		if err != nil {
+			errs[1] = err
+			return
+		}
 		errs[1] = s.w.do(ctx, func(tx *wtx) error {
-			if _, err := s.saveRouted(tx, []finding.Finding{storetest.Sample(2, "EKS-A", finding.High)}, route); err != nil {
+			if _, err := s.saveEncoded(tx, fs, enc, route); err != nil {
 				return err
 			}
 			return errors.New("boom")
