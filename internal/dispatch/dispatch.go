@@ -40,7 +40,11 @@ func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 type Channel struct {
 	Name     string
 	Notifier notify.Notifier
-	// Concurrency bounds deliveries in flight; default 1.
+	// Concurrency bounds the attempts in flight (requests to the channel's
+	// service); default 1. An attempt's slot is free again as soon as the
+	// attempt ends: recording its outcome does not hold it, though at most
+	// unsettledPerSlot times Concurrency deliveries of the channel are
+	// claimed and not yet recorded.
 	Concurrency int
 	// RatePerMinute bounds the delivery rate; 0 means unlimited. Burst is
 	// how many may go at once after a quiet spell; default 1.
@@ -97,7 +101,8 @@ type Dispatcher struct {
 type channelLoop struct {
 	Channel
 	limiter            *limiter
-	sem                chan struct{}
+	sem                chan struct{} // one per attempt in flight
+	unsettled          chan struct{} // one per delivery claimed and not yet recorded
 	wake               chan struct{}
 	sent, failed, dead atomic.Int64
 	mu                 sync.Mutex
@@ -138,12 +143,22 @@ func New(ob Outbox, channels []Channel, opts Options) *Dispatcher {
 		if c.AttemptTimeout <= 0 {
 			c.AttemptTimeout = opts.AttemptTimeout
 		}
-		l := &channelLoop{Channel: c, limiter: newLimiter(c.RatePerMinute, c.Burst), sem: make(chan struct{}, c.Concurrency), wake: make(chan struct{}, 1)}
+		l := &channelLoop{Channel: c, limiter: newLimiter(c.RatePerMinute, c.Burst), sem: make(chan struct{}, c.Concurrency),
+			unsettled: make(chan struct{}, unsettledPerSlot*c.Concurrency), wake: make(chan struct{}, 1)}
 		d.channels = append(d.channels, l)
 		d.byName[c.Name] = l
 	}
 	return d
 }
+
+// unsettledPerSlot bounds, per slot of a channel's concurrency, the
+// deliveries claimed and not yet recorded: the attempts in flight and the
+// outcomes waiting for their commit. Outcomes are committed in groups
+// behind every other write, so a slot that waited for its outcome's
+// commit would spend most of its time idle (a channel at concurrency 32
+// then delivered about 1,800 a second however fast its service answered);
+// the bound keeps the memory of outcomes waiting fixed by configuration.
+const unsettledPerSlot = 4
 
 // DefaultBackoff waits 2s, 4s, 8s, … up to 10 minutes, each with up to 25%
 // random jitter either way so that retries of many deliveries spread out.
@@ -160,22 +175,24 @@ func DefaultBackoff(failures int) time.Duration {
 // Kick wakes the loops of the named channels (every channel when none is
 // named), after new deliveries for them were saved.
 func (d *Dispatcher) Kick(channels ...string) {
-	wake := func(c *channelLoop) {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
 	if len(channels) == 0 {
 		for _, c := range d.channels {
-			wake(c)
+			c.kick()
 		}
 		return
 	}
 	for _, name := range channels {
 		if c := d.byName[name]; c != nil {
-			wake(c)
+			c.kick()
 		}
+	}
+}
+
+// kick wakes the channel's loop if it is waiting; it never blocks.
+func (c *channelLoop) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -258,23 +275,38 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 	release := func(n int) {
 		for range n {
 			<-c.sem
+			<-c.unsettled
 		}
 	}
 	for ctx.Err() == nil {
 		// Claim only what can be sent now: free slots and rate tokens,
 		// so nothing claimed waits long enough for its lease to lapse.
+		// Room for one more outcome comes first, so that a loop waiting
+		// for commits holds no slot.
+		select {
+		case c.unsettled <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
+			<-c.unsettled
 			return
 		}
 		free := 1
 	fill:
 		for free < c.Concurrency {
 			select {
+			case c.unsettled <- struct{}{}:
+			default:
+				break fill
+			}
+			select {
 			case c.sem <- struct{}{}:
 				free++
 			default:
+				<-c.unsettled
 				break fill
 			}
 		}
@@ -308,8 +340,8 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				defer release(1)
-				d.deliver(ctx, c, del, log)
+				defer func() { <-c.unsettled }()
+				d.deliver(ctx, c, del, log, func() { <-c.sem })
 			}()
 		}
 	}
@@ -333,7 +365,13 @@ func (d *Dispatcher) wait(ctx context.Context, c *channelLoop, t time.Duration) 
 	}
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Delivery, log *slog.Logger) {
+// deliver makes one attempt and records its outcome; attempted is called
+// when the attempt ends, before the outcome is recorded. Once recorded,
+// the channel's loop is woken: a follow-up of the same alert (an update,
+// a resolution) waits for its trigger's outcome, and the loop may have
+// found nothing else to claim meanwhile.
+func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Delivery, log *slog.Logger, attempted func()) {
+	defer c.kick()
 	m := notify.Message{
 		Finding:        del.Finding,
 		Kind:           notify.Kind(del.Kind),
@@ -358,6 +396,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *channelLoop, del store.Deli
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.AttemptTimeout)
 	res, err := c.Notifier.Notify(actx, m)
 	cancel()
+	attempted()
 	// Recording the outcome must not be skipped because ctx ended.
 	now := d.opts.Clock.Now()
 	if err == nil {

@@ -468,3 +468,149 @@ func TestKickWakesOnlyTheNamedChannel(t *testing.T) {
 	d.Kick("b")
 	waitUntil("b's delivery", func() bool { return len(b.messages()) == 1 })
 }
+
+// gatedOutbox holds every Settle until gate is closed, counting the
+// outcomes waiting: recording outcomes as slow as a busy store makes it.
+type gatedOutbox struct {
+	dispatch.Outbox
+	gate    chan struct{}
+	mu      sync.Mutex
+	waiting int
+	claims  int
+}
+
+func (o *gatedOutbox) Claim(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
+	got, err := o.Outbox.Claim(ctx, channel, now, limit, lease)
+	o.mu.Lock()
+	o.claims++
+	o.mu.Unlock()
+	return got, err
+}
+
+func (o *gatedOutbox) claimed() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.claims
+}
+
+func (o *gatedOutbox) Settle(ctx context.Context, outs []store.Outcome) error {
+	o.mu.Lock()
+	o.waiting += len(outs)
+	o.mu.Unlock()
+	<-o.gate
+	return o.Outbox.Settle(ctx, outs)
+}
+
+func (o *gatedOutbox) waitingOutcomes() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.waiting
+}
+
+// overlapSink counts the attempts in flight at once.
+type overlapSink struct {
+	mu            sync.Mutex
+	now, max, all int
+}
+
+func (s *overlapSink) Notify(ctx context.Context, m notify.Message) (notify.Result, error) {
+	s.mu.Lock()
+	s.now++
+	s.all++
+	s.max = max(s.max, s.now)
+	s.mu.Unlock()
+	time.Sleep(time.Millisecond) // long enough for attempts to overlap if they may
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return notify.Result{}, nil
+}
+
+func (s *overlapSink) counts() (all, max int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.all, s.max
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A channel's concurrency bounds its attempts in flight, not the
+// recording of their outcomes: while outcomes wait for their commit the
+// channel goes on sending, up to four deliveries per slot claimed and not
+// yet recorded, and never more than Concurrency attempts at once. (When a
+// slot was held until its outcome committed, a channel at concurrency 32
+// delivered about 1,800 alerts a second however fast its service was, and
+// fell behind a steady 2,000 events a second.)
+func TestSlowRecordingDoesNotHoldTheChannel(t *testing.T) {
+	st := openStore(t, nil)
+	ob := &gatedOutbox{Outbox: st, gate: make(chan struct{})}
+	s := &overlapSink{}
+	save(t, st, findings(30, false), dispatch.Router{{Channel: "hook"}})
+	d := dispatch.New(ob, []dispatch.Channel{{Name: "hook", Notifier: s, Concurrency: 2}}, dispatch.Options{Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	var open sync.Once
+	openGate := func() { open.Do(func() { close(ob.gate) }) }
+	defer func() { openGate(); cancel(); <-done }()
+
+	const bound = 4 * 2
+	waitFor(t, "attempts while no outcome can be recorded", func() bool { all, _ := s.counts(); return all >= bound })
+	// Nothing more may go while those outcomes wait: the bound holds.
+	time.Sleep(50 * time.Millisecond)
+	if all, _ := s.counts(); all != bound {
+		t.Fatalf("%d attempts with every outcome unrecorded, want exactly %d (4 per slot)", all, bound)
+	}
+	if n := ob.waitingOutcomes(); n == 0 || d.Stats()["hook"].Sent != 0 {
+		t.Errorf("%d outcomes at the store and %d recorded; want some held there and none recorded", n, d.Stats()["hook"].Sent)
+	}
+	openGate()
+	waitFor(t, "every delivery", func() bool { all, _ := s.counts(); return all == 30 })
+	waitFor(t, "every outcome recorded", func() bool { return d.Stats()["hook"].Sent == 30 })
+	if _, m := s.counts(); m > 2 {
+		t.Errorf("%d attempts in flight at once on a channel of concurrency 2", m)
+	}
+	if n, err := st.Pending(context.Background(), []string{"hook"}); err != nil || n != 0 {
+		t.Errorf("pending after delivery: %d, %v", n, err)
+	}
+}
+
+// A follow-up waits for its trigger's outcome to be recorded; the
+// recording wakes the channel, so the follow-up goes at once and not at
+// the next poll (an hour here), even when the channel looked for work
+// (and found none it could send) while the outcome was being recorded.
+func TestRecordedOutcomeWakesFollowUps(t *testing.T) {
+	st := openStore(t, nil)
+	ob := &gatedOutbox{Outbox: st, gate: make(chan struct{})}
+	pd := &sink{}
+	fs := findings(3, true) // one alert: a trigger, then two updates
+	save(t, st, fs, dispatch.Router{{Channel: "pd", Repeats: true}})
+	d := dispatch.New(ob, []dispatch.Channel{{Name: "pd", Notifier: pd}}, dispatch.Options{Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	var open sync.Once
+	openGate := func() { open.Do(func() { close(ob.gate) }) }
+	defer func() { openGate(); cancel(); <-done }()
+	// The trigger is sent; while its outcome is held, the loop looks
+	// again and finds only the updates, which must wait for it.
+	waitFor(t, "the trigger's attempt and the next look", func() bool { return len(pd.messages()) == 1 && ob.claimed() >= 2 })
+	if n := len(pd.messages()); n != 1 {
+		t.Fatalf("%d sent before the trigger's outcome was recorded, want the trigger alone", n)
+	}
+	openGate()
+	waitFor(t, "the trigger and both updates", func() bool { return len(pd.messages()) == 3 })
+	got := pd.messages()
+	if got[0].Kind != notify.Trigger || got[1].Kind != notify.Update || got[2].Kind != notify.Update || got[1].Ref != "REF-"+fs[0].ID {
+		t.Errorf("kinds %s, %s, %s (ref %q); want trigger, then updates with the trigger's ref", got[0].Kind, got[1].Kind, got[2].Kind, got[1].Ref)
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,9 +55,19 @@ func main() {
 	maxRate := *rate <= 0
 
 	var delivered atomic.Int64
+	// sentAt and arrived are each event's post and its alert's first
+	// arrival at the sink, in nanoseconds since start (set below, once
+	// the number of events is known).
+	var sentAt, arrived []atomic.Int64
+	var start time.Time
+	ready := make(chan struct{})
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		delivered.Add(1)
+		<-ready
+		if i, ok := eventIndex(body); ok && i < len(arrived) {
+			arrived[i].CompareAndSwap(0, int64(time.Since(start)))
+		}
 	}))
 	defer sink.Close()
 	dir, err := os.MkdirTemp("", "runbench")
@@ -131,9 +142,11 @@ channels:
 		total = int(50000 * duration.Seconds())
 	}
 	lat := make([]time.Duration, total)
+	sentAt, arrived = make([]atomic.Int64, total), make([]atomic.Int64, total)
 	var sent, failed atomic.Int64
 	ticks := make(chan int, *clients*4)
-	start := time.Now()
+	start = time.Now()
+	close(ready)
 	cpu0 := cpuTime()
 	go func() {
 		if maxRate {
@@ -180,6 +193,7 @@ channels:
 			for i := range ticks {
 				body := event(i)
 				t0 := time.Now()
+				sentAt[i].Store(max(1, int64(t0.Sub(start))))
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("X-Api-Key", "bench-EXAMPLE-key")
 				resp, err := client.Do(req)
@@ -251,6 +265,24 @@ channels:
 	fmt.Printf("alerts delivered to the sink: %d, all by %s\n", delivered.Load(), drained.Round(time.Millisecond))
 	fmt.Printf("latency receipt -> committed and handed to the dispatcher: p50 %s  p90 %s  p99 %s  max %s\n",
 		pct(.50).Round(10*time.Microsecond), pct(.90).Round(10*time.Microsecond), pct(.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
+	// Post -> alert at the sink: what the user waits for. It includes the
+	// dispatcher's queue, so it grows without bound if delivery falls
+	// behind ingestion.
+	var alertLat []time.Duration
+	for i := range arrived {
+		if a, s := arrived[i].Load(), sentAt[i].Load(); a > 0 && s > 0 {
+			alertLat = append(alertLat, time.Duration(a-s))
+		}
+	}
+	sort.Slice(alertLat, func(i, j int) bool { return alertLat[i] < alertLat[j] })
+	apct := func(p float64) time.Duration {
+		if len(alertLat) == 0 {
+			return 0
+		}
+		return alertLat[min(len(alertLat)-1, int(p*float64(len(alertLat))))].Round(100 * time.Microsecond)
+	}
+	fmt.Printf("latency post -> alert at the sink: p50 %s  p90 %s  p99 %s  max %s (%d alerts matched to their events)\n",
+		apct(.50), apct(.90), apct(.99), apct(1), len(alertLat))
 	fmt.Println("memory over the run:")
 	for _, l := range rss {
 		fmt.Println("  " + l)
@@ -275,6 +307,18 @@ channels:
 // clusters cycle so that some changes repeat within the TTL.
 func event(i int) []byte {
 	return []byte(fmt.Sprintf(`{"version":"0","id":"bench-%d","detail-type":"AWS API Call via CloudTrail","source":"aws.eks","account":"111122223333","time":"2026-11-20T10:00:00Z","region":"eu-west-1","resources":[],"detail":{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T10:00:00Z","eventSource":"eks.amazonaws.com","eventName":"UpdateClusterConfig","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.22.0","requestParameters":{"name":"cluster-%d","resourcesVpcConfig":{"endpointPublicAccess":true,"publicAccessCidrs":["0.0.0.0/0"]}},"responseElements":{"update":{"id":"u-%d","status":"InProgress","type":"EndpointAccessUpdate"}},"requestID":"r-%d","eventID":"00000000-0000-4000-8000-%012d","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}`, i, i%5000, i, i, i))
+}
+
+// eventIndex finds the event number in an alert's body: the last 12
+// digits of the eventID event() wrote.
+func eventIndex(body []byte) (int, bool) {
+	const mark = "00000000-0000-4000-8000-"
+	j := bytes.Index(body, []byte(mark))
+	if j < 0 || len(body) < j+len(mark)+12 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(body[j+len(mark) : j+len(mark)+12]))
+	return n, err == nil
 }
 
 func vmRSS() float64 {
