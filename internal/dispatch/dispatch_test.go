@@ -546,10 +546,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // A channel's concurrency bounds its attempts in flight, not the
 // recording of their outcomes: while outcomes wait for their commit the
 // channel goes on sending, up to four deliveries per slot claimed and not
-// yet recorded, and never more than Concurrency attempts at once. (When a
-// slot was held until its outcome committed, a channel at concurrency 32
-// delivered about 1,800 alerts a second however fast its service was, and
-// fell behind a steady 2,000 events a second.)
+// yet recorded, and never more than Concurrency attempts at once. (A slot
+// used to be held until its outcome committed: here, two attempts and
+// nothing more until the store recorded them.)
 func TestSlowRecordingDoesNotHoldTheChannel(t *testing.T) {
 	st := openStore(t, nil)
 	ob := &gatedOutbox{Outbox: st, gate: make(chan struct{})}
