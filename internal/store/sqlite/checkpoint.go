@@ -19,12 +19,18 @@ const checkpointEvery = 50 * time.Millisecond
 // own connection, so the writer's commits do not pay for it (checkpoints in
 // the writer's commit were about a fifth of the writer's time at a few
 // thousand findings a second, issue 14). A PASSIVE checkpoint never blocks
-// the writer or the readers. Frames are appended only when a group
-// commits, so a checkpoint started after a commit usually copies every
-// frame before the next one, and the writer then restarts the WAL from its
-// start: the WAL stays about as large as what is committed between two
-// checkpoints. If checkpoints fail or fall behind, the writer's own
-// automatic checkpoint (writerPragmas) still bounds the WAL.
+// the writer or the readers. The WAL restarts from its start only when a
+// write transaction begins with every frame already copied: when the
+// writer pauses for longer than a checkpoint. Under steady load it begins
+// its next group while the last one's checkpoint runs, so the WAL grows
+// until the writer's own automatic checkpoint (writerPragmas, 16,000
+// frames), which then runs in a commit (about 0.7 s apart at 2,000 events
+// a second, holding that commit 40 to 80 ms). Having the writer wait
+// before a group for a checkpoint of everything instead (tried; issue 14,
+// bench/README.md) restarted the WAL every 4,096 frames but the wait was
+// as long, and it grew as long with the database: what costs is the
+// checkpoint's fsync of pages scattered over a growing file, wherever the
+// writer waits for it.
 type checkpointer struct {
 	db     *sql.DB
 	kick   chan struct{}
