@@ -275,52 +275,43 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 	defer inflight.Wait()
 	release := func(n int) {
 		for range n {
-			<-c.sem
 			<-c.unsettled
 		}
 	}
 	for ctx.Err() == nil {
-		// Claim only what can be sent now: free slots and rate tokens,
-		// so nothing claimed waits long enough for its lease to lapse.
-		// Room for one more outcome comes first, so that a loop waiting
-		// for commits holds no slot.
+		// Claim what there is room for: deliveries claimed and not yet
+		// recorded are bounded by unsettledPerSlot per slot, and rate
+		// tokens. Claiming only the free slots' worth made the claims'
+		// round trips the channel's pace (on PostgreSQL, alerts fell 30 s
+		// behind a steady 2,000 events a second); what waits for a slot
+		// has a lease long enough for the attempts ahead of it.
 		select {
 		case c.unsettled <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		select {
-		case c.sem <- struct{}{}:
-		case <-ctx.Done():
-			<-c.unsettled
-			return
-		}
-		free := 1
+		room := 1
 	fill:
-		for free < c.Concurrency {
+		for room < cap(c.unsettled) {
 			select {
 			case c.unsettled <- struct{}{}:
+				room++
 			default:
-				break fill
-			}
-			select {
-			case c.sem <- struct{}{}:
-				free++
-			default:
-				<-c.unsettled
 				break fill
 			}
 		}
-		n := min(free, c.limiter.available(d.opts.Clock.Now()))
+		n := min(room, c.limiter.available(d.opts.Clock.Now()))
 		if n == 0 {
-			release(free)
+			release(room)
 			if !d.wait(ctx, c, c.limiter.wait(d.opts.Clock.Now())) {
 				return
 			}
 			continue
 		}
-		batch, err := d.outbox.Claim(ctx, c.Name, d.opts.Clock.Now(), n, c.lease())
-		release(free - len(batch))
+		// Those already claimed and this claim's share the slots.
+		ahead := len(c.unsettled) - room + n
+		batch, err := d.outbox.Claim(ctx, c.Name, d.opts.Clock.Now(), n, c.lease(ahead))
+		release(room - len(batch))
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("claim deliveries", "err", err)
@@ -342,6 +333,14 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 			go func() {
 				defer inflight.Done()
 				defer func() { <-c.unsettled }()
+				select {
+				case c.sem <- struct{}{}:
+				case <-ctx.Done():
+					// Stopping: hand back what was claimed and not
+					// attempted, rather than leave it leased.
+					d.settle(store.Outcome{ID: del.ID, Status: store.Pending, Err: "not attempted: the dispatcher stopped", Next: d.opts.Clock.Now(), At: d.opts.Clock.Now()}, log)
+					return
+				}
 				d.deliver(ctx, c, del, log, func() { <-c.sem })
 			}()
 		}
@@ -349,9 +348,16 @@ func (d *Dispatcher) loop(ctx context.Context, c *channelLoop) {
 }
 
 // lease is how long a claimed delivery stays invisible to other
-// dispatchers: an attempt, its recording, and a margin. A process killed
-// mid-delivery leaves its deliveries to be claimed again after it.
-func (c *channelLoop) lease() time.Duration { return 2*c.AttemptTimeout + time.Second }
+// dispatchers, when queued deliveries of the channel (this claim's
+// included) are claimed and not yet recorded: the rounds of attempts on
+// the channel's slots it may wait for, its own, its recording, and a
+// margin (two attempt timeouts and a second when it need not wait). A
+// process killed mid-delivery leaves its deliveries to be claimed again
+// after it.
+func (c *channelLoop) lease(queued int) time.Duration {
+	rounds := (max(queued, 1) + c.Concurrency - 1) / c.Concurrency
+	return time.Duration(rounds+1)*c.AttemptTimeout + time.Second
+}
 
 // wait pauses a channel's loop for t, or until the channel is kicked; it
 // reports false when ctx ended.
