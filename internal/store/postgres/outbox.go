@@ -366,6 +366,18 @@ func scanDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
 	return out, rows.Err()
 }
 
+// qClaim selects a channel's due deliveries, skipping a follow-up whose
+// alert has an earlier trigger or escalation still open (the partial
+// index outbox_open answers that look).
+const qClaim = `SELECT ` + store.DeliveryColumns + `
+	FROM outbox o JOIN findings f ON f.id = o.finding_id
+	LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
+	WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
+	AND NOT (o.kind IN ('update', 'escalation', 'acknowledge', 'resolve') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
+		AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
+	ORDER BY o.next_attempt, o.id LIMIT $3
+	FOR UPDATE OF o SKIP LOCKED`
+
 // Claim leases due deliveries of one channel. The due rows are locked with
 // FOR UPDATE SKIP LOCKED: a dispatcher of another instance claiming at the
 // same time skips them (and takes the next ones) instead of waiting, and a
@@ -374,14 +386,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	var out []store.Delivery
 	ms := now.UnixMilli()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+store.DeliveryColumns+`
-			FROM outbox o JOIN findings f ON f.id = o.finding_id
-			LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
-			WHERE o.channel = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt <= $2
-			AND NOT (o.kind IN ('update', 'escalation', 'acknowledge', 'resolve') AND EXISTS (SELECT 1 FROM outbox t WHERE t.channel = o.channel AND t.alert_key = o.alert_key
-				AND t.kind IN ('trigger', 'escalation') AND t.id < o.id AND t.status IN ('pending', 'sending')))
-			ORDER BY o.next_attempt, o.id LIMIT $3
-			FOR UPDATE OF o SKIP LOCKED`, channel, ms, limit)
+		rows, err := tx.Query(ctx, qClaim, channel, ms, limit)
 		if err != nil {
 			return err
 		}

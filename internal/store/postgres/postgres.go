@@ -167,6 +167,13 @@ var migrations = []string{
 	`DROP INDEX findings_event;
 	DROP INDEX outbox_alert;
 	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind);`,
+	// The claim's look for an alert's earlier trigger still open, in an
+	// index of exactly those rows. Without it, on a table not yet
+	// analyzed, the planner looked through the whole due queue (the
+	// outbox_work index, every open delivery of the channel before this
+	// one) for each follow-up it considered: 190 ms a claim at a backlog
+	// of a few thousand, and alerts 30 s late at 2,000 events a second.
+	`CREATE INDEX outbox_open ON outbox(channel, alert_key, id) WHERE kind IN ('trigger', 'escalation') AND status IN ('pending', 'sending');`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
