@@ -440,33 +440,20 @@ func TestKickWakesOnlyTheNamedChannel(t *testing.T) {
 	a, b := &sink{}, &sink{}
 	// A poll long enough that only a kick can explain a claim.
 	d := dispatch.New(ob, []dispatch.Channel{{Name: "a", Notifier: a}, {Name: "b", Notifier: b}}, dispatch.Options{Poll: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitUntil("both loops' first claim", func() bool { return ob.count("a") == 1 && ob.count("b") == 1 })
+	defer start(d)()
+	waitFor(t, "both loops' first claim", func() bool { return ob.count("a") == 1 && ob.count("b") == 1 })
 	fs := findings(10, false)
 	for i, f := range fs {
 		save(t, st, []finding.Finding{f}, dispatch.Router{{Channel: "a"}})
 		d.Kick("a")
-		waitUntil("a's delivery", func() bool { return len(a.messages()) == i+1 })
+		waitFor(t, "a's delivery", func() bool { return len(a.messages()) == i+1 })
 	}
 	if n := ob.count("b"); n != 1 {
 		t.Errorf("b's loop claimed %d times while only a was kicked, want 1 (its first look)", n)
 	}
 	save(t, st, findings(11, false)[10:], dispatch.Router{{Channel: "b"}})
 	d.Kick("b")
-	waitUntil("b's delivery", func() bool { return len(b.messages()) == 1 })
+	waitFor(t, "b's delivery", func() bool { return len(b.messages()) == 1 })
 }
 
 // gatedOutbox holds every Settle until gate is closed, counting the
@@ -474,6 +461,7 @@ func TestKickWakesOnlyTheNamedChannel(t *testing.T) {
 type gatedOutbox struct {
 	dispatch.Outbox
 	gate    chan struct{}
+	once    sync.Once
 	mu      sync.Mutex
 	waiting int
 	claims  int
@@ -500,6 +488,9 @@ func (o *gatedOutbox) Settle(ctx context.Context, outs []store.Outcome) error {
 	<-o.gate
 	return o.Outbox.Settle(ctx, outs)
 }
+
+// open lets held and later Settles through; it may be called again.
+func (o *gatedOutbox) open() { o.once.Do(func() { close(o.gate) }) }
 
 func (o *gatedOutbox) waitingOutcomes() int {
 	o.mu.Lock()
@@ -543,6 +534,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// start runs d until the returned stop is called; stop cancels the run and
+// waits for it to end, and may be called again (deferred as well as
+// called in the test).
+func start(d *dispatch.Dispatcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
 // A channel's concurrency bounds its attempts in flight, not the
 // recording of their outcomes: while outcomes wait for their commit the
 // channel goes on sending, up to four deliveries per slot claimed and not
@@ -555,12 +556,8 @@ func TestSlowRecordingDoesNotHoldTheChannel(t *testing.T) {
 	s := &overlapSink{}
 	save(t, st, findings(30, false), dispatch.Router{{Channel: "hook"}})
 	d := dispatch.New(ob, []dispatch.Channel{{Name: "hook", Notifier: s, Concurrency: 2}}, dispatch.Options{Poll: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	var open sync.Once
-	openGate := func() { open.Do(func() { close(ob.gate) }) }
-	defer func() { openGate(); cancel(); <-done }()
+	stop := start(d)
+	defer func() { ob.open(); stop() }()
 
 	const bound = 4 * 2
 	waitFor(t, "attempts while no outcome can be recorded", func() bool { all, _ := s.counts(); return all >= bound })
@@ -572,7 +569,7 @@ func TestSlowRecordingDoesNotHoldTheChannel(t *testing.T) {
 	if n := ob.waitingOutcomes(); n == 0 || d.Stats()["hook"].Sent != 0 {
 		t.Errorf("%d outcomes at the store and %d recorded; want some held there and none recorded", n, d.Stats()["hook"].Sent)
 	}
-	openGate()
+	ob.open()
 	waitFor(t, "every delivery", func() bool { all, _ := s.counts(); return all == 30 })
 	waitFor(t, "every outcome recorded", func() bool { return d.Stats()["hook"].Sent == 30 })
 	if _, m := s.counts(); m > 2 {
@@ -594,19 +591,15 @@ func TestRecordedOutcomeWakesFollowUps(t *testing.T) {
 	fs := findings(3, true) // one alert: a trigger, then two updates
 	save(t, st, fs, dispatch.Router{{Channel: "pd", Repeats: true}})
 	d := dispatch.New(ob, []dispatch.Channel{{Name: "pd", Notifier: pd}}, dispatch.Options{Poll: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	var open sync.Once
-	openGate := func() { open.Do(func() { close(ob.gate) }) }
-	defer func() { openGate(); cancel(); <-done }()
+	stop := start(d)
+	defer func() { ob.open(); stop() }()
 	// The trigger is sent; while its outcome is held, the loop looks
 	// again and finds only the updates, which must wait for it.
 	waitFor(t, "the trigger's attempt and the next look", func() bool { return len(pd.messages()) == 1 && ob.claimed() >= 2 })
 	if n := len(pd.messages()); n != 1 {
 		t.Fatalf("%d sent before the trigger's outcome was recorded, want the trigger alone", n)
 	}
-	openGate()
+	ob.open()
 	waitFor(t, "the trigger and both updates", func() bool { return len(pd.messages()) == 3 })
 	got := pd.messages()
 	if got[0].Kind != notify.Trigger || got[1].Kind != notify.Update || got[2].Kind != notify.Update || got[1].Ref != "REF-"+fs[0].ID {
@@ -644,10 +637,7 @@ func TestClaimsAheadOfFreeSlots(t *testing.T) {
 	save(t, st, findings(40, false), dispatch.Router{{Channel: "hook"}})
 	const attempt = time.Minute
 	d := dispatch.New(ob, []dispatch.Channel{{Name: "hook", Notifier: s, Concurrency: 2, AttemptTimeout: attempt}}, dispatch.Options{Poll: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer start(d)()
 	waitFor(t, "every delivery recorded", func() bool { return d.Stats()["hook"].Sent == 40 })
 	if all, m := s.counts(); all != 40 || m > 2 {
 		t.Errorf("%d attempts for 40 deliveries, %d in flight at once at concurrency 2", all, m)
@@ -676,12 +666,10 @@ func TestStopHandsBackQueuedDeliveries(t *testing.T) {
 	save(t, st, findings(5, false), dispatch.Router{{Channel: "hook"}})
 	d := dispatch.New(st, []dispatch.Channel{{Name: "hook", Notifier: s, AttemptTimeout: 200 * time.Millisecond}},
 		dispatch.Options{Poll: time.Hour, Backoff: func(int) time.Duration { return 0 }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
+	stop := start(d)
+	defer stop()
 	waitFor(t, "the first attempt", func() bool { return s.attempts() == 1 })
-	cancel()
-	<-done
+	stop()
 	if n := s.attempts(); n != 1 {
 		t.Errorf("%d attempts after stopping with one in flight, want 1", n)
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestClaimLooksUpOpenTriggersByIndex(t *testing.T) {
 	var fs []finding.Finding
 	for i := range 1000 {
 		f := storetest.Sample(i, "EKS-A", finding.High)
-		f.Fingerprint = strings.Repeat("ab", 15) + string(rune('a'+i%25)) + string(rune('a'+i%2))
+		f.Fingerprint = fmt.Sprintf("alert-%02d", i%50)
 		f.EventTime, f.TTL = t0.Add(time.Duration(i)*time.Second), time.Hour
 		fs = append(fs, f)
 	}
