@@ -368,7 +368,13 @@ func scanDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
 
 // qClaim selects a channel's due deliveries, skipping a follow-up whose
 // alert has an earlier trigger or escalation still open (the partial
-// index outbox_open answers that look).
+// index outbox_open answers that look). It runs as an unnamed statement
+// (pgx.QueryExecModeCacheDescribe), which PostgreSQL plans for its
+// parameters and the tables' current size at every claim: a prepared
+// statement gets a generic plan after five runs when that looks no
+// dearer, and a generic plan made while the outbox and alerts were empty
+// (a fresh start) read every alert of the channel for each delivery
+// claimed, 300-440 ms a claim at 2,000 events a second.
 const qClaim = `SELECT ` + store.DeliveryColumns + `
 	FROM outbox o JOIN findings f ON f.id = o.finding_id
 	LEFT JOIN alerts a ON a.channel = o.channel AND a.alert_key = o.alert_key
@@ -386,7 +392,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	var out []store.Delivery
 	ms := now.UnixMilli()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, qClaim, channel, ms, limit)
+		rows, err := tx.Query(ctx, qClaim, pgx.QueryExecModeCacheDescribe, channel, ms, limit)
 		if err != nil {
 			return err
 		}
