@@ -384,6 +384,12 @@ const qClaim = `SELECT ` + store.DeliveryColumns + `
 	ORDER BY o.next_attempt, o.id LIMIT $3
 	FOR UPDATE OF o SKIP LOCKED`
 
+// qLease leases the claimed deliveries. Like qClaim it is planned at each
+// claim: the generic plan made on an empty outbox scanned the whole table
+// for the ids (40-95 ms a claim at 46,000 rows).
+const qLease = `UPDATE outbox SET status = 'sending', lease_until = $1, next_attempt = $1, attempts = attempts + 1, updated_at = $2
+	WHERE id = ANY($3)`
+
 // Claim leases due deliveries of one channel. The due rows are locked with
 // FOR UPDATE SKIP LOCKED: a dispatcher of another instance claiming at the
 // same time skips them (and takes the next ones) instead of waiting, and a
@@ -406,8 +412,7 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 		// A sending delivery is due again when its lease ends: next_attempt
 		// holds the lease, so one index serves both.
 		until := now.Add(lease).UnixMilli()
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = 'sending', lease_until = $1, next_attempt = $1, attempts = attempts + 1, updated_at = $2
-			WHERE id = ANY($3)`, until, ms, ids); err != nil {
+		if _, err := tx.Exec(ctx, qLease, pgx.QueryExecModeCacheDescribe, until, ms, ids); err != nil {
 			return err
 		}
 		for i := range out {
