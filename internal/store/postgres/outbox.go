@@ -427,15 +427,36 @@ func (s *Store) Claim(ctx context.Context, channel string, now time.Time, limit 
 	return out, nil
 }
 
-// Settle records several attempts' outcomes in one transaction.
+// qSettleDone records the attempts that succeeded, all of a settle in one
+// statement (one statement per delivery cost 54 us of the server's time
+// each, pg_stat_statements, runbench). It looks the rows up by id, so
+// like qClaim it is planned at each settle, never from a plan made on an
+// empty outbox.
+const qSettleDone = `UPDATE outbox o SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = u.at
+	FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at) WHERE o.id = u.id`
+
+// Settle records several attempts' outcomes in one transaction: the
+// successes in one statement, the rest (a channel's reference, retries,
+// failures) in one batch, a statement each.
 func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// Every outcome in one round trip.
+		var ids, ats []int64
 		b := &pgx.Batch{}
 		for _, o := range outs {
+			if o.Status == store.Done {
+				ids, ats = append(ids, o.ID), append(ats, o.At.UnixMilli())
+			}
 			if err := queueSettle(b, o); err != nil {
 				return describe(err, "settle delivery %d", o.ID)
 			}
+		}
+		if len(ids) > 0 {
+			if _, err := tx.Exec(ctx, qSettleDone, pgx.QueryExecModeCacheDescribe, ids, ats); err != nil {
+				return describe(err, "settle deliveries %s", idList(ids))
+			}
+		}
+		if b.Len() == 0 {
+			return nil
 		}
 		return asDescribed(tx.SendBatch(ctx, b).Close(), "settle deliveries")
 	})
@@ -448,14 +469,29 @@ func (s *Store) Settle(ctx context.Context, outs []store.Outcome) error {
 	return nil
 }
 
-// queueSettle queues the statements that record one outcome; each names
-// the delivery when it fails.
+// idList names up to five ids, and how many more.
+func idList(ids []int64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i == 5 {
+			fmt.Fprintf(&b, " and %d more", len(ids)-5)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, id)
+	}
+	return b.String()
+}
+
+// queueSettle queues the statements that record one outcome, besides a
+// success itself (qSettleDone); each names the delivery when it fails.
 func queueSettle(b *pgx.Batch, o store.Outcome) error {
 	at := o.At.UnixMilli()
 	failed := func(q *pgx.QueuedQuery) { onExec(q, nil, "settle delivery %d", o.ID) }
 	switch o.Status {
 	case store.Done:
-		failed(b.Queue(`UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2`, at, o.ID))
 		if o.Ref != "" {
 			// The trigger's reference, or a newer one an update returned
 			// (the channel opened a fresh ticket because the old one was
