@@ -161,6 +161,14 @@ var migrations = []string{
 	`DROP INDEX findings_event;
 	DROP INDEX outbox_alert;
 	CREATE INDEX outbox_alert ON outbox(channel, alert_key, kind);`,
+	// The claim's look for an alert's earlier trigger still open, in an
+	// index of exactly those rows, as in the PostgreSQL store: it holds
+	// only the triggers and escalations in flight, a few hot pages,
+	// where outbox_alert took an entry for every delivery ever owed at a
+	// random place (its alert key), one more page written per event as
+	// the file grows.
+	`DROP INDEX outbox_alert;
+	CREATE INDEX outbox_open ON outbox(channel, alert_key, id) WHERE kind IN ('trigger', 'escalation') AND status IN ('pending', 'sending');`,
 }
 
 // Option changes how Open opens a database.
