@@ -2,7 +2,11 @@
 // post EventBridge events to the webhook source at a fixed rate; each
 // request returns only after its findings and notifications are committed,
 // so the request latency is the time from receipt to the notification
-// being handed to the dispatcher. The dispatcher delivers every alert to a
+// being handed to the dispatcher. Paced, it runs from the moment each event
+// was due, so an event the generator could not post on time (every client
+// waiting for an answer) counts its wait; and there are enough clients
+// (rate x the p99 target) that a server within the target is never held
+// back by the generator. The dispatcher delivers every alert to a
 // local webhook sink. It prints the achieved rate, latency percentiles and
 // memory over time.
 //
@@ -23,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,7 +50,7 @@ import (
 func main() {
 	rate := flag.Int("rate", 2000, "events per second to send")
 	duration := flag.Duration("duration", 60*time.Second, "how long to send")
-	clients := flag.Int("clients", 32, "concurrent HTTP clients")
+	clients := flag.Int("clients", 0, "concurrent HTTP clients (0: 32 unpaced; paced, as many as the rate needs at the p99 target, rate x p99, at least 32)")
 	p99Target := flag.Duration("p99", 50*time.Millisecond, "p99 latency target")
 	dsn := flag.String("dsn", "", "PostgreSQL DSN: run against a fresh schema there instead of SQLite")
 	batch := flag.Int("batch", 32, "rows per transaction of the baseline")
@@ -53,6 +58,15 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run (not the baseline) to this file")
 	flag.Parse()
 	maxRate := *rate <= 0
+	if *clients <= 0 {
+		// Paced, the generator must not be what holds the rate back:
+		// each client waits for its answer, so a server answering within
+		// the target needs rate x target of them in flight.
+		*clients = 32
+		if !maxRate {
+			*clients = max(32, int(math.Ceil(float64(*rate)*p99Target.Seconds())))
+		}
+	}
 
 	var delivered atomic.Int64
 	// sentAt and arrived are each event's post and its alert's first
@@ -145,6 +159,10 @@ channels:
 	sentAt, arrived = make([]atomic.Int64, total), make([]atomic.Int64, total)
 	var sent, failed atomic.Int64
 	ticks := make(chan int, *clients*4)
+	var interval time.Duration
+	if !maxRate {
+		interval = time.Second / time.Duration(*rate)
+	}
 	start = time.Now()
 	close(ready)
 	cpu0 := cpuTime()
@@ -157,8 +175,7 @@ channels:
 			close(ticks)
 			return
 		}
-		interval := time.Second / time.Duration(*rate)
-		next := time.Now()
+		next := start
 		for i := 0; i < total; i++ {
 			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
@@ -193,6 +210,13 @@ channels:
 			for i := range ticks {
 				body := event(i)
 				t0 := time.Now()
+				if !maxRate {
+					// Paced, an event's latency runs from when it was due:
+					// one the generator could not send on time (every
+					// client waiting for an answer) waits in its latency,
+					// not outside it.
+					t0 = start.Add(time.Duration(i) * interval)
+				}
 				sentAt[i].Store(max(1, int64(t0.Sub(start))))
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("X-Api-Key", "bench-EXAMPLE-key")
@@ -245,7 +269,7 @@ channels:
 		return ok[min(len(ok)-1, int(p*float64(len(ok))))]
 	}
 	achieved := float64(sent.Load()) / elapsed.Seconds()
-	target := fmt.Sprint(*rate)
+	target := fmt.Sprint(*rate) + ", " + fmt.Sprint(*clients) + " clients"
 	if maxRate {
 		target = "unpaced, " + fmt.Sprint(*clients) + " clients"
 	}
