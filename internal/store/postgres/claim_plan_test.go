@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailwatch/trailwatch/internal/finding"
-	"github.com/trailwatch/trailwatch/internal/store"
 	"github.com/trailwatch/trailwatch/internal/store/postgres/pgtest"
 	"github.com/trailwatch/trailwatch/internal/store/storetest"
 )
@@ -27,17 +25,9 @@ func TestClaimLooksUpOpenTriggersByIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "hook", Repeats: true}} }
 	// A backlog of 50 alerts with 20 repeats each: triggers and follow-ups.
-	var fs []finding.Finding
-	for i := range 1000 {
-		f := storetest.Sample(i, "EKS-A", finding.High)
-		f.Fingerprint = fmt.Sprintf("alert-%02d", i%50)
-		f.EventTime, f.TTL = t0.Add(time.Duration(i)*time.Second), time.Hour
-		fs = append(fs, f)
-	}
-	if _, err := s.SaveRouted(ctx, fs, route); err != nil {
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	if _, err := s.SaveRouted(ctx, storetest.Backlog(0, 1000, 50, "alert", t0), storetest.RouteRepeats("hook")); err != nil {
 		t.Fatal(err)
 	}
 	var plan []string
@@ -60,18 +50,7 @@ func TestClaimLooksUpOpenTriggersByIndex(t *testing.T) {
 		t.Errorf("the claim does not look up open triggers by the outbox_open index:\n%s", text)
 	}
 	// And the claim hands out the triggers, holding their follow-ups back.
-	got, err := s.Claim(ctx, "hook", time.Now().Add(time.Minute), 128, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range got {
-		if d.Kind != store.KindTrigger {
-			t.Errorf("claimed a %s while its alert's trigger is open", d.Kind)
-		}
-	}
-	if len(got) != 50 {
-		t.Errorf("claimed %d deliveries, want the 50 triggers", len(got))
-	}
+	storetest.ClaimTriggers(t, s, "hook", 128, 50)
 }
 
 // The claim is planned for the tables as they are at each claim, never
@@ -102,51 +81,23 @@ func TestClaimIsNeverAGenericPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	if version < 140000 {
-		t.Skipf("PostgreSQL %d: pg_prepared_statements counts generic plans from PostgreSQL 14 on", version)
+		pgtest.Missing(t, fmt.Sprintf("TRAILWATCH_POSTGRES_DSN names a PostgreSQL %d server, and pg_prepared_statements counts generic plans only from PostgreSQL 14 on (.ci/run starts Debian's 15)", version))
 	}
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "hook", Repeats: true}} }
+	route := storetest.RouteRepeats("hook")
 	// Ten rounds of ten alerts delivered on nearly empty tables, as at a
-	// fresh start: ten claims, ten leases.
+	// fresh start: ten claims, ten leases, ten settles.
 	for r := range 10 {
-		var round []finding.Finding
-		for i := range 10 {
-			f := storetest.Sample(1000+10*r+i, "EKS-A", finding.High)
-			f.Fingerprint, f.EventTime, f.TTL = fmt.Sprintf("early-%d-%d", r, i), now, time.Hour
-			round = append(round, f)
-		}
-		if _, err := s.SaveRouted(ctx, round, route); err != nil {
+		if _, err := s.SaveRouted(ctx, storetest.Backlog(1000+10*r, 10, 10, fmt.Sprintf("early-%d", r), now), route); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Claim(ctx, "hook", time.Now().Add(time.Minute), 16, time.Minute)
-		if err != nil || len(got) != 10 {
-			t.Fatalf("claim %d: %d deliveries, %v", r, len(got), err)
-		}
-		var outs []store.Outcome
-		for _, d := range got {
-			outs = append(outs, store.Outcome{ID: d.ID, Status: store.Done, At: time.Now()})
-		}
-		if err := s.Settle(ctx, outs); err != nil {
-			t.Fatal(err)
-		}
+		storetest.SettleDone(t, s, storetest.ClaimTriggers(t, s, "hook", 16, 10))
 	}
-	var fs []finding.Finding
-	for i := range 200 {
-		f := storetest.Sample(i, "EKS-A", finding.High)
-		f.Fingerprint = fmt.Sprintf("alert-%02d", i%20)
-		f.EventTime, f.TTL = now.Add(time.Duration(i)*time.Second), time.Hour
-		fs = append(fs, f)
-	}
-	if _, err := s.SaveRouted(ctx, fs, route); err != nil {
+	// Then a backlog of 20 alerts with 10 repeats each.
+	if _, err := s.SaveRouted(ctx, storetest.Backlog(0, 200, 20, "alert", now), route); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Claim(ctx, "hook", time.Now().Add(time.Minute), 128, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 20 {
-		t.Errorf("claimed %d deliveries, want the 20 triggers", len(got))
-	}
+	storetest.ClaimTriggers(t, s, "hook", 128, 20)
 	for _, q := range []string{qClaim, qLease, qSettleDone} {
 		var generic int64
 		err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0) FROM pg_prepared_statements WHERE statement = $1`, q).Scan(&generic)

@@ -2,13 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/trailwatch/trailwatch/internal/finding"
 	"github.com/trailwatch/trailwatch/internal/store"
 	"github.com/trailwatch/trailwatch/internal/store/storetest"
 )
@@ -23,17 +21,9 @@ func TestClaimLooksUpOpenTriggersByIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	route := func(finding.Finding) []store.Route { return []store.Route{{Channel: "hook", Repeats: true}} }
 	// A backlog of 50 alerts with 20 repeats each: triggers and follow-ups.
-	var fs []finding.Finding
-	for i := range 1000 {
-		f := storetest.Sample(i, "EKS-A", finding.High)
-		f.Fingerprint = fmt.Sprintf("alert-%02d", i%50)
-		f.EventTime, f.TTL = t0.Add(time.Duration(i)*time.Second), time.Hour
-		fs = append(fs, f)
-	}
-	if _, err := s.SaveRouted(ctx, fs, route); err != nil {
+	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	if _, err := s.SaveRouted(ctx, storetest.Backlog(0, 1000, 50, "alert", t0), storetest.RouteRepeats("hook")); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+qClaim, "hook", time.Now().Add(time.Minute).UnixMilli(), 128)
@@ -56,27 +46,9 @@ func TestClaimLooksUpOpenTriggersByIndex(t *testing.T) {
 	if text := strings.Join(plan, "\n"); !strings.Contains(text, "SEARCH t USING INDEX outbox_open") && !strings.Contains(text, "SEARCH t USING COVERING INDEX outbox_open") {
 		t.Errorf("the claim does not look up open triggers by the outbox_open index:\n%s", text)
 	}
-	got, err := s.Claim(ctx, "hook", time.Now().Add(time.Minute), 128, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range got {
-		if d.Kind != store.KindTrigger {
-			t.Errorf("claimed a %s while its alert's trigger is open", d.Kind)
-		}
-	}
-	if len(got) != 50 {
-		t.Errorf("claimed %d deliveries, want the 50 triggers", len(got))
-	}
-	// Delivered, the triggers leave the index, and their follow-ups are
-	// claimed next.
-	var outs []store.Outcome
-	for _, d := range got {
-		outs = append(outs, store.Outcome{ID: d.ID, Status: store.Done, At: time.Now()})
-	}
-	if err := s.Settle(ctx, outs); err != nil {
-		t.Fatal(err)
-	}
+	// The triggers are claimed, their follow-ups held back; delivered, the
+	// triggers leave the index, and their follow-ups are claimed next.
+	storetest.SettleDone(t, s, storetest.ClaimTriggers(t, s, "hook", 128, 50))
 	var open int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE channel = 'hook' AND kind IN ('trigger', 'escalation') AND status IN ('pending', 'sending')`).Scan(&open); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -315,4 +316,56 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Backlog is n findings of one rule over alerts distinct alerts
+// (fingerprints prefix-00, prefix-01, ...), one a second from t0, each
+// alert open for an hour: per alert a trigger and its repeats. first is
+// the first finding's Sample number, so that backlogs share no ids.
+func Backlog(first, n, alerts int, prefix string, t0 time.Time) []finding.Finding {
+	fs := make([]finding.Finding, n)
+	for i := range fs {
+		f := Sample(first+i, "EKS-A", finding.High)
+		f.Fingerprint = fmt.Sprintf("%s-%02d", prefix, i%alerts)
+		f.EventTime, f.TTL = t0.Add(time.Duration(i)*time.Second), time.Hour
+		fs[i] = f
+	}
+	return fs
+}
+
+// RouteRepeats routes every finding to channel, repeats included.
+func RouteRepeats(channel string) store.Router {
+	return routeAll(store.Route{Channel: channel, Repeats: true})
+}
+
+// ClaimTriggers claims up to limit deliveries of channel and checks they
+// are want triggers: a follow-up whose alert's trigger is still open is
+// held back.
+func ClaimTriggers(t *testing.T, s store.Outbox, channel string, limit, want int) []store.Delivery {
+	t.Helper()
+	got, err := s.Claim(context.Background(), channel, time.Now().Add(time.Minute), limit, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		if d.Kind != store.KindTrigger {
+			t.Errorf("claimed a %s while its alert's trigger is open", d.Kind)
+		}
+	}
+	if len(got) != want {
+		t.Errorf("claimed %d deliveries, want the %d triggers", len(got), want)
+	}
+	return got
+}
+
+// SettleDone records every one of ds as delivered.
+func SettleDone(t *testing.T, s store.Outbox, ds []store.Delivery) {
+	t.Helper()
+	outs := make([]store.Outcome, len(ds))
+	for i, d := range ds {
+		outs[i] = store.Outcome{ID: d.ID, Status: store.Done, At: time.Now()}
+	}
+	if err := s.Settle(context.Background(), outs); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -25,10 +25,7 @@ func Schema(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("TRAILWATCH_POSTGRES_DSN")
 	if dsn == "" {
-		if os.Getenv("TRAILWATCH_REQUIRE_POSTGRES") != "" {
-			t.Fatal("TRAILWATCH_REQUIRE_POSTGRES is set (as .ci/run sets it) but TRAILWATCH_POSTGRES_DSN is not: this PostgreSQL test must run")
-		}
-		t.Skip("TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
+		Missing(t, "TRAILWATCH_POSTGRES_DSN is not set: set it to a PostgreSQL DSN (.ci/run starts one)")
 	}
 	var b [6]byte
 	rand.Read(b[:])
@@ -64,4 +61,16 @@ func Schema(t testing.TB) string {
 		return u.String()
 	}
 	return dsn + " search_path=" + schema
+}
+
+// Missing stops a test that cannot run on the server (or without the
+// variable) it was given, saying what is missing: it skips, unless
+// TRAILWATCH_REQUIRE_POSTGRES is set (as .ci/run sets it), where every
+// PostgreSQL test must really run, and then it fails.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("TRAILWATCH_REQUIRE_POSTGRES") != "" {
+		t.Fatalf("TRAILWATCH_REQUIRE_POSTGRES is set (as .ci/run sets it), so this PostgreSQL test must run, but %s", what)
+	}
+	t.Skip(what)
 }
